@@ -1,0 +1,18 @@
+"""Delivery channels, one module each, built from the settings in one place."""
+
+from __future__ import annotations
+
+from activities.channels.base import Channel, Delivery, Outgoing
+from activities.channels.email import EmailChannel
+from activities.channels.webhook import WebhookChannel
+from journeys.config import Settings
+
+__all__ = ["Channel", "Delivery", "EmailChannel", "Outgoing", "WebhookChannel", "build_channels"]
+
+
+def build_channels(settings: Settings) -> dict[str, Channel]:
+    """Every channel, configured, by name."""
+    return {
+        "email": EmailChannel(settings.email),
+        "webhook": WebhookChannel(settings.webhook),
+    }

@@ -1,0 +1,332 @@
+"""From YAML files to plans: load, validate, resolve references, report every problem.
+
+A journeys directory holds ``<name>.yaml`` journeys, ``segments.yaml`` (named conditions)
+and ``templates/<name>.yaml`` (messages). :class:`Library` reads it; :meth:`Library.compile`
+turns one journey into a :class:`~definitions.plan.Plan` or raises
+:class:`~definitions.errors.DefinitionError` listing every problem at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+from definitions.conditions import AllCondition, AnyCondition, Condition, NotCondition, SegmentCondition
+from definitions.diagnostics import Diagnostic, closest
+from definitions.errors import DefinitionError, UnknownJourneyError
+from definitions.errors_map import diagnostics_from
+from definitions.model import SchemaModel
+from definitions.plan import MAIN, Plan
+from definitions.source import Located, SourceFile, load_yaml
+from definitions.steps import KINDS, AnyStepSpec
+from definitions.templates import CompiledTemplate, TemplateSpec, render_string, syntax_errors
+
+__all__ = ["CompileContext", "JourneySpec", "Library", "SegmentsSpec"]
+
+SEGMENTS_FILE = "segments.yaml"
+_KIND_OF_SPEC = {kind.spec: kind for kind in KINDS.values()}
+_STEP_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyStepSpec)
+TEMPLATES_DIR = "templates"
+
+
+class JourneySpec(SchemaModel):
+    """A journey file as written in YAML."""
+
+    journey: str
+    description: str = ""
+    exit_when: Condition | None = None
+    steps: list[AnyStepSpec] = Field(min_length=1)
+
+
+class SegmentsSpec(SchemaModel):
+    """``segments.yaml``: named conditions that journeys refer to with ``segment: NAME``."""
+
+    segments: dict[str, Condition] = Field(default_factory=dict)
+
+
+def _validate(
+    model: type[BaseModel], source: SourceFile, problems: list[Diagnostic]
+) -> Any | None:
+    if not isinstance(source.data, dict):
+        found = "an empty file" if source.data is None else "a " + type(source.data).__name__
+        problems.append(Diagnostic(source.path, 1, 1, f"expected a mapping at the top, found {found}"))
+        return None
+    try:
+        return model.model_validate(source.data)
+    except ValidationError as exc:
+        problems.extend(diagnostics_from(exc, source, model))
+        return None
+
+
+@dataclass
+class _Loaded:
+    source: SourceFile | None
+    spec: Any
+    problems: list[Diagnostic]
+
+
+class Library:
+    """A directory of journeys, segments and templates.
+
+    Args:
+        directory: the folder holding ``<name>.yaml`` journeys.
+    """
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self._cache: dict[Path, tuple[float, _Loaded]] = {}
+
+    def names(self) -> list[str]:
+        """The journeys defined here, by name (the file name without ``.yaml``)."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(
+            p.stem for p in self.directory.glob("*.yaml") if p.name != SEGMENTS_FILE
+        )
+
+    def path_of(self, name: str) -> Path:
+        """The file that defines journey ``name``."""
+        return self.directory / f"{name}.yaml"
+
+    def compile(self, name: str) -> Plan:
+        """Compile a journey.
+
+        Raises:
+            UnknownJourneyError: no file defines it.
+            DefinitionError: the journey, a template or a segment it uses is wrong.
+        """
+        if name not in self.names():
+            raise UnknownJourneyError(name, self.names())
+        plan, problems = self._compile(name)
+        if problems or plan is None:
+            raise DefinitionError(problems)
+        return plan
+
+    def check(self) -> list[Diagnostic]:
+        """Every problem in every journey, template and segment file here."""
+        problems: list[Diagnostic] = []
+        for name in self.names():
+            problems.extend(self._compile(name)[1])
+        problems.extend(self._segments().problems)
+        for path in sorted((self.directory / TEMPLATES_DIR).glob("*.yaml")):
+            problems.extend(self._template(path.stem)[1].problems)
+        unique = dict.fromkeys(problems)
+        return sorted(unique, key=lambda d: (d.file, d.line, d.column))
+
+    # -- loading, cached by modification time --------------------------------------------
+
+    def _load(self, path: Path, model: type[BaseModel]) -> _Loaded:
+        try:
+            stamp = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return _Loaded(None, None, [])
+        cached = self._cache.get(path)
+        if cached and cached[0] == stamp:
+            return cached[1]
+        source, problems = load_yaml(self._shown(path))
+        spec = _validate(model, source, problems) if not problems else None
+        loaded = _Loaded(source, spec, problems)
+        self._cache[path] = (stamp, loaded)
+        return loaded
+
+    def _shown(self, path: Path) -> str:
+        try:
+            return str(path.resolve().relative_to(Path.cwd()))
+        except ValueError:
+            return str(path)
+
+    def _segments(self) -> _Loaded:
+        return self._load(self.directory / SEGMENTS_FILE, SegmentsSpec)
+
+    def _template(self, name: str) -> tuple[CompiledTemplate | None, _Loaded]:
+        loaded = self._load(self.directory / TEMPLATES_DIR / f"{name}.yaml", TemplateSpec)
+        if loaded.spec is None or loaded.source is None:
+            return None, loaded
+        spec: TemplateSpec = loaded.spec
+        variants = {
+            channel: getattr(spec, channel).model_dump(exclude_none=True)
+            for channel in ("email", "webhook")
+            if getattr(spec, channel) is not None
+        }
+        if not loaded.problems:
+            for where, message in syntax_errors(spec.engine, variants):
+                loaded.problems.append(loaded.source.diagnostic(where, message))
+        compiled = CompiledTemplate(name=name, engine=spec.engine, variants=variants)
+        return (None if loaded.problems else compiled), loaded
+
+    def template_names(self) -> list[str]:
+        """The templates defined here, by name."""
+        return sorted(p.stem for p in (self.directory / TEMPLATES_DIR).glob("*.yaml"))
+
+    def _compile(self, name: str) -> tuple[Plan | None, list[Diagnostic]]:
+        loaded = self._load(self.path_of(name), JourneySpec)
+        problems = list(loaded.problems)
+        if loaded.source is None:
+            return None, problems
+        if loaded.spec is None:
+            if loaded.source.data is not None:
+                problems.extend(self._partial(loaded.source))
+            return None, list(dict.fromkeys(problems))
+        spec: JourneySpec = loaded.spec
+        if spec.journey != name:
+            problems.append(loaded.source.diagnostic(
+                ("journey",),
+                f"expected the journey to be named {name!r} like its file, found {spec.journey!r}",
+            ))
+        ctx = CompileContext(self, loaded.source)
+        exit_when = ctx.condition(spec.exit_when, ("exit_when",)) if spec.exit_when else None
+        ctx.sequence(spec.steps, ("steps",), MAIN)
+        problems.extend(ctx.problems)
+        if problems:
+            return None, problems
+        digest = hashlib.sha256(loaded.source.text.encode())
+        for text in ctx.used_sources:
+            digest.update(text.encode())
+        plan = Plan(
+            journey=name,
+            digest=digest.hexdigest()[:16],
+            steps=ctx.steps,
+            sequences=ctx.sequences,
+            description=spec.description,
+            exit_when=exit_when,
+            templates=ctx.templates,
+        )
+        return plan, []
+
+    def _partial(self, source: SourceFile) -> list[Diagnostic]:
+        """Compile the steps that validate on their own, so their problems show up too."""
+        ctx = CompileContext(self, source)
+        data = source.data if isinstance(source.data, dict) else {}
+        steps = data.get("steps") if isinstance(data.get("steps"), list) else []
+        for index, raw in enumerate(steps):
+            try:
+                spec = _STEP_ADAPTER.validate_python(raw)
+            except ValidationError:
+                continue
+            ctx.sequence([spec], ("steps",), f"partial.{index}", start=index)
+        return ctx.problems
+
+
+@dataclass
+class CompileContext:
+    """What a step's compile function reports to and draws from."""
+
+    library: Library
+    source: SourceFile
+    problems: list[Diagnostic] = field(default_factory=list)
+    steps: dict[str, Any] = field(default_factory=dict)
+    sequences: dict[str, list[str]] = field(default_factory=dict)
+    templates: dict[str, CompiledTemplate] = field(default_factory=dict)
+    used_sources: list[str] = field(default_factory=list)
+    _where: dict[str, Located] = field(default_factory=dict)
+
+    def error(self, where: Located, message: str, *, at_key: bool = False) -> None:
+        """Report a problem at a place in the journey file."""
+        self.problems.append(self.source.diagnostic(where, message, at_key=at_key))
+
+    def fresh_id(self, wanted: str) -> str:
+        """``wanted``, or ``wanted_2``… when a step already has that id."""
+        candidate, count = wanted, 1
+        while candidate in self.steps or candidate in self._where:
+            count += 1
+            candidate = f"{wanted}_{count}"
+        return candidate
+
+    def sequence(
+        self, specs: list[Any] | None, where: Located, name: str, *, start: int = 0
+    ) -> str | None:
+        """Compile a list of steps into a sequence of the plan; None when there are none."""
+        if not specs:
+            return None
+        ids = []
+        for index, spec in enumerate(specs):
+            kind = _KIND_OF_SPEC[type(spec)]
+            step_where = (*where, start + index)
+            step = kind.compile(spec, self, step_where)
+            if step.id in self._where:
+                first = self.source.diagnostic(self._where[step.id], "").line
+                self.error((*step_where, kind.name),
+                           f"duplicate step id {step.id!r}: expected each id once, "
+                           f"found it again (first on line {first})")
+                continue
+            self._where[step.id] = (*step_where, kind.name)
+            self.steps[step.id] = step
+            ids.append(step.id)
+        self.sequences[name] = ids
+        return name
+
+    def condition(self, condition: Any, where: Located, seen: tuple[str, ...] = ()) -> Any:
+        """The condition with every segment it names resolved (reporting unknown ones)."""
+        if isinstance(condition, SegmentCondition):
+            return self._segment(condition.segment, (*where, "segment"), seen)
+        if isinstance(condition, AllCondition):
+            return AllCondition(all=[self.condition(c, (*where, "all", i), seen)
+                                     for i, c in enumerate(condition.all)])
+        if isinstance(condition, AnyCondition):
+            return AnyCondition(any=[self.condition(c, (*where, "any", i), seen)
+                                     for i, c in enumerate(condition.any)])
+        if isinstance(condition, NotCondition):
+            return NotCondition(not_=self.condition(condition.not_, (*where, "not"), seen))
+        return condition
+
+    def _segment(self, name: str, where: Located, seen: tuple[str, ...]) -> Any:
+        loaded = self.library._segments()
+        if loaded.problems:
+            self.problems.extend(loaded.problems)
+            return SegmentCondition(segment=name)
+        known: dict[str, Any] = loaded.spec.segments if loaded.spec else {}
+        if name not in known:
+            listing = ", ".join(sorted(known)) or f"none (no {SEGMENTS_FILE})"
+            self.error(where, f"unknown segment {name!r}: expected one of {listing}, "
+                              f"found {name!r}{closest(name, known)}")
+            return SegmentCondition(segment=name)
+        if name in seen:
+            self.error(where, f"segment {name!r} refers to itself through "
+                              f"{' -> '.join((*seen, name))}")
+            return SegmentCondition(segment=name)
+        if loaded.source is not None and loaded.source.text not in self.used_sources:
+            self.used_sources.append(loaded.source.text)
+        inner = self.condition(known[name], where, (*seen, name))
+        return SegmentCondition(segment=name, condition=inner)
+
+    def use_template(self, name: str, channel: str, where: Located) -> None:
+        """Check that a template exists, parses and has a variant for the channel."""
+        if name in self.templates:
+            template: CompiledTemplate | None = self.templates[name]
+            loaded = None
+        else:
+            known = self.library.template_names()
+            if name not in known:
+                listing = ", ".join(known) or "none"
+                self.error(where, f"unknown template {name!r}: expected one of {listing}, "
+                                  f"found {name!r}{closest(name, known)}")
+                return
+            template, loaded = self.library._template(name)
+            if loaded.problems:
+                self.problems.extend(loaded.problems)
+                return
+        if template is None:
+            return
+        if channel not in template.variants:
+            self.error(where, f"template {name!r} has no {channel} variant: expected key "
+                              f"{channel!r} in {TEMPLATES_DIR}/{name}.yaml, found none")
+            return
+        if loaded is not None and loaded.source is not None:
+            self.used_sources.append(loaded.source.text)
+        self.templates[name] = template
+
+    def check_url(self, url: str, where: Located) -> None:
+        """A URL must be http(s), or a Liquid template that parses (rendered at send time)."""
+        if "{{" in url or "{%" in url:
+            try:
+                render_string("liquid", url, {})
+            except Exception as exc:  # noqa: BLE001 - any parse error is the author's
+                self.error(where, f"expected a URL template that parses, found an error: {exc}")
+            return
+        if not url.startswith(("http://", "https://")):
+            self.error(where, f"expected an http:// or https:// URL, found {url!r}")
+

@@ -1,0 +1,176 @@
+"""Conditions: what ``branch``, ``exit_when`` and segments test about a recipient.
+
+A condition is one of::
+
+    {attribute: plan, op: eq, value: pro}      # eq ne gt gte lt lte in contains exists
+    {event: app_activated, within: 7d}         # done (or, with happened: false, not done)
+    {segment: trial_users}                     # a named condition in segments.yaml
+    {all: [...]}, {any: [...]}, {not: {...}}
+
+Conditions are data; they are evaluated by an activity against the store, never in
+workflow code.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+
+from definitions.model import SchemaModel, check_duration, invalid
+
+__all__ = [
+    "CONDITION_KEYS",
+    "AllCondition",
+    "AnyCondition",
+    "AttributeCondition",
+    "Condition",
+    "EventCondition",
+    "NotCondition",
+    "SegmentCondition",
+    "describe_condition",
+    "event_names",
+    "segment_names",
+]
+
+Op = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "exists"]
+
+
+class AttributeCondition(SchemaModel):
+    """Compare a profile attribute (a dotted path into the profile) with a value."""
+
+    attribute: str
+    op: Op = "eq"
+    value: Any = None
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> AttributeCondition:
+        if self.op == "in" and not isinstance(self.value, list):
+            raise invalid("expected a list as the value of op 'in', found "
+                          + type(self.value).__name__)
+        if self.op not in ("exists", "eq", "ne") and self.value is None:
+            raise invalid(f"expected a value to compare with for op {self.op!r}, found nothing")
+        return self
+
+
+class EventCondition(SchemaModel):
+    """The recipient did (or did not) do an event, ever or within a time frame."""
+
+    event: str
+    within: str | None = None
+    happened: bool = True
+
+    _check_within = field_validator("within")(
+        lambda v: None if v is None else check_duration(v)
+    )
+
+
+class SegmentCondition(SchemaModel):
+    """Membership of a named segment; the compiler fills in its condition."""
+
+    segment: str
+    condition: Condition | None = Field(default=None, exclude=False)
+
+
+class AllCondition(SchemaModel):
+    """Every one of the conditions holds."""
+
+    all: list[Condition] = Field(min_length=1)
+
+
+class AnyCondition(SchemaModel):
+    """At least one of the conditions holds."""
+
+    any: list[Condition] = Field(min_length=1)
+
+
+class NotCondition(SchemaModel):
+    """The condition does not hold."""
+
+    not_: Condition = Field(alias="not")
+
+
+_KINDS: dict[str, type[SchemaModel]] = {
+    "attribute": AttributeCondition,
+    "event": EventCondition,
+    "segment": SegmentCondition,
+    "all": AllCondition,
+    "any": AnyCondition,
+    "not": NotCondition,
+}
+CONDITION_KEYS = tuple(_KINDS)
+
+
+def _condition_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        key = next((k for k in _KINDS if k in value), None)
+        return None if key is None else f"cond:{key}"
+    for key, model in _KINDS.items():
+        if isinstance(value, model):
+            return f"cond:{key}"
+    return None
+
+
+Condition = Annotated[
+    Annotated[AttributeCondition, Tag("cond:attribute")]
+    | Annotated[EventCondition, Tag("cond:event")]
+    | Annotated[SegmentCondition, Tag("cond:segment")]
+    | Annotated[AllCondition, Tag("cond:all")]
+    | Annotated[AnyCondition, Tag("cond:any")]
+    | Annotated[NotCondition, Tag("cond:not")],
+    Discriminator(
+        _condition_kind,
+        custom_error_type="not_a_condition",
+        custom_error_message="expected a condition",
+    ),
+]
+
+for _model in (SegmentCondition, AllCondition, AnyCondition, NotCondition):
+    _model.model_rebuild()
+
+
+def _children(condition: Any) -> list[Any]:
+    if isinstance(condition, AllCondition):
+        return list(condition.all)
+    if isinstance(condition, AnyCondition):
+        return list(condition.any)
+    if isinstance(condition, NotCondition):
+        return [condition.not_]
+    if isinstance(condition, SegmentCondition) and condition.condition is not None:
+        return [condition.condition]
+    return []
+
+
+def event_names(condition: Any) -> set[str]:
+    """Names of the events a condition looks at (through resolved segments too)."""
+    names = {condition.event} if isinstance(condition, EventCondition) else set()
+    for child in _children(condition):
+        names |= event_names(child)
+    return names
+
+
+def segment_names(condition: Any) -> set[str]:
+    """Names of the segments a condition refers to directly or below."""
+    names = {condition.segment} if isinstance(condition, SegmentCondition) else set()
+    for child in _children(condition):
+        if not isinstance(condition, SegmentCondition):
+            names |= segment_names(child)
+    return names
+
+
+def describe_condition(condition: Any) -> str:
+    """A one-line reading of a condition, for graphs and the Temporal UI."""
+    if isinstance(condition, AttributeCondition):
+        if condition.op == "exists":
+            return f"{condition.attribute} exists"
+        return f"{condition.attribute} {condition.op} {condition.value!r}"
+    if isinstance(condition, EventCondition):
+        verb = "did" if condition.happened else "did not do"
+        frame = f" within {condition.within}" if condition.within else ""
+        return f"{verb} {condition.event}{frame}"
+    if isinstance(condition, SegmentCondition):
+        return f"in segment {condition.segment}"
+    if isinstance(condition, NotCondition):
+        return f"not ({describe_condition(condition.not_)})"
+    joiner = " and " if isinstance(condition, AllCondition) else " or "
+    return joiner.join(f"({describe_condition(c)})" for c in _children(condition))

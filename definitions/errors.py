@@ -1,0 +1,110 @@
+"""The exceptions raised by journeys, as one tree.
+
+Every exception a caller can see derives from :class:`JourneysError`::
+
+    JourneysError
+    ├── DefinitionError          a journey, segment or template file is wrong
+    ├── ConfigurationError       journeys.toml or a JOURNEYS_* variable is wrong
+    ├── UnknownJourneyError      trigger() named a journey that does not exist
+    ├── InvalidRecipientError    trigger() was given recipients it cannot use
+    ├── UnknownRunError          status()/cancel() of a run or trigger that does not exist
+    ├── EngineUnavailableError   the Temporal server or the store cannot be reached
+    └── DeliveryError            a channel could not deliver a message
+        ├── RetryableDeliveryError   worth trying again (timeouts, 5xx, 429)
+        └── PermanentDeliveryError   will not succeed as it is (bad address, 4xx)
+
+User errors (the first five) carry what was wrong and where; nothing is started or
+changed when one is raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from definitions.diagnostics import Diagnostic
+
+__all__ = [
+    "ConfigurationError",
+    "DefinitionError",
+    "DeliveryError",
+    "EngineUnavailableError",
+    "InvalidRecipientError",
+    "JourneysError",
+    "PermanentDeliveryError",
+    "RetryableDeliveryError",
+    "UnknownJourneyError",
+    "UnknownRunError",
+]
+
+
+class JourneysError(Exception):
+    """Base class of every error journeys raises on purpose."""
+
+
+class DefinitionError(JourneysError):
+    """One or more journey, segment or template files are wrong.
+
+    Attributes:
+        diagnostics: every problem found, each with its file, line and column.
+    """
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics = list(diagnostics)
+        count = len(self.diagnostics)
+        head = f"{count} problem{'s' if count != 1 else ''} in journey definitions"
+        super().__init__(head + ":\n" + "\n".join(d.format() for d in self.diagnostics))
+
+
+class ConfigurationError(JourneysError):
+    """The configuration file or an environment variable is wrong."""
+
+
+class UnknownJourneyError(JourneysError):
+    """A journey name that no YAML file defines.
+
+    Attributes:
+        name: the name asked for.
+        available: the journeys that do exist.
+    """
+
+    def __init__(self, name: str, available: Sequence[str]) -> None:
+        self.name = name
+        self.available = sorted(available)
+        known = ", ".join(self.available) if self.available else "none"
+        super().__init__(f"unknown journey {name!r}: expected one of {known}")
+
+
+class InvalidRecipientError(JourneysError):
+    """Recipients passed to trigger() that cannot be used.
+
+    Attributes:
+        problems: one line per bad recipient, naming its position in the list.
+    """
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__(
+            "invalid recipients, nothing was started:\n" + "\n".join(f"  {p}" for p in problems)
+        )
+
+
+class UnknownRunError(JourneysError):
+    """A run id or trigger id that does not exist."""
+
+
+class EngineUnavailableError(JourneysError):
+    """The Temporal server or the store cannot be reached."""
+
+
+class DeliveryError(JourneysError):
+    """A channel could not deliver a message."""
+
+
+class RetryableDeliveryError(DeliveryError):
+    """A delivery failure that may succeed if tried again (timeouts, 5xx, 429)."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """A delivery failure that will not succeed as it is (a rejected address, a 4xx)."""

@@ -1,0 +1,44 @@
+"""The compiled plan: what a journey workflow receives instead of YAML.
+
+A plan is flat: steps by id, and sequences (lists of step ids) that branches and splits
+point into. It carries its templates and resolved segments, so a run never reads a file
+and editing YAML never changes a run already in flight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from definitions.conditions import Condition
+from definitions.steps import AnyStep
+from definitions.templates import CompiledTemplate
+
+__all__ = ["MAIN", "Plan"]
+
+MAIN = "main"
+"""The id of a plan's top-level sequence."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A journey compiled for execution."""
+
+    journey: str
+    """The journey's name."""
+    digest: str
+    """A hash of the sources the plan was compiled from (journey, templates, segments)."""
+    steps: dict[str, AnyStep]
+    """Every step of the journey, by id."""
+    sequences: dict[str, list[str]]
+    """Ordered step ids; ``main`` is the journey's top level."""
+    description: str = ""
+    """The journey's description."""
+    exit_when: Condition | None = None
+    """The goal: a recipient leaves as soon as this holds."""
+    templates: dict[str, CompiledTemplate] = field(default_factory=dict)
+    """The templates the send steps use, by name."""
+
+    def step(self, step_id: str) -> Any:
+        """The compiled step with this id."""
+        return self.steps[step_id]

@@ -1,0 +1,241 @@
+"""``JourneyWorkflow``: runs a compiled plan for one recipient, deterministically.
+
+Waits are durable timers raced against exit; ``wait_for`` races a timer against the
+event signal; conditions, windows and sends are activities. The workflow never reads
+YAML or the store itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import Counter
+from datetime import timedelta
+from typing import Any, NoReturn
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from definitions import contract as c
+    from definitions.conditions import AttributeCondition, EventCondition, event_names
+    from definitions.plan import MAIN, Plan
+    from definitions.steps import KINDS
+    from definitions.steps.send import SendStep
+    from definitions.steps.window import WindowStep
+
+__all__ = [
+    "SEARCH_ATTRIBUTES",
+    "STEP_KEY",
+    "JourneyWorkflow",
+]
+
+JOURNEY_KEY = SearchAttributeKey.for_keyword("JourneyName")
+RECIPIENT_KEY = SearchAttributeKey.for_keyword("JourneyRecipient")
+STEP_KEY = SearchAttributeKey.for_keyword("JourneyStep")
+TRIGGER_KEY = SearchAttributeKey.for_keyword("JourneyTriggerId")
+SEARCH_ATTRIBUTES = (JOURNEY_KEY, RECIPIENT_KEY, STEP_KEY, TRIGGER_KEY)
+"""The search attributes journeys registers, all keywords."""
+
+_CHECK_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
+_SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=5,
+    non_retryable_error_types=["PermanentDeliveryError"],
+)
+
+
+class _Exit(Exception):
+    """Raised inside the interpreter to leave the journey."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _only_lasting_events(condition: Any) -> bool:
+    """True when only new events can change the condition (events ever done, no attributes)."""
+    if isinstance(condition, EventCondition):
+        return condition.within is None and condition.happened
+    if isinstance(condition, AttributeCondition):
+        return False
+    children = [v for v in vars(condition).values() if v is not None and not isinstance(v, str)]
+    flat: list[Any] = []
+    for child in children:
+        flat.extend(child if isinstance(child, list) else [child])
+    return all(_only_lasting_events(child) for child in flat)
+
+
+@workflow.defn(name=c.WORKFLOW)
+class JourneyWorkflow:
+    """One recipient's run of a journey."""
+
+    @workflow.init
+    def __init__(self, input: c.JourneyInput) -> None:
+        self._input = input
+        self._plan: Plan = input.plan
+        self._timeline: list[c.TimelineEntry] = []
+        self._done: list[str] = []
+        self._current: str | None = None
+        self._unused_events: Counter[str] = Counter()
+        self._exit_reason: str | None = None
+        self._state = "running"
+        exit_when = self._plan.exit_when
+        self._exit_events = event_names(exit_when) if exit_when else set()
+        self._exit_needs_polling = exit_when is not None and not _only_lasting_events(exit_when)
+
+    @workflow.run
+    async def run(self, input: c.JourneyInput) -> c.RunProgress:
+        """Interpret the plan from its main sequence to the end (or an exit)."""
+        state = "completed"
+        try:
+            if self._plan.exit_when is not None and await self._check_exit("on entry"):
+                raise _Exit(self._exit_reason or "exit_when met")
+            await self.run_sequence(MAIN)
+        except _Exit as exit:
+            state = "exited"
+            self._exit_reason = exit.reason
+            self.record(self._current or "-", "exit", "left the journey", reason=exit.reason)
+        except asyncio.CancelledError:
+            self.record(self._current or "-", "cancel", "cancelled")
+            raise
+        self._current = None
+        self._state = state
+        reason = f": {self._exit_reason}" if self._exit_reason else ""
+        workflow.set_current_details(f"{state}{reason}")
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.progress()
+
+    @workflow.signal(name=c.EVENT_SIGNAL)
+    async def on_event(self, signal: c.EventSignal) -> None:
+        """An event the recipient did: it may end a wait_for, or meet the exit goal."""
+        self._unused_events[signal.name] += 1
+        if signal.name in self._exit_events and self._exit_reason is None:
+            await self._check_exit(f"after event {signal.name}")
+
+    @workflow.query(name=c.PROGRESS_QUERY)
+    def progress(self) -> c.RunProgress:
+        """Where the run is and its timeline so far."""
+        return c.RunProgress(
+            journey=self._plan.journey,
+            recipient_id=self._input.recipient_id,
+            state=self._state,
+            current_step=self._current,
+            steps_done=[s for s in self._done if s != self._current],
+            timeline=list(self._timeline),
+            exit_reason=self._exit_reason,
+        )
+
+    # -- the interpreter ------------------------------------------------------------------
+
+    @property
+    def plan(self) -> Plan:
+        """The plan being run (part of the step Runner interface)."""
+        return self._plan
+
+    async def run_sequence(self, sequence: str) -> None:
+        """Run each step of a sequence, honouring the exit goal between steps."""
+        for step_id in self._plan.sequences[sequence]:
+            if self._exit_reason is not None:
+                raise _Exit(self._exit_reason)
+            if self._exit_needs_polling and self._done and await self._check_exit(
+                f"before {step_id}"
+            ):
+                raise _Exit(self._exit_reason or "exit_when met")
+            step = self._plan.step(step_id)
+            self._enter(step_id, KINDS[step.kind].label(step))
+            await KINDS[step.kind].run(step, self)
+
+    def _enter(self, step_id: str, label: str) -> None:
+        self._done.append(step_id)
+        self._current = step_id
+        workflow.upsert_search_attributes([STEP_KEY.value_set(step_id)])
+        workflow.set_current_details(f"**{step_id}**: {label}")
+
+    async def _check_exit(self, when: str) -> bool:
+        """Evaluate the exit goal; True (and the reason kept) when the recipient must leave."""
+        assert self._plan.exit_when is not None
+        if await self.check(self._plan.exit_when, f"exit_when ({when})"):
+            self._exit_reason = self._exit_reason or f"exit_when met ({when})"
+        return self._exit_reason is not None
+
+    def _info(self) -> c.RunInfo:
+        info = workflow.info()
+        return c.RunInfo(self._plan.journey, self._input.recipient_id, info.workflow_id,
+                         info.run_id, self._input.trigger_id)
+
+    async def send(self, step: SendStep) -> None:
+        """Deliver a send step's message through the send activity."""
+        template = self._plan.templates.get(step.template) if step.template else None
+        request = c.SendInput(self._info(), step, template, self._input.data, self._input.event)
+        try:
+            result: c.SendResult = await workflow.execute_activity(
+                c.SEND, request, result_type=c.SendResult,
+                start_to_close_timeout=timedelta(seconds=60), retry_policy=_SEND_RETRY,
+                summary=f"{step.id}: send {step.template or 'payload'} via {step.channel}",
+            )
+        except ActivityError as err:
+            cause = err.cause
+            reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+            self.record(step.id, "send", "failed", channel=step.channel, error=reason)
+            return
+        self.record(step.id, "send", result.state, channel=result.channel,
+                    address=result.address, message_id=result.message_id, **result.detail)
+
+    async def sleep(self, seconds: float, summary: str) -> None:
+        """A durable timer that ends early when the recipient exits."""
+        try:
+            await workflow.wait_condition(
+                lambda: self._exit_reason is not None, timeout=seconds, timeout_summary=summary
+            )
+        except TimeoutError:
+            return
+        raise _Exit(self._exit_reason or "exit")
+
+    async def wait_for_event(self, event: str, timeout: float | None, summary: str) -> bool:
+        """Wait for an event not yet used by an earlier wait_for of this run."""
+        def arrived() -> bool:
+            return self._unused_events[event] > 0 or self._exit_reason is not None
+
+        try:
+            await workflow.wait_condition(arrived, timeout=timeout, timeout_summary=summary)
+        except TimeoutError:
+            return False
+        if self._exit_reason is not None:
+            raise _Exit(self._exit_reason)
+        self._unused_events[event] -= 1
+        return True
+
+    async def check(self, condition: Any, summary: str) -> bool:
+        """Evaluate a condition in the evaluate activity."""
+        result: bool = await workflow.execute_activity(
+            c.EVALUATE, c.EvaluateInput(condition, self._input.recipient_id), result_type=bool,
+            start_to_close_timeout=timedelta(seconds=30), retry_policy=_CHECK_RETRY,
+            summary=summary,
+        )
+        return result
+
+    async def wait_window(self, step: WindowStep) -> None:
+        """Sleep until the window opens in the recipient's timezone."""
+        seconds: float = await workflow.execute_activity(
+            c.WINDOW, c.WindowInput(step, self._input.recipient_id, workflow.now()),
+            result_type=float, start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=_CHECK_RETRY, summary=f"{step.id}: when does {step.label} open?",
+        )
+        if seconds > 0:
+            await self.sleep(seconds, f"{step.id}: wait for {step.label}")
+
+    def bucket(self, salt: str) -> float:
+        """A number in [0, 100) fixed by the salt and the recipient id."""
+        digest = hashlib.sha256(f"{salt}:{self._input.recipient_id}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") % 10000 / 100
+
+    def record(self, step: str, kind: str, outcome: str, **detail: Any) -> None:
+        """Add an entry to the timeline."""
+        self._timeline.append(c.TimelineEntry(step, kind, outcome, workflow.now(), detail))
+
+    def exit(self, reason: str) -> NoReturn:
+        """Leave the journey."""
+        raise _Exit(reason)

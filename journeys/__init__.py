@@ -1,0 +1,53 @@
+"""journeys: customer journeys as YAML, run as durable Temporal workflows.
+
+Synchronous use::
+
+    from journeys import trigger, status, cancel, track
+    handle = trigger("onboarding", recipients=[{"id": "u1", "email": "a@example.com"}])
+    status(handle.run_id)
+
+Asynchronous use: :class:`JourneysClient`.
+"""
+
+from definitions.errors import (
+    ConfigurationError,
+    DefinitionError,
+    DeliveryError,
+    EngineUnavailableError,
+    InvalidRecipientError,
+    JourneysError,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+    UnknownJourneyError,
+    UnknownRunError,
+)
+from journeys.client import JourneysClient
+from journeys.config import Settings, load_settings
+from journeys.models import RunHandle, RunStatus, TimelineEntry, TriggerHandle, TriggerStatus
+from journeys.sync import cancel, configure, status, track, trigger
+
+__all__ = [
+    "ConfigurationError",
+    "DefinitionError",
+    "DeliveryError",
+    "EngineUnavailableError",
+    "InvalidRecipientError",
+    "JourneysClient",
+    "JourneysError",
+    "PermanentDeliveryError",
+    "RetryableDeliveryError",
+    "RunHandle",
+    "RunStatus",
+    "Settings",
+    "TimelineEntry",
+    "TriggerHandle",
+    "TriggerStatus",
+    "UnknownJourneyError",
+    "UnknownRunError",
+    "cancel",
+    "configure",
+    "load_settings",
+    "status",
+    "track",
+    "trigger",
+]

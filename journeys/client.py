@@ -1,0 +1,298 @@
+"""The async client: trigger journeys, read their status, cancel them, track events."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from definitions import contract as c
+from definitions.compiler import Library
+from definitions.errors import UnknownRunError
+from definitions.workflow import (
+    JOURNEY_KEY,
+    RECIPIENT_KEY,
+    STEP_KEY,
+    TRIGGER_KEY,
+)
+from journeys.config import Settings, load_settings
+from journeys.models import RunHandle, RunStatus, TriggerHandle, TriggerStatus
+from journeys.recipients import check_data, parse_recipients
+from journeys.store import RunRecord, Store, TriggerRecord
+from journeys.temporal import connect
+
+__all__ = ["JourneysClient"]
+
+_STATES = {
+    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING: "running",
+    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_COMPLETED: "completed",
+    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_CANCELED: "cancelled",
+    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_TERMINATED: "cancelled",
+    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_FAILED: "failed",
+    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_TIMED_OUT: "failed",
+    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW: "running",
+}
+_STARTS_AT_ONCE = 32
+
+
+def workflow_id_for(journey: str, recipient_id: str) -> str:
+    """The workflow id of a recipient's run of a journey: one active run per pair."""
+    return f"{journey}/{recipient_id}"
+
+
+class JourneysClient:
+    """Trigger, inspect and cancel journey runs; record events.
+
+    Create one with :meth:`connect` and close it (or use ``async with``).
+
+    Args:
+        temporal: a client made by :func:`journeys.temporal.connect`.
+        store: the engine's store.
+        library: the journeys directory.
+        task_queue: the task queue workers poll.
+    """
+
+    def __init__(
+        self, temporal: Client, store: Store, library: Library, *, task_queue: str
+    ) -> None:
+        self.temporal = temporal
+        self.store = store
+        self.library = library
+        self.task_queue = task_queue
+
+    @classmethod
+    async def connect(
+        cls,
+        settings: Settings | None = None,
+        *,
+        directory: str | Path | None = None,
+        task_queue: str | None = None,
+    ) -> JourneysClient:
+        """Connect to Temporal and open the store, as the configuration says.
+
+        Args:
+            settings: the configuration; by default ``journeys.toml`` and the environment.
+            directory: the journeys directory, instead of the configured one.
+            task_queue: the task queue, instead of the configured one.
+        """
+        settings = settings or load_settings()
+        temporal = await connect(settings.temporal)
+        store = await Store.open(settings.store.url)
+        return cls(temporal, store, Library(directory or settings.directory),
+                   task_queue=task_queue or settings.temporal.task_queue)
+
+    async def close(self) -> None:
+        """Close the store's connections."""
+        await self.store.close()
+
+    async def __aenter__(self) -> JourneysClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- trigger ---------------------------------------------------------------------------
+
+    async def trigger(
+        self,
+        journey: str,
+        recipients: list[str | dict[str, Any]],
+        *,
+        data: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> TriggerHandle:
+        """Start a journey for recipients: one run each.
+
+        Everything is checked before anything starts. A recipient already in this journey
+        keeps their run (its handle says ``started=False``). With an ``idempotency_key``,
+        calling again with the same key starts nothing new and returns the same trigger.
+
+        Args:
+            journey: the journey's name (its YAML file name).
+            recipients: ids, or mappings with an ``id`` and profile fields to upsert.
+            data: values the journey's templates see as ``trigger.*``.
+            idempotency_key: makes the whole call safe to retry.
+
+        Raises:
+            UnknownJourneyError: no such journey (the error lists those that exist).
+            DefinitionError: the journey's files are wrong.
+            InvalidRecipientError: a recipient or the data is unusable.
+        """
+        plan = self.library.compile(journey)
+        people = parse_recipients(recipients)
+        payload = check_data(data)
+        record = TriggerRecord(
+            id=f"trg_{secrets.token_hex(8)}", journey=journey, data=payload,
+            created_at=datetime.now(UTC), idempotency_key=idempotency_key,
+        )
+        record = await self.store.save_trigger(record)
+        await self.store.upsert_profiles(people)
+        ours = {r.recipient_id: r for r in await self.store.runs_of_trigger(record.id)}
+        gate = asyncio.Semaphore(_STARTS_AT_ONCE)
+
+        async def start(recipient_id: str) -> RunHandle:
+            if recipient_id in ours:
+                run = ours[recipient_id]
+                return RunHandle(run.run_id, run.workflow_id, journey, recipient_id)
+            async with gate:
+                return await self._start(plan, record, recipient_id, payload)
+
+        runs = await asyncio.gather(*(start(rid) for rid, _ in people))
+        return TriggerHandle(record.id, journey, list(runs))
+
+    async def _start(
+        self, plan: Any, trigger: TriggerRecord, recipient_id: str, data: dict[str, Any]
+    ) -> RunHandle:
+        workflow_id = workflow_id_for(plan.journey, recipient_id)
+        attributes = TypedSearchAttributes([
+            SearchAttributePair(JOURNEY_KEY, plan.journey),
+            SearchAttributePair(RECIPIENT_KEY, recipient_id),
+            SearchAttributePair(TRIGGER_KEY, trigger.id),
+            SearchAttributePair(STEP_KEY, "-"),
+        ])
+        try:
+            handle = await self.temporal.start_workflow(
+                c.WORKFLOW,
+                c.JourneyInput(plan, recipient_id, trigger.id, data),
+                id=workflow_id,
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=attributes,
+                static_summary=f"{plan.journey} for {recipient_id}",
+                static_details=plan.description or None,
+            )
+        except WorkflowAlreadyStartedError:
+            existing = await self.temporal.get_workflow_handle(workflow_id).describe()
+            return RunHandle(existing.run_id, workflow_id, plan.journey, recipient_id,
+                             started=False)
+        run_id = handle.result_run_id or handle.run_id or ""
+        await self.store.add_run(RunRecord(
+            workflow_id, run_id, plan.journey, recipient_id, trigger.id, datetime.now(UTC)
+        ))
+        return RunHandle(run_id, workflow_id, plan.journey, recipient_id)
+
+    # -- status and cancel -----------------------------------------------------------------
+
+    async def status(self, run_or_trigger_id: str) -> RunStatus | TriggerStatus:
+        """The status of a run (by run id or workflow id) or of a whole trigger.
+
+        Raises:
+            UnknownRunError: no run or trigger has that id.
+        """
+        trigger = await self.store.get_trigger(run_or_trigger_id)
+        if trigger is not None:
+            runs = await self.store.runs_of_trigger(trigger.id)
+            statuses = await asyncio.gather(*(self._run_status(r) for r in runs))
+            return TriggerStatus(trigger.id, trigger.journey, list(statuses))
+        return await self._run_status(await self._find_run(run_or_trigger_id))
+
+    async def cancel(
+        self, run_or_trigger_id: str, *, wait: timedelta = timedelta(seconds=30)
+    ) -> RunStatus | TriggerStatus:
+        """Cancel a run, or every running run of a trigger, and wait until they stop.
+
+        A run stops at once, even in the middle of a wait; a message being handed to a
+        provider at that instant finishes, and nothing is sent after cancel() returns.
+        Cancelling a run that has ended changes nothing.
+
+        Raises:
+            UnknownRunError: no run or trigger has that id.
+        """
+        trigger = await self.store.get_trigger(run_or_trigger_id)
+        runs = (await self.store.runs_of_trigger(trigger.id) if trigger
+                else [await self._find_run(run_or_trigger_id)])
+        await asyncio.gather(*(self._cancel_run(r, wait) for r in runs))
+        return await self.status(run_or_trigger_id)
+
+    async def _cancel_run(self, run: RunRecord, wait: timedelta) -> None:
+        handle = self.temporal.get_workflow_handle(run.workflow_id, run_id=run.run_id)
+        description = await handle.describe()
+        if description.status != WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
+            return
+        await handle.cancel()
+        try:
+            await asyncio.wait_for(handle.result(), wait.total_seconds())
+        except (WorkflowFailureError, TimeoutError):
+            pass
+        await self.store.mark_closed(run.workflow_id, run.run_id)
+
+    async def _find_run(self, run_id: str) -> RunRecord:
+        found = await self.store.find_run(run_id) or next(
+            iter(await self.store.find_runs(run_id)), None
+        )
+        if found is None:
+            raise UnknownRunError(f"unknown run or trigger {run_id!r}: expected a run id, a "
+                                  "workflow id (<journey>/<recipient>) or a trigger id (trg_…)")
+        return found
+
+    async def _run_status(self, run: RunRecord) -> RunStatus:
+        handle: WorkflowHandle[Any, c.RunProgress] = self.temporal.get_workflow_handle(
+            run.workflow_id, run_id=run.run_id, result_type=c.RunProgress
+        )
+        description = await handle.describe()
+        state = _STATES.get(description.status, "running") if description.status else "running"
+        progress: c.RunProgress | None = None
+        if state == "completed":
+            progress = await handle.result()
+            state = progress.state
+        else:
+            try:
+                progress = await asyncio.wait_for(
+                    handle.query(c.PROGRESS_QUERY, result_type=c.RunProgress), 10
+                )
+            except (RPCError, TimeoutError, WorkflowFailureError):
+                progress = None  # no worker to answer: the state is still known
+        if state != "running" and not run.closed:
+            await self.store.mark_closed(run.workflow_id, run.run_id)
+        return RunStatus(
+            run_id=run.run_id,
+            workflow_id=run.workflow_id,
+            journey=run.journey,
+            recipient_id=run.recipient_id,
+            state=state,
+            current_step=progress.current_step if progress and state == "running" else None,
+            steps_done=list(progress.steps_done) if progress else [],
+            timeline=list(progress.timeline) if progress else [],
+            exit_reason=progress.exit_reason if progress else None,
+            trigger_id=run.trigger_id,
+            started_at=description.start_time,
+            closed_at=description.close_time,
+        )
+
+    # -- events ----------------------------------------------------------------------------
+
+    async def track(
+        self, recipient_id: str, event: str, data: dict[str, Any] | None = None
+    ) -> int:
+        """Record an event and send it to the recipient's running journeys.
+
+        Returns:
+            How many running journeys it reached.
+        """
+        payload = check_data(data)
+        if not isinstance(event, str) or not event:
+            raise ValueError(f"expected an event name, found {event!r}")
+        await self.store.record_event(recipient_id, event, payload)
+        reached = 0
+        for run in await self.store.open_runs(recipient_id):
+            handle = self.temporal.get_workflow_handle(run.workflow_id, run_id=run.run_id)
+            try:
+                await handle.signal(c.EVENT_SIGNAL, c.EventSignal(event, payload))
+                reached += 1
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                await self.store.mark_closed(run.workflow_id, run.run_id)
+        return reached

@@ -1,0 +1,140 @@
+"""Configuration: ``journeys.toml`` with ``JOURNEYS_*`` environment overrides.
+
+The file is ``./journeys.toml`` (or the path in ``JOURNEYS_CONFIG``); every setting can be
+overridden by ``JOURNEYS_<SECTION>_<KEY>`` (``JOURNEYS_STORE_URL``,
+``JOURNEYS_TEMPORAL_ADDRESS``…) and top-level ones by ``JOURNEYS_<KEY>``
+(``JOURNEYS_DIRECTORY``). Secrets are read only from the environment:
+``JOURNEYS_EMAIL_PASSWORD``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from definitions.errors import ConfigurationError
+
+__all__ = [
+    "DevSettings",
+    "EmailSettings",
+    "Settings",
+    "StoreSettings",
+    "TemporalSettings",
+    "WebhookSettings",
+    "load_settings",
+]
+
+CONFIG_FILE = "journeys.toml"
+_SECRETS = {("email", "password"): "JOURNEYS_EMAIL_PASSWORD"}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TemporalSettings(_Section):
+    """Where the Temporal server is."""
+
+    address: str = "localhost:7233"
+    namespace: str = "default"
+    task_queue: str = "journeys"
+
+
+class StoreSettings(_Section):
+    """The store's database: a SQLite file by default, PostgreSQL by URL."""
+
+    url: str = "sqlite:///.journeys/store.db"
+
+
+class EmailSettings(_Section):
+    """The SMTP server that sends email."""
+
+    host: str = "localhost"
+    port: int = 1025
+    security: Literal["none", "starttls", "tls"] = "none"
+    username: str | None = None
+    password: str | None = Field(default=None, repr=False)
+    sender: str = "Journeys <journeys@localhost>"
+    timeout: float = 30.0
+
+
+class WebhookSettings(_Section):
+    """How webhooks are posted."""
+
+    timeout: float = 10.0
+
+
+class DevSettings(_Section):
+    """``journeys dev``: the local Temporal server."""
+
+    port: int = 7233
+    ui_port: int = 8233
+    db_file: str = ".journeys/temporal.db"
+
+
+class Settings(_Section):
+    """Everything journeys reads from its configuration."""
+
+    directory: str = "journeys"
+    temporal: TemporalSettings = TemporalSettings()
+    store: StoreSettings = StoreSettings()
+    email: EmailSettings = EmailSettings()
+    webhook: WebhookSettings = WebhookSettings()
+    dev: DevSettings = DevSettings()
+
+
+def load_settings(
+    path: str | Path | None = None, *, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read the configuration file (if any) and apply environment overrides.
+
+    Args:
+        path: the file; default ``$JOURNEYS_CONFIG`` or ``./journeys.toml`` if it exists.
+        environ: the environment to read overrides from (default ``os.environ``).
+
+    Raises:
+        ConfigurationError: the file does not parse, has unknown keys or wrong values,
+            or holds a secret.
+    """
+    env = os.environ if environ is None else environ
+    chosen = Path(path or env.get("JOURNEYS_CONFIG") or CONFIG_FILE)
+    raw: dict[str, Any] = {}
+    if chosen.is_file():
+        try:
+            raw = tomllib.loads(chosen.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"{chosen}: invalid TOML: {exc}") from None
+    elif path is not None or env.get("JOURNEYS_CONFIG"):
+        raise ConfigurationError(f"{chosen}: configuration file not found")
+    for (section, key), variable in _SECRETS.items():
+        if key in raw.get(section, {}):
+            raise ConfigurationError(
+                f"{chosen}: [{section}] {key}: secrets are read only from the environment, "
+                f"set {variable} instead"
+            )
+    _apply_environment(raw, env)
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            where = ".".join(str(p) for p in error["loc"])
+            problems.append(f"{chosen}: {where}: {error['msg']} (found {error.get('input')!r})")
+        raise ConfigurationError("\n".join(problems)) from None
+
+
+def _apply_environment(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    for name, field in Settings.model_fields.items():
+        section = field.annotation
+        if isinstance(section, type) and issubclass(section, _Section):
+            for key in section.model_fields:
+                value = env.get(f"JOURNEYS_{name.upper()}_{key.upper()}")
+                if value is not None:
+                    raw.setdefault(name, {})[key] = value
+        elif (value := env.get(f"JOURNEYS_{name.upper()}")) is not None:
+            raw[name] = value

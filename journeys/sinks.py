@@ -1,0 +1,137 @@
+"""Local peers for the demo and the tests: a mail catcher and a webhook sink on loopback."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from journeys.devserver import free_port
+
+__all__ = ["MailCatcher", "ReceivedRequest", "WebhookSink"]
+
+
+class _Collect:
+    def __init__(self, catcher: MailCatcher) -> None:
+        self.catcher = catcher
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.catcher.reject_code:
+            return f"{self.catcher.reject_code} rejected by the test mail server"
+        mail = message_from_bytes(envelope.content, policy=policy.default)
+        with self.catcher._lock:
+            self.catcher.messages.append(mail)  # type: ignore[arg-type]
+            self.catcher._changed.notify_all()
+        return "250 OK"
+
+
+class MailCatcher:
+    """An SMTP server on loopback that keeps every message it receives.
+
+    Args:
+        port: the port to listen on (a free one by default).
+    """
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.messages: list[EmailMessage] = []
+        self.reject_code: int | None = None
+        """Set to a code (e.g. 550) to refuse every message with it."""
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._controller = Controller(_Collect(self), hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> MailCatcher:
+        """Start listening."""
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening."""
+        self._controller.stop()
+
+    def to(self, address: str) -> list[EmailMessage]:
+        """The messages received for an address."""
+        with self._lock:
+            return [m for m in self.messages if m["To"] == address]
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[EmailMessage]:
+        """Block until at least ``count`` messages arrived (or the timeout), then return all."""
+        with self._changed:
+            self._changed.wait_for(lambda: len(self.messages) >= count, timeout)
+            return list(self.messages)
+
+
+@dataclass
+class ReceivedRequest:
+    """One request the webhook sink received."""
+
+    path: str
+    headers: dict[str, str]
+    body: Any
+    raw: bytes = field(repr=False, default=b"")
+
+
+class WebhookSink:
+    """An HTTP server on loopback that records every POST and answers a chosen status.
+
+    Args:
+        port: the port to listen on (a free one by default).
+    """
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.requests: list[ReceivedRequest] = []
+        self.status = 200
+        """The status every POST is answered with."""
+        self._changed = threading.Condition()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    body = raw.decode(errors="replace")
+                with sink._changed:
+                    sink.requests.append(ReceivedRequest(
+                        self.path, {k.lower(): v for k, v in self.headers.items()}, body, raw
+                    ))
+                    sink._changed.notify_all()
+                self.send_response(sink.status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The sink's base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> WebhookSink:
+        """Start serving."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[ReceivedRequest]:
+        """Block until at least ``count`` requests arrived (or the timeout), then return all."""
+        with self._changed:
+            self._changed.wait_for(lambda: len(self.requests) >= count, timeout)
+            return list(self.requests)

@@ -1,0 +1,326 @@
+"""Reads and writes of the store, one method per question the engine asks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event, func, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from definitions.errors import ConfigurationError, EngineUnavailableError
+from journeys.store import tables as t
+
+__all__ = ["MessageRecord", "RunRecord", "Store", "TriggerRecord", "normalise_url"]
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def normalise_url(url: str) -> str:
+    """The async driver URL for a database URL (``sqlite:///x.db`` → aiosqlite, and so on)."""
+    if url.startswith("sqlite://") and not url.startswith("sqlite+"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://"):]
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    return url
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class TriggerRecord:
+    """One call of trigger(): the runs it started or found already running."""
+
+    id: str
+    journey: str
+    data: dict[str, Any]
+    created_at: datetime
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One journey run for one recipient."""
+
+    workflow_id: str
+    run_id: str
+    journey: str
+    recipient_id: str
+    trigger_id: str
+    started_at: datetime
+    closed: bool = False
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    """One message and what became of it."""
+
+    id: str
+    workflow_id: str
+    run_id: str
+    step: str
+    recipient_id: str
+    channel: str
+    state: str
+    address: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class Store:
+    """Access to the store's tables.
+
+    Args:
+        url: a SQLAlchemy URL; ``sqlite:///path.db`` and ``postgresql://…`` are turned into
+            their async drivers.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = normalise_url(url)
+        try:
+            parsed = make_url(self.url)
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises several kinds here
+            raise ConfigurationError(f"invalid store url {url!r}: {exc}") from None
+        self._sqlite = parsed.get_backend_name() == "sqlite"
+        if self._sqlite and parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        options: dict[str, Any] = {"connect_args": {"timeout": 30}} if self._sqlite else {}
+        self.engine: AsyncEngine = create_async_engine(self.url, **options)
+        if self._sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+
+    @classmethod
+    async def open(cls, url: str, *, migrate: bool = True) -> Store:
+        """Open a store, bringing its schema up to date unless ``migrate`` is False."""
+        store = cls(url)
+        if migrate:
+            await store.migrate()
+        return store
+
+    async def close(self) -> None:
+        """Release the store's connections."""
+        await self.engine.dispose()
+
+    async def migrate(self) -> None:
+        """Apply the Alembic migrations that are not applied yet."""
+        for attempt in range(3):
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.run_sync(_upgrade)
+                return
+            except (OperationalError, ProgrammingError, IntegrityError) as exc:
+                if attempt == 2:
+                    raise EngineUnavailableError(f"cannot migrate the store: {exc}") from exc
+                await asyncio.sleep(0.2 * (attempt + 1))  # another process is migrating
+            except OSError as exc:
+                raise EngineUnavailableError(f"cannot reach the store at {self.url}: {exc}") from exc
+
+    # -- profiles ------------------------------------------------------------------------
+
+    async def upsert_profiles(self, profiles: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Create profiles or merge attributes into them, all in one transaction."""
+        if not profiles:
+            return
+        now = _now()
+        async with self.engine.begin() as conn:
+            ids = [pid for pid, _ in profiles]
+            rows = await conn.execute(
+                select(t.profiles.c.id, t.profiles.c.attributes).where(t.profiles.c.id.in_(ids))
+            )
+            existing = {row.id: dict(row.attributes) for row in rows}
+            for pid, attributes in profiles:
+                if pid in existing:
+                    existing[pid].update(attributes)
+                    await conn.execute(
+                        update(t.profiles).where(t.profiles.c.id == pid)
+                        .values(attributes=existing[pid], updated_at=now)
+                    )
+                else:
+                    existing[pid] = dict(attributes)
+                    await conn.execute(t.profiles.insert().values(
+                        id=pid, attributes=dict(attributes), created_at=now, updated_at=now
+                    ))
+
+    async def get_profile(self, recipient_id: str) -> dict[str, Any] | None:
+        """A profile's attributes with its ``id``, or None when there is none."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(
+                select(t.profiles).where(t.profiles.c.id == recipient_id)
+            )).first()
+        if row is None:
+            return None
+        return {**row.attributes, "id": row.id}
+
+    # -- events --------------------------------------------------------------------------
+
+    async def record_event(
+        self, recipient_id: str, name: str, data: dict[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> int:
+        """Store an event; returns its id."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(t.events.insert().values(
+                recipient_id=recipient_id, name=name, data=dict(data or {}),
+                timestamp=at or _now(),
+            ))
+        key = result.inserted_primary_key
+        return int(key[0]) if key else 0
+
+    async def event_count(self, recipient_id: str, name: str, since: datetime | None = None) -> int:
+        """How many times the recipient did an event (since a time, when given)."""
+        query = select(func.count()).select_from(t.events).where(
+            t.events.c.recipient_id == recipient_id, t.events.c.name == name
+        )
+        if since is not None:
+            query = query.where(t.events.c.timestamp >= since)
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+    # -- triggers and runs ---------------------------------------------------------------
+
+    async def find_trigger(self, idempotency_key: str) -> TriggerRecord | None:
+        """The trigger recorded under an idempotency key, if any."""
+        return await self._trigger(t.triggers.c.idempotency_key == idempotency_key)
+
+    async def get_trigger(self, trigger_id: str) -> TriggerRecord | None:
+        """A trigger by id."""
+        return await self._trigger(t.triggers.c.id == trigger_id)
+
+    async def _trigger(self, where: Any) -> TriggerRecord | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(t.triggers).where(where))).first()
+        if row is None:
+            return None
+        return TriggerRecord(row.id, row.journey, dict(row.data), _aware(row.created_at),
+                             row.idempotency_key)
+
+    async def save_trigger(self, trigger: TriggerRecord) -> TriggerRecord:
+        """Record a trigger; with an idempotency key already used, returns the first one."""
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(t.triggers.insert().values(
+                    id=trigger.id, journey=trigger.journey, data=trigger.data,
+                    created_at=trigger.created_at, idempotency_key=trigger.idempotency_key,
+                ))
+        except IntegrityError:
+            if trigger.idempotency_key is None:
+                raise
+            found = await self.find_trigger(trigger.idempotency_key)
+            assert found is not None
+            return found
+        return trigger
+
+    async def add_run(self, run: RunRecord) -> None:
+        """Record a run (once: recording the same run again changes nothing)."""
+        async with self.engine.begin() as conn:
+            exists = (await conn.execute(select(t.runs.c.run_id).where(
+                t.runs.c.workflow_id == run.workflow_id, t.runs.c.run_id == run.run_id
+            ))).first()
+            if exists is None:
+                await conn.execute(t.runs.insert().values(
+                    workflow_id=run.workflow_id, run_id=run.run_id, journey=run.journey,
+                    recipient_id=run.recipient_id, trigger_id=run.trigger_id,
+                    started_at=run.started_at, closed=int(run.closed),
+                ))
+
+    async def runs_of_trigger(self, trigger_id: str) -> list[RunRecord]:
+        """The runs a trigger started, in the order they started."""
+        return await self._runs(t.runs.c.trigger_id == trigger_id)
+
+    async def open_runs(self, recipient_id: str) -> list[RunRecord]:
+        """The runs of a recipient not yet known to be closed."""
+        return await self._runs(t.runs.c.recipient_id == recipient_id, t.runs.c.closed == 0)
+
+    async def find_runs(self, workflow_id: str, run_id: str | None = None) -> list[RunRecord]:
+        """Runs of a workflow id (one of them with ``run_id``), newest first."""
+        where = [t.runs.c.workflow_id == workflow_id]
+        if run_id:
+            where.append(t.runs.c.run_id == run_id)
+        return list(reversed(await self._runs(*where)))
+
+    async def find_run(self, run_id: str) -> RunRecord | None:
+        """A run by its Temporal run id."""
+        found = await self._runs(t.runs.c.run_id == run_id)
+        return found[0] if found else None
+
+    async def _runs(self, *where: Any) -> list[RunRecord]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(t.runs).where(*where).order_by(t.runs.c.started_at, t.runs.c.recipient_id)
+            )
+            return [
+                RunRecord(r.workflow_id, r.run_id, r.journey, r.recipient_id, r.trigger_id,
+                          _aware(r.started_at), bool(r.closed))
+                for r in rows
+            ]
+
+    async def mark_closed(self, workflow_id: str, run_id: str) -> None:
+        """Remember that a run has ended, so events are no longer sent to it."""
+        async with self.engine.begin() as conn:
+            await conn.execute(update(t.runs).where(
+                t.runs.c.workflow_id == workflow_id, t.runs.c.run_id == run_id
+            ).values(closed=1))
+
+    # -- messages ------------------------------------------------------------------------
+
+    async def get_message(self, message_id: str) -> MessageRecord | None:
+        """A message by id."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(
+                select(t.messages).where(t.messages.c.id == message_id)
+            )).first()
+        if row is None:
+            return None
+        return MessageRecord(
+            row.id, row.workflow_id, row.run_id, row.step, row.recipient_id, row.channel,
+            row.state, row.address, dict(row.detail), _aware(row.created_at),
+            _aware(row.updated_at),
+        )
+
+    async def save_message(self, message: MessageRecord) -> None:
+        """Record a message, or the new state of one already recorded."""
+        now = _now()
+        values = {
+            "workflow_id": message.workflow_id, "run_id": message.run_id, "step": message.step,
+            "recipient_id": message.recipient_id, "channel": message.channel,
+            "address": message.address, "state": message.state, "detail": message.detail,
+            "updated_at": now,
+        }
+        async with self.engine.begin() as conn:
+            changed = await conn.execute(
+                update(t.messages).where(t.messages.c.id == message.id).values(**values)
+            )
+            if not changed.rowcount:
+                await conn.execute(
+                    t.messages.insert().values(id=message.id, created_at=now, **values)
+                )
+
+
+def _upgrade(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()

@@ -1,0 +1,80 @@
+"""The store's tables, described once for queries and migrations alike."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
+
+__all__ = ["events", "messages", "metadata", "profiles", "runs", "triggers"]
+
+metadata = MetaData()
+
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("attributes", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("recipient_id", String(255), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("timestamp", DateTime(timezone=True), nullable=False),
+    Index("ix_events_recipient_name_time", "recipient_id", "name", "timestamp"),
+)
+
+triggers = Table(
+    "triggers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("journey", String(255), nullable=False),
+    Column("idempotency_key", String(255), nullable=True, unique=True),
+    Column("data", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("workflow_id", String(600), primary_key=True),
+    Column("run_id", String(64), primary_key=True),
+    Column("journey", String(255), nullable=False),
+    Column("recipient_id", String(255), nullable=False),
+    Column("trigger_id", String(64), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("closed", Integer, nullable=False, default=0),
+    Index("ix_runs_recipient_open", "recipient_id", "closed"),
+    Index("ix_runs_trigger", "trigger_id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(700), primary_key=True),
+    Column("workflow_id", String(600), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("step", String(255), nullable=False),
+    Column("recipient_id", String(255), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("address", String(2048), nullable=True),
+    Column("state", String(32), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_messages_recipient", "recipient_id"),
+    Index("ix_messages_run", "workflow_id", "run_id"),
+)
