@@ -1,0 +1,252 @@
+"""The ``journeys`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from definitions.compiler import Library
+from definitions.errors import JourneysError
+from definitions.graph import to_mermaid
+from journeys.config import Settings, load_settings
+from journeys.models import TriggerStatus
+
+__all__ = ["main"]
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+def _directory(args: argparse.Namespace, settings: Settings) -> Path:
+    return Path(getattr(args, "dir", None) or settings.directory)
+
+
+def _json(text: str | None, what: str) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise SystemExit(f"journeys: {what}: expected JSON, {exc}") from None
+    if not isinstance(value, dict):
+        raise SystemExit(f"journeys: {what}: expected a JSON object, found {text!r}")
+    return value
+
+
+def _with_client(
+    args: argparse.Namespace, action: Callable[[Any], Coroutine[Any, Any, int]]
+) -> int:
+    from journeys.client import JourneysClient
+
+    settings = _settings(args)
+
+    async def go() -> int:
+        async with await JourneysClient.connect(
+            settings, directory=_directory(args, settings)
+        ) as client:
+            return await action(client)
+
+    return asyncio.run(go())
+
+
+# -- commands -----------------------------------------------------------------------------
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    directory = _directory(args, settings)
+    if not directory.is_dir():
+        print(f"journeys: no journeys directory at {directory}", file=sys.stderr)
+        return 1
+    library = Library(directory)
+    problems = library.check()
+    for problem in problems:
+        print(problem.format(), file=sys.stderr)
+    if problems:
+        count = len(problems)
+        print(f"{count} problem{'s' if count != 1 else ''} found", file=sys.stderr)
+        return 1
+    names = library.names()
+    print(f"ok: {len(names)} journeys ({', '.join(names)}), "
+          f"{len(library.template_names())} templates in {directory}")
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    plan = Library(_directory(args, settings)).compile(args.name)
+    sys.stdout.write(to_mermaid(plan))
+    return 0
+
+
+def cmd_trigger(args: argparse.Namespace) -> int:
+    data = _json(args.data, "--data")
+
+    async def action(client: Any) -> int:
+        handle = await client.trigger(args.name, list(args.to), data=data,
+                                      idempotency_key=args.idempotency_key)
+        print(f"trigger {handle.trigger_id}")
+        for run in handle.runs:
+            note = "" if run.started else "  (already in this journey: kept that run)"
+            print(f"  {run.recipient_id}  {run.run_id}  {run.workflow_id}{note}")
+        return 0
+
+    return _with_client(args, action)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from journeys.report import run_text, status_json, trigger_text
+
+    async def action(client: Any) -> int:
+        status = await client.status(args.id)
+        if args.json:
+            print(status_json(status))
+        elif isinstance(status, TriggerStatus):
+            print(trigger_text(status))
+        else:
+            print(run_text(status))
+        return 0
+
+    return _with_client(args, action)
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from journeys.report import run_text, trigger_text
+
+    async def action(client: Any) -> int:
+        status = await client.cancel(args.id)
+        print(trigger_text(status) if isinstance(status, TriggerStatus) else run_text(status))
+        return 0
+
+    return _with_client(args, action)
+
+
+def cmd_track(args: argparse.Namespace) -> int:
+    data = _json(args.data, "--data")
+
+    async def action(client: Any) -> int:
+        reached = await client.track(args.recipient, args.event, data)
+        print(f"recorded {args.event} for {args.recipient}; reached {reached} running journeys")
+        return 0
+
+    return _with_client(args, action)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from workers.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(run_worker(_settings(args)))
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from journeys.devserver import DevServer
+    from workers.worker import run_worker
+
+    settings = _settings(args)
+    dev = settings.dev
+    server = DevServer(port=dev.port, ui_port=dev.ui_port, db_file=dev.db_file,
+                       log_file=Path(dev.db_file).with_suffix(".log"))
+    server.start()
+    print(f"Temporal dev server on {server.address}, state kept in {dev.db_file}")
+    print(f"Temporal UI: {server.ui_url}")
+    try:
+        if args.no_worker:
+            print("no worker started (--no-worker); Ctrl-C to stop")
+            asyncio.run(asyncio.Event().wait())
+        else:
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+            temporal = settings.temporal.model_copy(update={"address": server.address})
+            asyncio.run(run_worker(settings.model_copy(update={"temporal": temporal})))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from journeys.demo import run_demo
+
+    return run_demo(keep=args.keep)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from journeys.store import Store
+
+    settings = _settings(args)
+
+    async def go() -> None:
+        store = await Store.open(settings.store.url)
+        await store.close()
+
+    asyncio.run(go())
+    print(f"store at {settings.store.url} is up to date")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line's parser."""
+    top = argparse.ArgumentParser(
+        prog="journeys",
+        description="Customer journeys as YAML, run as durable Temporal workflows.",
+    )
+    top.add_argument("--config", help="configuration file (default: ./journeys.toml)")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], text: str,
+            *, journeys_dir: bool = True) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=text, description=text)
+        if journeys_dir:
+            command.add_argument("--dir", help="journeys directory (default: from the config)")
+        command.set_defaults(func=func)
+        return command
+
+    add("validate", cmd_validate, "check every journey, template and segment file")
+    add("graph", cmd_graph, "print a journey as a Mermaid flowchart").add_argument("name")
+    c = add("trigger", cmd_trigger, "start a journey for recipients")
+    c.add_argument("name", help="the journey")
+    c.add_argument("--to", nargs="+", required=True, metavar="ID", help="recipient ids")
+    c.add_argument("--data", help="JSON object the templates see as trigger.*")
+    c.add_argument("--idempotency-key", help="makes retrying this command safe")
+    c = add("status", cmd_status, "show a run (run id or workflow id) or a trigger (trg_…)")
+    c.add_argument("id")
+    c.add_argument("--json", action="store_true", help="print JSON")
+    add("cancel", cmd_cancel, "cancel a run or every run of a trigger").add_argument("id")
+    c = add("track", cmd_track, "record an event for a recipient and signal their journeys")
+    c.add_argument("recipient")
+    c.add_argument("event")
+    c.add_argument("--data", help="JSON object with the event's data")
+    add("worker", cmd_worker, "run a worker (as `python -m workers`)", journeys_dir=False)
+    c = add("dev", cmd_dev, "start the Temporal dev server (UI on :8233) and a worker",
+            journeys_dir=False)
+    c.add_argument("--no-worker", action="store_true", help="start only the server")
+    c = add("demo", cmd_demo, "run a demo journey end to end with everything embedded",
+            journeys_dir=False)
+    c.add_argument("--keep", action="store_true", help="keep the server and UI up afterwards")
+    add("migrate", cmd_migrate, "bring the store's schema up to date", journeys_dir=False)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except JourneysError as exc:
+        print(f"journeys: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Plain-text renderings of statuses, for the command line and the demo."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from journeys.models import RunStatus, TriggerStatus
+
+__all__ = ["run_text", "status_json", "trigger_text", "ui_link"]
+
+
+def ui_link(ui_url: str, namespace: str, run: RunStatus) -> str:
+    """The Temporal UI page of a run."""
+    return (f"{ui_url}/namespaces/{quote(namespace)}/workflows/"
+            f"{quote(run.workflow_id, safe='')}/{run.run_id}/history")
+
+
+def _outcome(entry: Any) -> str:
+    detail = dict(entry.detail)
+    parts = [entry.outcome]
+    if entry.kind == "send":
+        where = detail.get("address") or detail.get("reason") or detail.get("error")
+        parts.append(f"via {detail.get('channel')}" + (f" to {where}" if where and entry.outcome == "sent" else f" ({where})" if where else ""))
+        if entry.outcome == "failed" and detail.get("error"):
+            parts[-1] = f"via {detail.get('channel')}: {detail['error']}"
+    elif entry.kind == "exit" and detail.get("reason"):
+        parts.append(f"({detail['reason']})")
+    return " ".join(parts)
+
+
+def _time(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def run_text(run: RunStatus) -> str:
+    """A run's state and timeline as an aligned table."""
+    lines = [
+        f"run        {run.run_id}",
+        f"journey    {run.journey}   recipient {run.recipient_id}   trigger {run.trigger_id}",
+        f"state      {run.state}"
+        + (f" at {run.current_step}" if run.current_step else "")
+        + (f" ({run.exit_reason})" if run.exit_reason else ""),
+        f"started    {_time(run.started_at)}" + (f"   ended {_time(run.closed_at)}"
+                                                  if run.closed_at else ""),
+    ]
+    if run.timeline:
+        width = max(len(e.step) for e in run.timeline)
+        lines.append("timeline")
+        for entry in run.timeline:
+            lines.append(f"  {entry.at.strftime('%H:%M:%S.%f')[:-3]}  "
+                         f"{entry.step:<{width}}  {entry.kind:<8}  {_outcome(entry)}")
+    elif run.state != "running":
+        lines.append("timeline   (not available: no worker answered)")
+    return "\n".join(lines)
+
+
+def trigger_text(trigger: TriggerStatus) -> str:
+    """A trigger's runs, one line each, with counts by state."""
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(trigger.counts.items()))
+    lines = [f"trigger {trigger.trigger_id}  journey {trigger.journey}  {counts}"]
+    width = max((len(r.recipient_id) for r in trigger.runs), default=0)
+    for run in trigger.runs:
+        where = run.current_step or run.exit_reason or ""
+        lines.append(f"  {run.recipient_id:<{width}}  {run.state:<9}  {where:<20}  {run.run_id}")
+    return "\n".join(lines)
+
+
+def status_json(status: RunStatus | TriggerStatus) -> str:
+    """A status as JSON."""
+    data = asdict(status)
+    if isinstance(status, TriggerStatus):
+        data["counts"] = status.counts
+    return json.dumps(data, indent=2, default=str)
