@@ -7,15 +7,15 @@ YAML or the store itself.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections import Counter
 from datetime import timedelta
 from typing import Any, NoReturn
 
 from temporalio import workflow
+from temporalio.workflow import ActivityCancellationType
 from temporalio.common import RetryPolicy, SearchAttributeKey
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from definitions import contract as c
@@ -98,8 +98,9 @@ class JourneyWorkflow:
             state = "exited"
             self._exit_reason = exit.reason
             self.record(self._current or "-", "exit", "left the journey", reason=exit.reason)
-        except asyncio.CancelledError:
-            self.record(self._current or "-", "cancel", "cancelled")
+        except BaseException as err:
+            if is_cancelled_exception(err):
+                self.record(self._current or "-", "cancel", "cancelled")
             raise
         self._current = None
         self._state = state
@@ -174,9 +175,14 @@ class JourneyWorkflow:
             result: c.SendResult = await workflow.execute_activity(
                 c.SEND, request, result_type=c.SendResult,
                 start_to_close_timeout=timedelta(seconds=60), retry_policy=_SEND_RETRY,
+                # A message being handed over when the run is cancelled finishes first, so
+                # that nothing is sent once cancel() has returned.
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                 summary=f"{step.id}: send {step.template or 'payload'} via {step.channel}",
             )
         except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
             cause = err.cause
             reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
             self.record(step.id, "send", "failed", channel=step.channel, error=reason)

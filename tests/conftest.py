@@ -1,0 +1,95 @@
+"""One Temporal dev server for the session; a worker on its own task queue per test."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from temporalio.client import Client
+
+from journeys.client import JourneysClient
+from journeys.config import Settings, TemporalSettings
+from journeys.devserver import DevServer
+from journeys.sinks import MailCatcher, WebhookSink
+from journeys.temporal import connect
+from tests.helpers import Engine, copy_examples
+from workers.worker import running_worker
+
+POSTGRES = os.environ.get("JOURNEYS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    log = tmp_path_factory.mktemp("temporal") / "server.log"
+    with DevServer(log_file=log) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+async def temporal(temporal_server: DevServer) -> Client:
+    return await connect(TemporalSettings(address=temporal_server.address))
+
+
+@pytest.fixture(scope="session")
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for the session, dropped afterwards."""
+    name = f"journeys_test_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(POSTGRES)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each store test runs on both backends."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/store.db"
+    url: str = await request.getfixturevalue("postgres_url")  # type: ignore[misc]
+    return url
+
+
+@pytest.fixture
+def mail() -> Iterator[MailCatcher]:
+    catcher = MailCatcher().start()
+    yield catcher
+    catcher.stop()
+
+
+@pytest.fixture
+def hooks() -> Iterator[WebhookSink]:
+    sink = WebhookSink().start()
+    yield sink
+    sink.stop()
+
+
+def engine_settings(address: str, store_url: str, mail_port: int) -> Settings:
+    return Settings.model_validate({
+        "temporal": {"address": address, "task_queue": f"test-{secrets.token_hex(6)}"},
+        "store": {"url": store_url},
+        "email": {"host": "127.0.0.1", "port": mail_port},
+        "webhook": {"timeout": 5},
+    })
+
+
+@pytest.fixture
+async def engine(
+    temporal_server: DevServer, temporal: Client, tmp_path: Path, mail: MailCatcher,
+    hooks: WebhookSink,
+) -> AsyncIterator[Engine]:
+    """A worker on a task queue of its own, with a client on a copy of the examples."""
+    settings = engine_settings(temporal_server.address, f"sqlite:///{tmp_path}/store.db",
+                               mail.port)
+    directory = copy_examples(tmp_path / "journeys")
+    async with running_worker(settings, client=temporal), await JourneysClient.connect(
+        settings, directory=directory
+    ) as client:
+        yield Engine(client, temporal, settings, directory, mail, hooks)
