@@ -62,6 +62,11 @@ def _validate(
         return None
 
 
+def _in_order(problems: list[Diagnostic]) -> list[Diagnostic]:
+    """Problems without repeats, file by file in the order they appear."""
+    return sorted(dict.fromkeys(problems), key=lambda d: (d.file, d.line, d.column))
+
+
 @dataclass
 class _Loaded:
     source: SourceFile | None
@@ -114,8 +119,7 @@ class Library:
         problems.extend(self._segments().problems)
         for path in sorted((self.directory / TEMPLATES_DIR).glob("*.yaml")):
             problems.extend(self._template(path.stem)[1].problems)
-        unique = dict.fromkeys(problems)
-        return sorted(unique, key=lambda d: (d.file, d.line, d.column))
+        return _in_order(problems)
 
     # -- loading, cached by modification time --------------------------------------------
 
@@ -170,7 +174,7 @@ class Library:
         if loaded.spec is None:
             if loaded.source.data is not None:
                 problems.extend(self._partial(loaded.source))
-            return None, list(dict.fromkeys(problems))
+            return None, _in_order(problems)
         spec: JourneySpec = loaded.spec
         if spec.journey != name:
             problems.append(loaded.source.diagnostic(
@@ -182,7 +186,7 @@ class Library:
         ctx.sequence(spec.steps, ("steps",), MAIN)
         problems.extend(ctx.problems)
         if problems:
-            return None, problems
+            return None, _in_order(problems)
         digest = hashlib.sha256(loaded.source.text.encode())
         for text in ctx.used_sources:
             digest.update(text.encode())
@@ -290,7 +294,7 @@ class CompileContext:
             return SegmentCondition(segment=name)
         if loaded.source is not None and loaded.source.text not in self.used_sources:
             self.used_sources.append(loaded.source.text)
-        inner = self.condition(known[name], where, (*seen, name))
+        inner = self.condition(known[name], where[:-1], (*seen, name))
         return SegmentCondition(segment=name, condition=inner)
 
     def use_template(self, name: str, channel: str, where: Located) -> None:

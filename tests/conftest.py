@@ -49,11 +49,11 @@ async def postgres_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each store test runs on both backends."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/store.db"
-    url: str = await request.getfixturevalue("postgres_url")  # type: ignore[misc]
+    url: str = request.getfixturevalue("postgres_url")
     return url
 
 

@@ -35,7 +35,7 @@ class SendSpec(SchemaModel):
                 raise invalid("a webhook send needs a url: expected key 'url', found none")
         elif self.template is None:
             raise invalid(
-                f"a {self.channel} send needs a template: expected key 'template', found none"
+                f"an {self.channel} send needs a template: expected key 'template', found none"
             )
         if self.channel != "webhook":
             for key in ("url", "headers"):

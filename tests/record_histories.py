@@ -1,0 +1,74 @@
+"""Record the histories that tests/test_replay.py replays: ``python -m tests.record_histories``.
+
+Run it when the example journeys change on purpose; commit the JSON it writes. A change
+to the interpreter that makes these histories fail to replay would break runs in flight,
+and needs ``workflow.patched``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+from journeys.client import JourneysClient
+from journeys.config import Settings
+from journeys.demo import DEMO_PEOPLE
+from journeys.devserver import DevServer
+from journeys.models import RunStatus
+from journeys.sinks import MailCatcher, WebhookSink
+from tests.helpers import EXAMPLES, eventually
+from workers.worker import running_worker
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+async def record(server: DevServer, folder: str) -> None:
+    mail, hooks = MailCatcher().start(), WebhookSink().start()
+    settings = Settings.model_validate({
+        "temporal": {"address": server.address, "task_queue": "record"},
+        "store": {"url": f"sqlite:///{folder}/store.db"},
+        "email": {"host": "127.0.0.1", "port": mail.port},
+    })
+    async with running_worker(settings), await JourneysClient.connect(
+        settings, directory=EXAMPLES
+    ) as client:
+        async def status(run_id: str) -> RunStatus:
+            found = await client.status(run_id)
+            assert isinstance(found, RunStatus)
+            return found
+
+        demo = await client.trigger("demo", DEMO_PEOPLE, data={"webhook_url": hooks.url})
+        await eventually(lambda: status(demo.runs[2].run_id),
+                         lambda s: s.current_step in ("wait_2s", "activation"))
+        await client.track("cleo", "app_activated")
+        onboarding = await client.trigger("onboarding", [
+            {"id": "olga", "email": "olga@example.com", "plan": "pro"},
+            {"id": "omar", "email": "omar@example.com"},
+        ])
+        for run in onboarding.runs:
+            await eventually(lambda run=run: status(run.run_id),
+                             lambda s: s.current_step == "wait_1d")
+        await client.track("olga", "subscription_started")
+        await client.cancel(onboarding.runs[1].run_id)
+        runs = [*demo.runs, *onboarding.runs]
+        for run in runs:
+            await eventually(lambda run=run: status(run.run_id), lambda s: s.done, timeout=60)
+            handle = client.temporal.get_workflow_handle(run.workflow_id, run_id=run.run_id)
+            history = await handle.fetch_history()
+            name = run.workflow_id.replace("/", "-")
+            (HISTORIES / f"{name}.json").write_text(history.to_json())
+            print(f"recorded {name}")
+    mail.stop()
+    hooks.stop()
+
+
+def main() -> None:
+    """Record every history into tests/histories/."""
+    HISTORIES.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as folder, DevServer() as server:
+        asyncio.run(record(server, folder))
+
+
+if __name__ == "__main__":
+    main()
