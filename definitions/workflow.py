@@ -7,13 +7,13 @@ YAML or the store itself.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import Counter
 from datetime import timedelta
 from typing import Any, NoReturn
 
 from temporalio import workflow
-from temporalio.workflow import ActivityCancellationType
 from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
@@ -168,21 +168,32 @@ class JourneyWorkflow:
                          info.run_id, self._input.trigger_id)
 
     async def send(self, step: SendStep) -> None:
-        """Deliver a send step's message through the send activity."""
+        """Deliver a send step's message through the send activity.
+
+        The activity is shielded from cancellation: a message being handed to a provider
+        when the run is cancelled finishes (and is recorded) before the run ends, so that
+        nothing is sent once cancel() has returned.
+        """
         template = self._plan.templates.get(step.template) if step.template else None
         request = c.SendInput(self._info(), step, template, self._input.data, self._input.event)
+        delivery = workflow.start_activity(
+            c.SEND, request, result_type=c.SendResult,
+            start_to_close_timeout=timedelta(seconds=60), retry_policy=_SEND_RETRY,
+            summary=f"{step.id}: send {step.template or 'payload'} via {step.channel}",
+        )
         try:
-            result: c.SendResult = await workflow.execute_activity(
-                c.SEND, request, result_type=c.SendResult,
-                start_to_close_timeout=timedelta(seconds=60), retry_policy=_SEND_RETRY,
-                # A message being handed over when the run is cancelled finishes first, so
-                # that nothing is sent once cancel() has returned.
-                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                summary=f"{step.id}: send {step.template or 'payload'} via {step.channel}",
-            )
+            await asyncio.shield(delivery)
+        except asyncio.CancelledError:
+            await self._finish_send(step, delivery)
+            raise
+        except ActivityError:
+            pass
+        await self._finish_send(step, delivery)
+
+    async def _finish_send(self, step: SendStep, delivery: Any) -> None:
+        try:
+            result: c.SendResult = await delivery
         except ActivityError as err:
-            if is_cancelled_exception(err):
-                raise
             cause = err.cause
             reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
             self.record(step.id, "send", "failed", channel=step.channel, error=reason)

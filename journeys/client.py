@@ -9,7 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+)
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -45,6 +50,7 @@ _STATES = {
     WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW: "running",
 }
 _STARTS_AT_ONCE = 32
+_QUERY_TIMEOUT = timedelta(seconds=10)
 
 
 def workflow_id_for(journey: str, recipient_id: str) -> str:
@@ -249,10 +255,10 @@ class JourneysClient:
             state = progress.state
         else:
             try:
-                progress = await asyncio.wait_for(
-                    handle.query(c.PROGRESS_QUERY, result_type=c.RunProgress), 10
+                progress = await handle.query(
+                    c.PROGRESS_QUERY, result_type=c.RunProgress, rpc_timeout=_QUERY_TIMEOUT
                 )
-            except (RPCError, TimeoutError, WorkflowFailureError):
+            except (RPCError, WorkflowQueryFailedError):
                 progress = None  # no worker to answer: the state is still known
         if state != "running" and not run.closed:
             await self.store.mark_closed(run.workflow_id, run.run_id)

@@ -90,12 +90,19 @@ class WebhookSink:
         self.requests: list[ReceivedRequest] = []
         self.status = 200
         """The status every POST is answered with."""
+        self.hold = threading.Event()
+        """Cleared: every POST waits until it is set again (to catch a send in flight)."""
+        self.hold.set()
+        self.arrived = threading.Event()
+        """Set when a POST has arrived."""
         self._changed = threading.Condition()
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                sink.arrived.set()
+                sink.hold.wait(timeout=30)
                 try:
                     body = json.loads(raw) if raw else None
                 except ValueError:

@@ -5,14 +5,22 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from pathlib import Path
+
 import pytest
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
 
 from definitions.steps.split import SplitStep, choose_path
 from definitions.steps.window import DAY_NAMES
 from journeys import InvalidRecipientError, RunStatus, UnknownJourneyError
+from journeys.client import JourneysClient
+from journeys.devserver import DevServer
+from journeys.sinks import MailCatcher, WebhookSink
 from journeys.store import Store
-from tests.helpers import Engine, eventually
+from tests.conftest import engine_settings
+from tests.helpers import Engine, copy_examples, eventually
+from workers.worker import running_worker
 
 SIMPLE_TEMPLATE = """
 email:
@@ -309,3 +317,79 @@ steps:
     assert steps_of(status) == [("ping", "failed"), ("after", "sent")]
     assert "410" in status.timeline[0].detail["error"]
     assert len(engine.hooks.requests) == 1  # a 410 is permanent: not retried
+
+
+async def test_a_journey_with_the_store_on_postgresql(
+    temporal_server: DevServer, temporal: Client, postgres_url: str, mail: MailCatcher,
+    hooks: WebhookSink, tmp_path: Path,
+) -> None:
+    settings = engine_settings(temporal_server.address, postgres_url, mail.port)
+    directory = copy_examples(tmp_path / "journeys")
+    async with running_worker(settings, client=temporal), await JourneysClient.connect(
+        settings, directory=directory
+    ) as client:
+        engine = Engine(client, temporal, settings, directory, mail, hooks)
+        handle = await client.trigger("demo", [
+            {"id": "pg-1", "email": "pg1@example.com", "plan": "pro"}, {"id": "pg-2"},
+        ], data={"webhook_url": hooks.url})
+        await engine.until_at(handle.runs[0].run_id, "activation")
+        await client.track("pg-1", "app_activated")
+        one, two = [await engine.until_done(r.run_id) for r in handle.runs]
+    assert steps_of(one)[-2:] == [("plan_check", "then"), ("pro_tips", "sent")]
+    assert steps_of(two)[0] == ("welcome", "skipped")
+    assert steps_of(two)[-1] == ("crm_note", "sent")
+    assert [r.path for r in hooks.requests] == ["/crm"]
+
+
+async def test_the_synchronous_functions(engine: Engine) -> None:
+    import journeys
+
+    def use_sync_api() -> tuple[str, str, str]:
+        journeys.configure(engine.settings, directory=str(engine.directory))
+        try:
+            handle = journeys.trigger("onboarding", recipients=[{"id": "s1"}])
+            first = journeys.status(handle.run_id)
+            journeys.track("s1", "app_activated")
+            last = journeys.cancel(handle.run_id)
+            assert isinstance(first, RunStatus) and isinstance(last, RunStatus)
+            return handle.run_id, first.state, last.state
+        finally:
+            journeys.configure(None)
+
+    run_id, first, last = await asyncio.to_thread(use_sync_api)
+    assert (first, last) == ("running", "cancelled")
+    assert (await engine.run_status(run_id)).state == "cancelled"
+
+
+async def test_cancel_during_a_send_lets_that_send_finish_and_nothing_after(
+    engine: Engine,
+) -> None:
+    engine.write("inflight", f"""
+journey: inflight
+steps:
+  - send: slow_hook
+    channel: webhook
+    url: {engine.hooks.url}/slow
+  - send: never
+    channel: email
+    template: welcome
+""")
+    engine.hooks.hold.clear()
+    handle = await engine.client.trigger("inflight", [{"id": "f1", "email": "f1@example.com"}])
+    await asyncio.to_thread(engine.hooks.arrived.wait, 30)
+    cancelling = asyncio.create_task(engine.client.cancel(handle.run_id))
+    run = handle.runs[0]
+    await eventually(
+        lambda: engine.history_events(run.workflow_id, run.run_id),
+        lambda events: any(
+            e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED
+            for e in events
+        ),
+        what="the cancel request in the history",
+    )
+    engine.hooks.hold.set()
+    status = await cancelling
+    assert isinstance(status, RunStatus)
+    assert status.state == "cancelled"
+    assert steps_of(status) == [("slow_hook", "sent"), ("slow_hook", "cancelled")]
+    assert engine.mail.messages == []

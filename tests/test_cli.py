@@ -1,0 +1,117 @@
+"""The journeys command, run as a user runs it: a separate process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from journeys.devserver import DevServer
+from tests.helpers import REPO, Engine, copy_examples
+
+
+def journeys(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO,
+             timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "journeys", *args], capture_output=True, text=True,
+        env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout, stdin=subprocess.DEVNULL,
+    )
+
+
+def test_help_lists_every_command() -> None:
+    result = journeys("--help")
+    assert result.returncode == 0
+    for command in ("validate", "graph", "trigger", "status", "cancel", "track", "worker",
+                    "dev", "demo", "migrate"):
+        assert command in result.stdout
+
+
+def test_validate_ok_on_the_examples() -> None:
+    result = journeys("validate")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ok: ")
+    assert "onboarding" in result.stdout
+
+
+def test_validate_reports_problems_with_locations(tmp_path: Path) -> None:
+    directory = copy_examples(tmp_path / "journeys")
+    (directory / "broken.yaml").write_text("journey: broken\nsteps:\n  - wiat: 1d\n")
+    result = journeys("validate", "--dir", str(directory), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "journeys/broken.yaml:3:5: unknown step kind" in result.stderr
+    assert "(did you mean 'wait'?)" in result.stderr
+    assert "1 problem found" in result.stderr
+
+
+def test_graph_prints_mermaid() -> None:
+    result = journeys("graph", "onboarding")
+    assert result.returncode == 0
+    assert result.stdout.startswith("flowchart TD")
+
+
+def test_unknown_journey_is_a_clear_error() -> None:
+    result = journeys("graph", "onbording")
+    assert result.returncode == 1
+    assert "unknown journey 'onbording': expected one of demo, onboarding" in result.stderr
+
+
+def test_bad_configuration_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "journeys.toml").write_text('[email]\npassword = "hunter2"\n')
+    result = journeys("validate", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "set JOURNEYS_EMAIL_PASSWORD instead" in result.stderr
+
+
+async def journeys_async(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the command in a thread, so the in-process worker keeps answering."""
+    return await asyncio.to_thread(journeys, *args, env=env)
+
+
+async def test_trigger_status_cancel_from_the_command_line(engine: Engine) -> None:
+    env = {
+        "JOURNEYS_TEMPORAL_ADDRESS": engine.settings.temporal.address,
+        "JOURNEYS_TEMPORAL_TASK_QUEUE": engine.settings.temporal.task_queue,
+        "JOURNEYS_STORE_URL": engine.settings.store.url,
+        "JOURNEYS_DIRECTORY": str(engine.directory),
+    }
+    started = await journeys_async("trigger", "onboarding", "--to", "cli-1", "cli-2", env=env)
+    assert started.returncode == 0, started.stderr
+    trigger_id = started.stdout.split()[1]
+    assert trigger_id.startswith("trg_")
+    run_id = started.stdout.splitlines()[1].split()[1]
+    await engine.until_at(run_id, "wait_1d")
+    shown = await journeys_async("status", run_id, env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "state      running at wait_1d" in shown.stdout
+    assert "welcome  send      skipped via email (no address)" in shown.stdout
+    as_json = await journeys_async("status", trigger_id, "--json", env=env)
+    assert '"running": 2' in as_json.stdout
+    tracked = await journeys_async("track", "cli-1", "subscription_started", "--data", '{"plan": "pro"}',
+                       env=env)
+    assert "reached 1 running journeys" in tracked.stdout
+    cancelled = await journeys_async("cancel", trigger_id, env=env)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert "cancelled" in cancelled.stdout
+    missing = await journeys_async("status", "no-such-run", env=env)
+    assert missing.returncode == 1
+    assert "unknown run or trigger 'no-such-run'" in missing.stderr
+
+
+def test_demo_runs_end_to_end() -> None:
+    result = journeys("demo", timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "done: {'completed': 4}" in out
+    assert "emails caught: 4" in out
+    assert "webhooks received: 3" in out
+    assert "cleo did app_activated" in out
+    assert "/namespaces/default/workflows/demo%2Fana/" in out
+
+
+def test_dev_server_keeps_state_in_a_file(tmp_path: Path) -> None:
+    db = tmp_path / "temporal.db"
+    with DevServer(db_file=db):
+        pass
+    assert db.is_file() and db.stat().st_size > 0

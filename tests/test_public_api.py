@@ -1,0 +1,24 @@
+"""What users may import from journeys, and the error tree."""
+
+from __future__ import annotations
+
+import journeys
+from definitions import errors
+
+
+def test_exported_names() -> None:
+    assert sorted(journeys.__all__) == sorted([
+        "ConfigurationError", "DefinitionError", "DeliveryError", "EngineUnavailableError",
+        "InvalidRecipientError", "JourneysClient", "JourneysError", "PermanentDeliveryError",
+        "RetryableDeliveryError", "RunHandle", "RunStatus", "Settings", "TimelineEntry",
+        "TriggerHandle", "TriggerStatus", "UnknownJourneyError", "UnknownRunError", "cancel",
+        "configure", "load_settings", "status", "track", "trigger",
+    ])
+    for name in journeys.__all__:
+        assert getattr(journeys, name) is not None
+
+
+def test_every_error_is_a_journeys_error() -> None:
+    for name in errors.__all__:
+        assert issubclass(getattr(errors, name), errors.JourneysError)
+    assert issubclass(errors.PermanentDeliveryError, errors.DeliveryError)
