@@ -61,7 +61,11 @@ def compare(actual: Any, op: str, expected: Any) -> bool:
 
 
 async def evaluate(
-    condition: Any, recipient_id: str, store: Store, *, now: datetime | None = None,
+    condition: Any,
+    recipient_id: str,
+    store: Store,
+    *,
+    now: datetime | None = None,
     profile: dict[str, Any] | None = None,
 ) -> bool:
     """Whether a (compiled) condition holds for a recipient now."""

@@ -34,6 +34,7 @@ class JourneyActivities:
     Args:
         store: the store profiles, events and messages are read from and written to.
         channels: the delivery channels by name.
+
     """
 
     def __init__(self, store: Store, channels: dict[str, Channel]) -> None:
@@ -66,32 +67,51 @@ class JourneyActivities:
         message_id = message_id_for(request.run, step.id, step.channel)
         earlier = await self.store.get_message(message_id)
         if earlier is not None and earlier.state in ("sent", "skipped"):
-            return c.SendResult(message_id, step.channel, earlier.state, earlier.address,
-                                {**earlier.detail, "recorded": True})
+            return c.SendResult(
+                message_id,
+                step.channel,
+                earlier.state,
+                earlier.address,
+                {**earlier.detail, "recorded": True},
+            )
         recipient = request.run.recipient_id
         profile = await self.store.get_profile(recipient) or {"id": recipient}
         names = variables(request, profile, message_id)
         channel = self.channels[step.channel]
 
         def record(state: str, address: str | None, **detail: Any) -> MessageRecord:
-            return MessageRecord(message_id, request.run.workflow_id, request.run.run_id,
-                                 step.id, recipient, step.channel, state, address, detail)
+            return MessageRecord(
+                message_id,
+                request.run.workflow_id,
+                request.run.run_id,
+                step.id,
+                recipient,
+                step.channel,
+                state,
+                address,
+                detail,
+            )
 
         try:
-            address = channel.address(profile, step, lambda text: render_string(
-                "liquid", text, names))
+            address = channel.address(
+                profile, step, lambda text: render_string("liquid", text, names)
+            )
             if address is None:
                 await self.store.save_message(record("skipped", None, reason="no address"))
-                return c.SendResult(message_id, step.channel, "skipped", None,
-                                    {"reason": "no address"})
+                return c.SendResult(
+                    message_id, step.channel, "skipped", None, {"reason": "no address"}
+                )
             if request.template is not None:
                 content = render_variant(request.template, step.channel, names)
             else:
                 content = {"body": default_webhook_body(names)}
-        except Exception as exc:  # noqa: BLE001 - a template error is the author's, not a crash
+        except Exception as exc:
             await self.store.save_message(record("failed", None, error=f"render: {exc}"))
-            raise ApplicationError(f"could not render the message: {exc}",
-                                   type="PermanentDeliveryError", non_retryable=True) from exc
+            raise ApplicationError(
+                f"could not render the message: {exc}",
+                type="PermanentDeliveryError",
+                non_retryable=True,
+            ) from exc
 
         await self.store.save_message(record("queued", address))
         try:
@@ -100,11 +120,13 @@ class JourneyActivities:
             )
         except PermanentDeliveryError as exc:
             await self.store.save_message(record("failed", address, error=str(exc)))
-            raise ApplicationError(str(exc), type="PermanentDeliveryError",
-                                   non_retryable=True) from exc
+            raise ApplicationError(
+                str(exc), type="PermanentDeliveryError", non_retryable=True
+            ) from exc
         except RetryableDeliveryError as exc:
-            await self.store.save_message(record(
-                "queued", address, last_error=str(exc), attempt=activity.info().attempt))
+            await self.store.save_message(
+                record("queued", address, last_error=str(exc), attempt=activity.info().attempt)
+            )
             raise ApplicationError(str(exc), type="RetryableDeliveryError") from exc
         detail = {**delivery.detail, "sent_at": datetime.now(UTC).isoformat()}
         if delivery.provider_id:

@@ -15,7 +15,13 @@ from typing import Any
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from definitions.conditions import AllCondition, AnyCondition, Condition, NotCondition, SegmentCondition
+from definitions.conditions import (
+    AllCondition,
+    AnyCondition,
+    Condition,
+    NotCondition,
+    SegmentCondition,
+)
 from definitions.diagnostics import Diagnostic, closest
 from definitions.errors import DefinitionError, UnknownJourneyError
 from definitions.errors_map import diagnostics_from
@@ -48,12 +54,12 @@ class SegmentsSpec(SchemaModel):
     segments: dict[str, Condition] = Field(default_factory=dict)
 
 
-def _validate(
-    model: type[BaseModel], source: SourceFile, problems: list[Diagnostic]
-) -> Any | None:
+def _validate(model: type[BaseModel], source: SourceFile, problems: list[Diagnostic]) -> Any | None:
     if not isinstance(source.data, dict):
         found = "an empty file" if source.data is None else "a " + type(source.data).__name__
-        problems.append(Diagnostic(source.path, 1, 1, f"expected a mapping at the top, found {found}"))
+        problems.append(
+            Diagnostic(source.path, 1, 1, f"expected a mapping at the top, found {found}")
+        )
         return None
     try:
         return model.model_validate(source.data)
@@ -79,6 +85,7 @@ class Library:
 
     Args:
         directory: the folder holding ``<name>.yaml`` journeys.
+
     """
 
     def __init__(self, directory: str | Path) -> None:
@@ -89,9 +96,7 @@ class Library:
         """The journeys defined here, by name (the file name without ``.yaml``)."""
         if not self.directory.is_dir():
             return []
-        return sorted(
-            p.stem for p in self.directory.glob("*.yaml") if p.name != SEGMENTS_FILE
-        )
+        return sorted(p.stem for p in self.directory.glob("*.yaml") if p.name != SEGMENTS_FILE)
 
     def path_of(self, name: str) -> Path:
         """The file that defines journey ``name``."""
@@ -103,6 +108,7 @@ class Library:
         Raises:
             UnknownJourneyError: no file defines it.
             DefinitionError: the journey, a template or a segment it uses is wrong.
+
         """
         if name not in self.names():
             raise UnknownJourneyError(name, self.names())
@@ -177,10 +183,13 @@ class Library:
             return None, _in_order(problems)
         spec: JourneySpec = loaded.spec
         if spec.journey != name:
-            problems.append(loaded.source.diagnostic(
-                ("journey",),
-                f"expected the journey to be named {name!r} like its file, found {spec.journey!r}",
-            ))
+            problems.append(
+                loaded.source.diagnostic(
+                    ("journey",),
+                    f"expected the journey to be named {name!r} like its file, "
+                    f"found {spec.journey!r}",
+                )
+            )
         ctx = CompileContext(self, loaded.source)
         exit_when = ctx.condition(spec.exit_when, ("exit_when",)) if spec.exit_when else None
         ctx.sequence(spec.steps, ("steps",), MAIN)
@@ -205,7 +214,8 @@ class Library:
         """Compile the steps that validate on their own, so their problems show up too."""
         ctx = CompileContext(self, source)
         data = source.data if isinstance(source.data, dict) else {}
-        steps = data.get("steps") if isinstance(data.get("steps"), list) else []
+        raw_steps = data.get("steps")
+        steps: list[Any] = raw_steps if isinstance(raw_steps, list) else []
         for index, raw in enumerate(steps):
             try:
                 spec = _STEP_ADAPTER.validate_python(raw)
@@ -253,9 +263,11 @@ class CompileContext:
             step = kind.compile(spec, self, step_where)
             if step.id in self._where:
                 first = self.source.diagnostic(self._where[step.id], "").line
-                self.error((*step_where, kind.name),
-                           f"duplicate step id {step.id!r}: expected each id once, "
-                           f"found it again (first on line {first})")
+                self.error(
+                    (*step_where, kind.name),
+                    f"duplicate step id {step.id!r}: expected each id once, "
+                    f"found it again (first on line {first})",
+                )
                 continue
             self._where[step.id] = (*step_where, kind.name)
             self.steps[step.id] = step
@@ -268,11 +280,17 @@ class CompileContext:
         if isinstance(condition, SegmentCondition):
             return self._segment(condition.segment, (*where, "segment"), seen)
         if isinstance(condition, AllCondition):
-            return AllCondition(all=[self.condition(c, (*where, "all", i), seen)
-                                     for i, c in enumerate(condition.all)])
+            return AllCondition(
+                all=[
+                    self.condition(c, (*where, "all", i), seen) for i, c in enumerate(condition.all)
+                ]
+            )
         if isinstance(condition, AnyCondition):
-            return AnyCondition(any=[self.condition(c, (*where, "any", i), seen)
-                                     for i, c in enumerate(condition.any)])
+            return AnyCondition(
+                any=[
+                    self.condition(c, (*where, "any", i), seen) for i, c in enumerate(condition.any)
+                ]
+            )
         if isinstance(condition, NotCondition):
             return NotCondition(not_=self.condition(condition.not_, (*where, "not"), seen))
         return condition
@@ -285,12 +303,16 @@ class CompileContext:
         known: dict[str, Any] = loaded.spec.segments if loaded.spec else {}
         if name not in known:
             listing = ", ".join(sorted(known)) or f"none (no {SEGMENTS_FILE})"
-            self.error(where, f"unknown segment {name!r}: expected one of {listing}, "
-                              f"found {name!r}{closest(name, known)}")
+            self.error(
+                where,
+                f"unknown segment {name!r}: expected one of {listing}, "
+                f"found {name!r}{closest(name, known)}",
+            )
             return SegmentCondition(segment=name)
         if name in seen:
-            self.error(where, f"segment {name!r} refers to itself through "
-                              f"{' -> '.join((*seen, name))}")
+            self.error(
+                where, f"segment {name!r} refers to itself through {' -> '.join((*seen, name))}"
+            )
             return SegmentCondition(segment=name)
         if loaded.source is not None and loaded.source.text not in self.used_sources:
             self.used_sources.append(loaded.source.text)
@@ -306,8 +328,11 @@ class CompileContext:
             known = self.library.template_names()
             if name not in known:
                 listing = ", ".join(known) or "none"
-                self.error(where, f"unknown template {name!r}: expected one of {listing}, "
-                                  f"found {name!r}{closest(name, known)}")
+                self.error(
+                    where,
+                    f"unknown template {name!r}: expected one of {listing}, "
+                    f"found {name!r}{closest(name, known)}",
+                )
                 return
             template, loaded = self.library._template(name)
             if loaded.problems:
@@ -316,8 +341,11 @@ class CompileContext:
         if template is None:
             return
         if channel not in template.variants:
-            self.error(where, f"template {name!r} has no {channel} variant: expected key "
-                              f"{channel!r} in {TEMPLATES_DIR}/{name}.yaml, found none")
+            self.error(
+                where,
+                f"template {name!r} has no {channel} variant: expected key "
+                f"{channel!r} in {TEMPLATES_DIR}/{name}.yaml, found none",
+            )
             return
         if loaded is not None and loaded.source is not None:
             self.used_sources.append(loaded.source.text)
@@ -328,9 +356,8 @@ class CompileContext:
         if "{{" in url or "{%" in url:
             try:
                 render_string("liquid", url, {})
-            except Exception as exc:  # noqa: BLE001 - any parse error is the author's
+            except Exception as exc:
                 self.error(where, f"expected a URL template that parses, found an error: {exc}")
             return
         if not url.startswith(("http://", "https://")):
             self.error(where, f"expected an http:// or https:// URL, found {url!r}")
-

@@ -46,8 +46,9 @@ class AttributeCondition(SchemaModel):
     @model_validator(mode="after")
     def _value_fits_op(self) -> AttributeCondition:
         if self.op == "in" and not isinstance(self.value, list):
-            raise invalid("expected a list as the value of op 'in', found "
-                          + type(self.value).__name__)
+            raise invalid(
+                "expected a list as the value of op 'in', found " + type(self.value).__name__
+            )
         if self.op not in ("exists", "eq", "ne") and self.value is None:
             raise invalid(f"expected a value to compare with for op {self.op!r}, found nothing")
         return self
@@ -60,9 +61,7 @@ class EventCondition(SchemaModel):
     within: str | None = None
     happened: bool = True
 
-    _check_within = field_validator("within")(
-        lambda v: None if v is None else check_duration(v)
-    )
+    _check_within = field_validator("within")(lambda v: None if v is None else check_duration(v))
 
 
 class SegmentCondition(SchemaModel):

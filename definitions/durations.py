@@ -22,6 +22,7 @@ def parse_duration(text: str) -> float:
 
     Raises:
         ValueError: when the text is not such a duration, or is zero.
+
     """
     compact = text.strip().replace(" ", "")
     if not _WHOLE.match(compact):
@@ -45,7 +46,7 @@ def format_duration(seconds: float) -> str:
     """The shortest duration string for ``seconds`` (``90`` gives ``1m30s``)."""
     if seconds < 1:
         return f"{seconds:g}s"
-    rest = int(round(seconds))
+    rest = round(seconds)
     parts = []
     for unit, size in _UNITS.items():
         count, rest = divmod(rest, size)

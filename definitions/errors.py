@@ -48,6 +48,7 @@ class DefinitionError(JourneysError):
 
     Attributes:
         diagnostics: every problem found, each with its file, line and column.
+
     """
 
     def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
@@ -67,6 +68,7 @@ class UnknownJourneyError(JourneysError):
     Attributes:
         name: the name asked for.
         available: the journeys that do exist.
+
     """
 
     def __init__(self, name: str, available: Sequence[str]) -> None:
@@ -81,6 +83,7 @@ class InvalidRecipientError(JourneysError):
 
     Attributes:
         problems: one line per bad recipient, naming its position in the list.
+
     """
 
     def __init__(self, problems: Sequence[str]) -> None:

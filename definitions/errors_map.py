@@ -55,24 +55,35 @@ def _diagnostic(
         allowed = _allowed_keys(root, raw[:-1])
         hint = closest(key, allowed)
         choices = f": expected one of {', '.join(allowed)}," if allowed else ","
-        return source.diagnostic(where, f"unknown key {key!r}{choices} found {key!r}{hint}",
-                                 at_key=True)
+        return source.diagnostic(
+            where, f"unknown key {key!r}{choices} found {key!r}{hint}", at_key=True
+        )
     if kind == "missing":
         return source.diagnostic(where, f"expected key {str(where[-1])!r}, found none")
     if kind in ("not_a_step", "not_a_condition"):
         return _not_a_kind(kind, where, found, source)
     if kind == "literal_error":
         expected = item.get("ctx", {}).get("expected", "")
-        return source.diagnostic(where, f"expected one of {expected}, found {describe_value(found)}")
+        return source.diagnostic(
+            where, f"expected one of {expected}, found {describe_value(found)}"
+        )
     if kind in _TYPE_WORDS:
-        return source.diagnostic(where, f"expected {_TYPE_WORDS[kind]}, found {describe_value(found)}")
+        return source.diagnostic(
+            where, f"expected {_TYPE_WORDS[kind]}, found {describe_value(found)}"
+        )
     if kind == "too_short":
         least = item.get("ctx", {}).get("min_length")
-        return source.diagnostic(where, f"expected at least {least} items, found {len(found or [])}")
+        return source.diagnostic(
+            where, f"expected at least {least} items, found {len(found or [])}"
+        )
     if kind in ("greater_than", "less_than_equal", "greater_than_equal", "less_than"):
         bound = next(iter(item.get("ctx", {}).values()), "")
-        words = {"greater_than": "greater than", "less_than_equal": "at most",
-                 "greater_than_equal": "at least", "less_than": "less than"}[kind]
+        words = {
+            "greater_than": "greater than",
+            "less_than_equal": "at most",
+            "greater_than_equal": "at least",
+            "less_than": "less than",
+        }[kind]
         return source.diagnostic(where, f"expected a number {words} {bound}, found {found}")
     message = item["msg"] if kind == "journeys" else item["msg"][0].lower() + item["msg"][1:]
     return source.diagnostic(where, message)
@@ -84,7 +95,9 @@ def _not_a_kind(kind: str, where: Located, found: Any, source: SourceFile) -> Di
     what, names = ("step", list(KINDS)) if kind == "not_a_step" else ("condition", CONDITION_KEYS)
     listing = ", ".join(names)
     if not isinstance(found, dict):
-        message = f"expected a {what} (a mapping with one of {listing}), found {describe_value(found)}"
+        message = (
+            f"expected a {what} (a mapping with one of {listing}), found {describe_value(found)}"
+        )
         return source.diagnostic(where, message)
     present = [k for k in found if k in names]
     if len(present) > 1:
@@ -94,8 +107,10 @@ def _not_a_kind(kind: str, where: Located, found: Any, source: SourceFile) -> Di
     if not keys:
         return source.diagnostic(where, f"expected a {what} ({listing}), found an empty mapping")
     unknown = next((k for k in keys if closest(str(k), names)), keys[0])
-    message = (f"unknown {what} kind: expected one of {listing}, found {str(unknown)!r}"
-               f"{closest(str(unknown), names)}")
+    message = (
+        f"unknown {what} kind: expected one of {listing}, found {str(unknown)!r}"
+        f"{closest(str(unknown), names)}"
+    )
     return source.diagnostic((*where, str(unknown)), message, at_key=True)
 
 

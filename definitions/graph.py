@@ -41,8 +41,11 @@ def to_mermaid(plan: Plan) -> str:
             kind = KINDS[step.kind]
             node = _node_id(step_id)
             text = _text(f"{step_id}: {kind.label(step)}")
-            shape = {"branch": f'{{"{text}"}}', "split": f'{{"{text}"}}',
-                     "exit": f'(["{text}"])'}.get(step.kind, f'["{text}"]')
+            shape = {
+                "branch": f'{{"{text}"}}',
+                "split": f'{{"{text}"}}',
+                "exit": f'(["{text}"])',
+            }.get(step.kind, f'["{text}"]')
             lines.append(f"  {node}{shape}")
             connect(loose, node)
             if step.kind == "exit":

@@ -65,6 +65,7 @@ def load_yaml(path: str | Path, text: str | None = None) -> tuple[SourceFile, li
 
     Returns:
         The source and the syntax problems found; with problems, ``data`` is None.
+
     """
     shown = str(path)
     if text is None:
@@ -92,15 +93,15 @@ def _plain(node: Any, where: Located, source: SourceFile) -> Any:
         result: dict[Any, Any] = {}
         for key, value in node.items():
             child = (*where, str(key))
-            source._keys[child] = tuple(node.lc.key(key))  # type: ignore[assignment]
-            source._values[child] = tuple(node.lc.value(key))  # type: ignore[assignment]
+            source._keys[child] = tuple(node.lc.key(key))
+            source._values[child] = tuple(node.lc.value(key))
             result[str(key)] = _plain(value, child, source)
         return result
     if isinstance(node, CommentedSeq):
         items = []
         for index, value in enumerate(node):
             child = (*where, index)
-            source._values[child] = tuple(node.lc.item(index))  # type: ignore[assignment]
+            source._values[child] = tuple(node.lc.item(index))
             items.append(_plain(value, child, source))
         return items
     if isinstance(node, bool) or node is None:

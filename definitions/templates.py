@@ -80,7 +80,9 @@ class CompiledTemplate:
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _strings(value: Any, where: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:
+def _strings(
+    value: Any, where: tuple[str | int, ...]
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
     if isinstance(value, str):
         yield where, value
     elif isinstance(value, dict):

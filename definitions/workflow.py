@@ -141,8 +141,10 @@ class JourneyWorkflow:
         for step_id in self._plan.sequences[sequence]:
             if self._exit_reason is not None:
                 raise _Exit(self._exit_reason)
-            if self._exit_needs_polling and self._done and await self._check_exit(
-                f"before {step_id}"
+            if (
+                self._exit_needs_polling
+                and self._done
+                and await self._check_exit(f"before {step_id}")
             ):
                 raise _Exit(self._exit_reason or "exit_when met")
             step = self._plan.step(step_id)
@@ -164,8 +166,13 @@ class JourneyWorkflow:
 
     def _info(self) -> c.RunInfo:
         info = workflow.info()
-        return c.RunInfo(self._plan.journey, self._input.recipient_id, info.workflow_id,
-                         info.run_id, self._input.trigger_id)
+        return c.RunInfo(
+            self._plan.journey,
+            self._input.recipient_id,
+            info.workflow_id,
+            info.run_id,
+            self._input.trigger_id,
+        )
 
     async def send(self, step: SendStep) -> None:
         """Deliver a send step's message through the send activity.
@@ -177,8 +184,11 @@ class JourneyWorkflow:
         template = self._plan.templates.get(step.template) if step.template else None
         request = c.SendInput(self._info(), step, template, self._input.data, self._input.event)
         delivery = workflow.start_activity(
-            c.SEND, request, result_type=c.SendResult,
-            start_to_close_timeout=timedelta(seconds=60), retry_policy=_SEND_RETRY,
+            c.SEND,
+            request,
+            result_type=c.SendResult,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=_SEND_RETRY,
             summary=f"{step.id}: send {step.template or 'payload'} via {step.channel}",
         )
         try:
@@ -198,8 +208,15 @@ class JourneyWorkflow:
             reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
             self.record(step.id, "send", "failed", channel=step.channel, error=reason)
             return
-        self.record(step.id, "send", result.state, channel=result.channel,
-                    address=result.address, message_id=result.message_id, **result.detail)
+        self.record(
+            step.id,
+            "send",
+            result.state,
+            channel=result.channel,
+            address=result.address,
+            message_id=result.message_id,
+            **result.detail,
+        )
 
     async def sleep(self, seconds: float, summary: str) -> None:
         """A durable timer that ends early when the recipient exits."""
@@ -213,6 +230,7 @@ class JourneyWorkflow:
 
     async def wait_for_event(self, event: str, timeout: float | None, summary: str) -> bool:
         """Wait for an event not yet used by an earlier wait_for of this run."""
+
         def arrived() -> bool:
             return self._unused_events[event] > 0 or self._exit_reason is not None
 
@@ -228,8 +246,11 @@ class JourneyWorkflow:
     async def check(self, condition: Any, summary: str) -> bool:
         """Evaluate a condition in the evaluate activity."""
         result: bool = await workflow.execute_activity(
-            c.EVALUATE, c.EvaluateInput(condition, self._input.recipient_id), result_type=bool,
-            start_to_close_timeout=timedelta(seconds=30), retry_policy=_CHECK_RETRY,
+            c.EVALUATE,
+            c.EvaluateInput(condition, self._input.recipient_id),
+            result_type=bool,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=_CHECK_RETRY,
             summary=summary,
         )
         return result
@@ -237,9 +258,12 @@ class JourneyWorkflow:
     async def wait_window(self, step: WindowStep) -> None:
         """Sleep until the window opens in the recipient's timezone."""
         seconds: float = await workflow.execute_activity(
-            c.WINDOW, c.WindowInput(step, self._input.recipient_id, workflow.now()),
-            result_type=float, start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=_CHECK_RETRY, summary=f"{step.id}: when does {step.label} open?",
+            c.WINDOW,
+            c.WindowInput(step, self._input.recipient_id, workflow.now()),
+            result_type=float,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=_CHECK_RETRY,
+            summary=f"{step.id}: when does {step.label} open?",
         )
         if seconds > 0:
             await self.sleep(seconds, f"{step.id}: wait for {step.label}")

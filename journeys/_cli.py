@@ -58,6 +58,7 @@ def _with_client(
 
 # -- commands -----------------------------------------------------------------------------
 
+
 def cmd_validate(args: argparse.Namespace) -> int:
     settings = _settings(args)
     directory = _directory(args, settings)
@@ -73,8 +74,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"{count} problem{'s' if count != 1 else ''} found", file=sys.stderr)
         return 1
     names = library.names()
-    print(f"ok: {len(names)} journeys ({', '.join(names)}), "
-          f"{len(library.template_names())} templates in {directory}")
+    print(
+        f"ok: {len(names)} journeys ({', '.join(names)}), "
+        f"{len(library.template_names())} templates in {directory}"
+    )
     return 0
 
 
@@ -89,8 +92,9 @@ def cmd_trigger(args: argparse.Namespace) -> int:
     data = _json(args.data, "--data")
 
     async def action(client: Any) -> int:
-        handle = await client.trigger(args.name, list(args.to), data=data,
-                                      idempotency_key=args.idempotency_key)
+        handle = await client.trigger(
+            args.name, list(args.to), data=data, idempotency_key=args.idempotency_key
+        )
         print(f"trigger {handle.trigger_id}")
         for run in handle.runs:
             note = "" if run.started else "  (already in this journey: kept that run)"
@@ -152,8 +156,12 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     dev = settings.dev
-    server = DevServer(port=dev.port, ui_port=dev.ui_port, db_file=dev.db_file,
-                       log_file=Path(dev.db_file).with_suffix(".log"))
+    server = DevServer(
+        port=dev.port,
+        ui_port=dev.ui_port,
+        db_file=dev.db_file,
+        log_file=Path(dev.db_file).with_suffix(".log"),
+    )
     server.start()
     print(f"Temporal dev server on {server.address}, state kept in {dev.db_file}")
     print(f"Temporal UI: {server.ui_url}")
@@ -201,8 +209,13 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--config", help="configuration file (default: ./journeys.toml)")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, func: Callable[[argparse.Namespace], int], text: str,
-            *, journeys_dir: bool = True) -> argparse.ArgumentParser:
+    def add(
+        name: str,
+        func: Callable[[argparse.Namespace], int],
+        text: str,
+        *,
+        journeys_dir: bool = True,
+    ) -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=text, description=text)
         if journeys_dir:
             command.add_argument("--dir", help="journeys directory (default: from the config)")
@@ -225,11 +238,19 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("event")
     c.add_argument("--data", help="JSON object with the event's data")
     add("worker", cmd_worker, "run a worker (as `python -m workers`)", journeys_dir=False)
-    c = add("dev", cmd_dev, "start the Temporal dev server (UI on :8233) and a worker",
-            journeys_dir=False)
+    c = add(
+        "dev",
+        cmd_dev,
+        "start the Temporal dev server (UI on :8233) and a worker",
+        journeys_dir=False,
+    )
     c.add_argument("--no-worker", action="store_true", help="start only the server")
-    c = add("demo", cmd_demo, "run a demo journey end to end with everything embedded",
-            journeys_dir=False)
+    c = add(
+        "demo",
+        cmd_demo,
+        "run a demo journey end to end with everything embedded",
+        journeys_dir=False,
+    )
     c.add_argument("--keep", action="store_true", help="keep the server and UI up afterwards")
     add("migrate", cmd_migrate, "bring the store's schema up to date", journeys_dir=False)
     return top

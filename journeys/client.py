@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowQueryFailedError,
@@ -41,13 +43,13 @@ from journeys.temporal import connect
 __all__ = ["JourneysClient"]
 
 _STATES = {
-    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING: "running",
-    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_COMPLETED: "completed",
-    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_CANCELED: "cancelled",
-    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_TERMINATED: "cancelled",
-    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_FAILED: "failed",
-    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_TIMED_OUT: "failed",
-    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW: "running",
+    WorkflowExecutionStatus.RUNNING: "running",
+    WorkflowExecutionStatus.COMPLETED: "completed",
+    WorkflowExecutionStatus.CANCELED: "cancelled",
+    WorkflowExecutionStatus.TERMINATED: "cancelled",
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.TIMED_OUT: "failed",
+    WorkflowExecutionStatus.CONTINUED_AS_NEW: "running",
 }
 _STARTS_AT_ONCE = 32
 _QUERY_TIMEOUT = timedelta(seconds=10)
@@ -68,6 +70,7 @@ class JourneysClient:
         store: the engine's store.
         library: the journeys directory.
         task_queue: the task queue workers poll.
+
     """
 
     def __init__(
@@ -92,12 +95,17 @@ class JourneysClient:
             settings: the configuration; by default ``journeys.toml`` and the environment.
             directory: the journeys directory, instead of the configured one.
             task_queue: the task queue, instead of the configured one.
+
         """
         settings = settings or load_settings()
         temporal = await connect(settings.temporal)
         store = await Store.open(settings.store.url)
-        return cls(temporal, store, Library(directory or settings.directory),
-                   task_queue=task_queue or settings.temporal.task_queue)
+        return cls(
+            temporal,
+            store,
+            Library(directory or settings.directory),
+            task_queue=task_queue or settings.temporal.task_queue,
+        )
 
     async def close(self) -> None:
         """Close the store's connections."""
@@ -114,7 +122,7 @@ class JourneysClient:
     async def trigger(
         self,
         journey: str,
-        recipients: list[str | dict[str, Any]],
+        recipients: Sequence[str | Mapping[str, Any]],
         *,
         data: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
@@ -135,13 +143,17 @@ class JourneysClient:
             UnknownJourneyError: no such journey (the error lists those that exist).
             DefinitionError: the journey's files are wrong.
             InvalidRecipientError: a recipient or the data is unusable.
+
         """
         plan = self.library.compile(journey)
         people = parse_recipients(recipients)
         payload = check_data(data)
         record = TriggerRecord(
-            id=f"trg_{secrets.token_hex(8)}", journey=journey, data=payload,
-            created_at=datetime.now(UTC), idempotency_key=idempotency_key,
+            id=f"trg_{secrets.token_hex(8)}",
+            journey=journey,
+            data=payload,
+            created_at=datetime.now(UTC),
+            idempotency_key=idempotency_key,
         )
         record = await self.store.save_trigger(record)
         await self.store.upsert_profiles(people)
@@ -162,12 +174,14 @@ class JourneysClient:
         self, plan: Any, trigger: TriggerRecord, recipient_id: str, data: dict[str, Any]
     ) -> RunHandle:
         workflow_id = workflow_id_for(plan.journey, recipient_id)
-        attributes = TypedSearchAttributes([
-            SearchAttributePair(JOURNEY_KEY, plan.journey),
-            SearchAttributePair(RECIPIENT_KEY, recipient_id),
-            SearchAttributePair(TRIGGER_KEY, trigger.id),
-            SearchAttributePair(STEP_KEY, "-"),
-        ])
+        attributes = TypedSearchAttributes(
+            [
+                SearchAttributePair(JOURNEY_KEY, plan.journey),
+                SearchAttributePair(RECIPIENT_KEY, recipient_id),
+                SearchAttributePair(TRIGGER_KEY, trigger.id),
+                SearchAttributePair(STEP_KEY, "-"),
+            ]
+        )
         try:
             handle = await self.temporal.start_workflow(
                 c.WORKFLOW,
@@ -181,12 +195,15 @@ class JourneysClient:
             )
         except WorkflowAlreadyStartedError:
             existing = await self.temporal.get_workflow_handle(workflow_id).describe()
-            return RunHandle(existing.run_id, workflow_id, plan.journey, recipient_id,
-                             started=False)
+            return RunHandle(
+                existing.run_id, workflow_id, plan.journey, recipient_id, started=False
+            )
         run_id = handle.result_run_id or handle.run_id or ""
-        await self.store.add_run(RunRecord(
-            workflow_id, run_id, plan.journey, recipient_id, trigger.id, datetime.now(UTC)
-        ))
+        await self.store.add_run(
+            RunRecord(
+                workflow_id, run_id, plan.journey, recipient_id, trigger.id, datetime.now(UTC)
+            )
+        )
         return RunHandle(run_id, workflow_id, plan.journey, recipient_id)
 
     # -- status and cancel -----------------------------------------------------------------
@@ -196,6 +213,7 @@ class JourneysClient:
 
         Raises:
             UnknownRunError: no run or trigger has that id.
+
         """
         trigger = await self.store.get_trigger(run_or_trigger_id)
         if trigger is not None:
@@ -215,23 +233,25 @@ class JourneysClient:
 
         Raises:
             UnknownRunError: no run or trigger has that id.
+
         """
         trigger = await self.store.get_trigger(run_or_trigger_id)
-        runs = (await self.store.runs_of_trigger(trigger.id) if trigger
-                else [await self._find_run(run_or_trigger_id)])
+        runs = (
+            await self.store.runs_of_trigger(trigger.id)
+            if trigger
+            else [await self._find_run(run_or_trigger_id)]
+        )
         await asyncio.gather(*(self._cancel_run(r, wait) for r in runs))
         return await self.status(run_or_trigger_id)
 
     async def _cancel_run(self, run: RunRecord, wait: timedelta) -> None:
         handle = self.temporal.get_workflow_handle(run.workflow_id, run_id=run.run_id)
         description = await handle.describe()
-        if description.status != WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
+        if description.status != WorkflowExecutionStatus.RUNNING:
             return
         await handle.cancel()
-        try:
+        with contextlib.suppress(WorkflowFailureError, TimeoutError):
             await asyncio.wait_for(handle.result(), wait.total_seconds())
-        except (WorkflowFailureError, TimeoutError):
-            pass
         await self.store.mark_closed(run.workflow_id, run.run_id)
 
     async def _find_run(self, run_id: str) -> RunRecord:
@@ -239,8 +259,10 @@ class JourneysClient:
             iter(await self.store.find_runs(run_id)), None
         )
         if found is None:
-            raise UnknownRunError(f"unknown run or trigger {run_id!r}: expected a run id, a "
-                                  "workflow id (<journey>/<recipient>) or a trigger id (trg_…)")
+            raise UnknownRunError(
+                f"unknown run or trigger {run_id!r}: expected a run id, a "
+                "workflow id (<journey>/<recipient>) or a trigger id (trg_…)"
+            )
         return found
 
     async def _run_status(self, run: RunRecord) -> RunStatus:
@@ -279,13 +301,12 @@ class JourneysClient:
 
     # -- events ----------------------------------------------------------------------------
 
-    async def track(
-        self, recipient_id: str, event: str, data: dict[str, Any] | None = None
-    ) -> int:
+    async def track(self, recipient_id: str, event: str, data: dict[str, Any] | None = None) -> int:
         """Record an event and send it to the recipient's running journeys.
 
         Returns:
             How many running journeys it reached.
+
         """
         payload = check_data(data)
         if not isinstance(event, str) or not event:

@@ -100,6 +100,7 @@ def load_settings(
     Raises:
         ConfigurationError: the file does not parse, has unknown keys or wrong values,
             or holds a secret.
+
     """
     env = os.environ if environ is None else environ
     chosen = Path(path or env.get("JOURNEYS_CONFIG") or CONFIG_FILE)

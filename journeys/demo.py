@@ -44,6 +44,7 @@ def run_demo(*, keep: bool = False, out: object = print) -> int:
     Args:
         keep: keep the server and its UI running after the report, until Ctrl-C.
         out: where lines go (``print`` by default).
+
     """
     say = out if callable(out) else print
     with tempfile.TemporaryDirectory(prefix="journeys-demo-") as folder:
@@ -51,11 +52,13 @@ def run_demo(*, keep: bool = False, out: object = print) -> int:
         say(f"starting the Temporal dev server (UI on {server.ui_url}) …")
         server.start()
         mail, hooks = MailCatcher().start(), WebhookSink().start()
-        settings = Settings.model_validate({
-            "temporal": {"address": server.address, "task_queue": "journeys-demo"},
-            "store": {"url": f"sqlite:///{folder}/store.db"},
-            "email": {"host": "127.0.0.1", "port": mail.port},
-        })
+        settings = Settings.model_validate(
+            {
+                "temporal": {"address": server.address, "task_queue": "journeys-demo"},
+                "store": {"url": f"sqlite:///{folder}/store.db"},
+                "email": {"host": "127.0.0.1", "port": mail.port},
+            }
+        )
         try:
             return asyncio.run(_demo(settings, server, mail, hooks, keep, say))
         finally:
@@ -65,13 +68,18 @@ def run_demo(*, keep: bool = False, out: object = print) -> int:
 
 
 async def _demo(
-    settings: Settings, server: DevServer, mail: MailCatcher, hooks: WebhookSink, keep: bool,
+    settings: Settings,
+    server: DevServer,
+    mail: MailCatcher,
+    hooks: WebhookSink,
+    keep: bool,
     say: object,
 ) -> int:
     out = say if callable(say) else print
-    async with running_worker(settings), await JourneysClient.connect(
-        settings, directory=DEMO_DIRECTORY
-    ) as client:
+    async with (
+        running_worker(settings),
+        await JourneysClient.connect(settings, directory=DEMO_DIRECTORY) as client,
+    ):
         out(f"worker running; mail catcher on :{mail.port}, webhook sink on :{hooks.port}")
         handle = await client.trigger("demo", DEMO_PEOPLE, data={"webhook_url": hooks.url})
         out(f"triggered journey 'demo' for {len(handle.runs)} people: {handle.trigger_id}")
@@ -100,10 +108,14 @@ async def _demo(
             out(run_text(run))
             out(f"  Temporal UI: {ui_link(server.ui_url or '', 'default', run)}")
             out("")
-        out(f"emails caught: {len(mail.messages)}; "
-            + "; ".join(f"{m['To']}: {m['Subject']}" for m in mail.messages))
-        out(f"webhooks received: {len(hooks.requests)}; "
-            + "; ".join(f"{r.path} {r.body}" for r in hooks.requests))
+        out(
+            f"emails caught: {len(mail.messages)}; "
+            + "; ".join(f"{m['To']}: {m['Subject']}" for m in mail.messages)
+        )
+        out(
+            f"webhooks received: {len(hooks.requests)}; "
+            + "; ".join(f"{r.path} {r.body}" for r in hooks.requests)
+        )
         failed = [r for r in status.runs if r.state not in ("completed", "exited")]
         out(f"done: {status.counts}")
         if keep:

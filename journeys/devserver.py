@@ -52,6 +52,7 @@ class DevServer:
         ui_port: the Web UI port; None disables the UI.
         db_file: a file that keeps state across restarts; in memory by default.
         log_file: where the server's output goes (discarded by default).
+
     """
 
     def __init__(
@@ -80,8 +81,18 @@ class DevServer:
 
     def command(self) -> list[str]:
         """The command line that starts the server."""
-        args = [temporal_cli(), "server", "start-dev", "--ip", "127.0.0.1",
-                "--port", str(self.port), "--log-level", "error", *search_attribute_flags()]
+        args = [
+            temporal_cli(),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "error",
+            *search_attribute_flags(),
+        ]
         if self.ui_port:
             args += ["--ui-port", str(self.ui_port), "--ui-disable-news-fetch"]
         else:
@@ -96,10 +107,14 @@ class DevServer:
 
         Raises:
             EngineUnavailableError: it exited or did not come up in time.
+
         """
         sink = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(
-            self.command(), stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            self.command(),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout
@@ -109,8 +124,9 @@ class DevServer:
                     f"the Temporal dev server exited with code {self._process.returncode}"
                     + (f"; see {self.log_file}" if self.log_file else "")
                 )
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", self.port), timeout=0.5
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5),
             ):
                 if self._namespace_ready():
                     return
@@ -125,7 +141,7 @@ class DevServer:
             try:
                 client = await Client.connect(self.address)
                 await client.count_workflows()
-            except Exception:  # noqa: BLE001 - any failure means "not yet"
+            except Exception:
                 return False
             return True
 

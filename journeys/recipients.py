@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from definitions.errors import InvalidRecipientError
@@ -21,33 +21,39 @@ def parse_recipients(recipients: Iterable[Any]) -> list[tuple[str, dict[str, Any
 
     Raises:
         InvalidRecipientError: listing each bad recipient by its position.
+
     """
-    if isinstance(recipients, str | bytes | dict):
-        raise InvalidRecipientError([
-            f"recipients: expected a list of ids or mappings, found {type(recipients).__name__}"
-        ])
+    if isinstance(recipients, str | bytes | Mapping):
+        raise InvalidRecipientError(
+            [f"recipients: expected a list of ids or mappings, found {type(recipients).__name__}"]
+        )
     parsed: list[tuple[str, dict[str, Any]]] = []
     problems: list[str] = []
     seen: dict[str, int] = {}
     for index, item in enumerate(recipients):
         where = f"recipients[{index}]"
-        if isinstance(item, dict):
+        if isinstance(item, Mapping):
             rid = item.get("id")
             fields = {k: v for k, v in item.items() if k != "id"}
         else:
             rid, fields = item, {}
         if not isinstance(rid, str) or not rid.strip():
             shown = "no 'id'" if isinstance(item, dict) and "id" not in item else repr(rid)
-            problems.append(f"{where}: expected an id (a non-empty string) or a mapping "
-                            f"with an 'id', found {shown}")
+            problems.append(
+                f"{where}: expected an id (a non-empty string) or a mapping "
+                f"with an 'id', found {shown}"
+            )
             continue
         if len(rid) > MAX_ID_LENGTH:
-            problems.append(f"{where}: expected an id of at most {MAX_ID_LENGTH} characters, "
-                            f"found {len(rid)}")
+            problems.append(
+                f"{where}: expected an id of at most {MAX_ID_LENGTH} characters, found {len(rid)}"
+            )
             continue
         if rid in seen:
-            problems.append(f"{where}: expected each recipient once, found {rid!r} again "
-                            f"(first at recipients[{seen[rid]}])")
+            problems.append(
+                f"{where}: expected each recipient once, found {rid!r} again "
+                f"(first at recipients[{seen[rid]}])"
+            )
             continue
         try:
             json.dumps(fields)

@@ -15,8 +15,10 @@ __all__ = ["run_text", "status_json", "trigger_text", "ui_link"]
 
 def ui_link(ui_url: str, namespace: str, run: RunStatus) -> str:
     """The Temporal UI page of a run."""
-    return (f"{ui_url}/namespaces/{quote(namespace)}/workflows/"
-            f"{quote(run.workflow_id, safe='')}/{run.run_id}/history")
+    return (
+        f"{ui_url}/namespaces/{quote(namespace)}/workflows/"
+        f"{quote(run.workflow_id, safe='')}/{run.run_id}/history"
+    )
 
 
 def _outcome(entry: Any) -> str:
@@ -24,7 +26,16 @@ def _outcome(entry: Any) -> str:
     parts = [entry.outcome]
     if entry.kind == "send":
         where = detail.get("address") or detail.get("reason") or detail.get("error")
-        parts.append(f"via {detail.get('channel')}" + (f" to {where}" if where and entry.outcome == "sent" else f" ({where})" if where else ""))
+        parts.append(
+            f"via {detail.get('channel')}"
+            + (
+                f" to {where}"
+                if where and entry.outcome == "sent"
+                else f" ({where})"
+                if where
+                else ""
+            )
+        )
         if entry.outcome == "failed" and detail.get("error"):
             parts[-1] = f"via {detail.get('channel')}: {detail['error']}"
     elif entry.kind == "exit" and detail.get("reason"):
@@ -44,15 +55,17 @@ def run_text(run: RunStatus) -> str:
         f"state      {run.state}"
         + (f" at {run.current_step}" if run.current_step else "")
         + (f" ({run.exit_reason})" if run.exit_reason else ""),
-        f"started    {_time(run.started_at)}" + (f"   ended {_time(run.closed_at)}"
-                                                  if run.closed_at else ""),
+        f"started    {_time(run.started_at)}"
+        + (f"   ended {_time(run.closed_at)}" if run.closed_at else ""),
     ]
     if run.timeline:
         width = max(len(e.step) for e in run.timeline)
         lines.append("timeline")
         for entry in run.timeline:
-            lines.append(f"  {entry.at.strftime('%H:%M:%S.%f')[:-3]}  "
-                         f"{entry.step:<{width}}  {entry.kind:<8}  {_outcome(entry)}")
+            lines.append(
+                f"  {entry.at.strftime('%H:%M:%S.%f')[:-3]}  "
+                f"{entry.step:<{width}}  {entry.kind:<8}  {_outcome(entry)}"
+            )
     elif run.state != "running":
         lines.append("timeline   (not available: no worker answered)")
     return "\n".join(lines)

@@ -21,12 +21,12 @@ class _Collect:
     def __init__(self, catcher: MailCatcher) -> None:
         self.catcher = catcher
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.catcher.reject_code:
             return f"{self.catcher.reject_code} rejected by the test mail server"
         mail = message_from_bytes(envelope.content, policy=policy.default)
         with self.catcher._lock:
-            self.catcher.messages.append(mail)  # type: ignore[arg-type]
+            self.catcher.messages.append(mail)
             self.catcher._changed.notify_all()
         return "250 OK"
 
@@ -36,6 +36,7 @@ class MailCatcher:
 
     Args:
         port: the port to listen on (a free one by default).
+
     """
 
     def __init__(self, port: int | None = None) -> None:
@@ -83,6 +84,7 @@ class WebhookSink:
 
     Args:
         port: the port to listen on (a free one by default).
+
     """
 
     def __init__(self, port: int | None = None) -> None:
@@ -99,7 +101,7 @@ class WebhookSink:
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0))
                 sink.arrived.set()
                 sink.hold.wait(timeout=30)
@@ -108,9 +110,11 @@ class WebhookSink:
                 except ValueError:
                     body = raw.decode(errors="replace")
                 with sink._changed:
-                    sink.requests.append(ReceivedRequest(
-                        self.path, {k.lower(): v for k, v in self.headers.items()}, body, raw
-                    ))
+                    sink.requests.append(
+                        ReceivedRequest(
+                            self.path, {k.lower(): v for k, v in self.headers.items()}, body, raw
+                        )
+                    )
                     sink._changed.notify_all()
                 self.send_response(sink.status)
                 self.send_header("content-length", "0")

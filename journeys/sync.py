@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -18,7 +18,7 @@ from journeys.client import JourneysClient
 from journeys.config import Settings
 from journeys.models import RunStatus, TriggerHandle, TriggerStatus
 
-__all__ = ["cancel", "configure", "status", "trigger", "track"]
+__all__ = ["cancel", "configure", "status", "track", "trigger"]
 
 T = TypeVar("T")
 
@@ -26,8 +26,7 @@ T = TypeVar("T")
 class _Background:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="journeys",
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.loop.run_forever, name="journeys", daemon=True)
         self.thread.start()
         self.client: Future[JourneysClient] | None = None
 
@@ -53,6 +52,7 @@ def configure(settings: Settings | None = None, *, directory: str | None = None)
     Args:
         settings: the configuration to connect with.
         directory: the journeys directory.
+
     """
     global _settings, _directory
     with _lock:
@@ -85,16 +85,16 @@ atexit.register(_shutdown)
 
 def trigger(
     journey: str,
-    recipients: list[str | dict[str, Any]],
+    recipients: Sequence[str | Mapping[str, Any]],
     *,
     data: dict[str, Any] | None = None,
     idempotency_key: str | None = None,
 ) -> TriggerHandle:
     """Start a journey for recipients; see :meth:`JourneysClient.trigger`."""
     background, client = _client()
-    return background.run(client.trigger(
-        journey, recipients, data=data, idempotency_key=idempotency_key
-    ))
+    return background.run(
+        client.trigger(journey, recipients, data=data, idempotency_key=idempotency_key)
+    )
 
 
 def status(run_or_trigger_id: str) -> RunStatus | TriggerStatus:

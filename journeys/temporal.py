@@ -23,6 +23,7 @@ async def connect(settings: TemporalSettings) -> Client:
 
     Raises:
         EngineUnavailableError: the server cannot be reached.
+
     """
     try:
         return await Client.connect(

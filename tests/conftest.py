@@ -72,24 +72,29 @@ def hooks() -> Iterator[WebhookSink]:
 
 
 def engine_settings(address: str, store_url: str, mail_port: int) -> Settings:
-    return Settings.model_validate({
-        "temporal": {"address": address, "task_queue": f"test-{secrets.token_hex(6)}"},
-        "store": {"url": store_url},
-        "email": {"host": "127.0.0.1", "port": mail_port},
-        "webhook": {"timeout": 5},
-    })
+    return Settings.model_validate(
+        {
+            "temporal": {"address": address, "task_queue": f"test-{secrets.token_hex(6)}"},
+            "store": {"url": store_url},
+            "email": {"host": "127.0.0.1", "port": mail_port},
+            "webhook": {"timeout": 5},
+        }
+    )
 
 
 @pytest.fixture
 async def engine(
-    temporal_server: DevServer, temporal: Client, tmp_path: Path, mail: MailCatcher,
+    temporal_server: DevServer,
+    temporal: Client,
+    tmp_path: Path,
+    mail: MailCatcher,
     hooks: WebhookSink,
 ) -> AsyncIterator[Engine]:
     """A worker on a task queue of its own, with a client on a copy of the examples."""
-    settings = engine_settings(temporal_server.address, f"sqlite:///{tmp_path}/store.db",
-                               mail.port)
+    settings = engine_settings(temporal_server.address, f"sqlite:///{tmp_path}/store.db", mail.port)
     directory = copy_examples(tmp_path / "journeys")
-    async with running_worker(settings, client=temporal), await JourneysClient.connect(
-        settings, directory=directory
-    ) as client:
+    async with (
+        running_worker(settings, client=temporal),
+        await JourneysClient.connect(settings, directory=directory) as client,
+    ):
         yield Engine(client, temporal, settings, directory, mail, hooks)

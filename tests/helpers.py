@@ -25,7 +25,10 @@ EXAMPLES = REPO / "journeys"
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]], until: Callable[[T], bool], *, timeout: float = 30.0,
+    probe: Callable[[], Awaitable[T]],
+    until: Callable[[T], bool],
+    *,
+    timeout: float = 30.0,
     what: str = "condition",
 ) -> T:
     """Poll ``probe`` until ``until`` accepts its value; fail after ``timeout`` seconds."""
@@ -63,13 +66,20 @@ class Engine:
         return status
 
     async def until_done(self, run_id: str, timeout: float = 30.0) -> RunStatus:
-        return await eventually(lambda: self.run_status(run_id), lambda s: s.done,
-                                timeout=timeout, what=f"end of run {run_id}")
+        return await eventually(
+            lambda: self.run_status(run_id),
+            lambda s: s.done,
+            timeout=timeout,
+            what=f"end of run {run_id}",
+        )
 
     async def until_at(self, run_id: str, step: str, timeout: float = 30.0) -> RunStatus:
-        return await eventually(lambda: self.run_status(run_id),
-                                lambda s: s.current_step == step or s.done,
-                                timeout=timeout, what=f"run {run_id} at {step}")
+        return await eventually(
+            lambda: self.run_status(run_id),
+            lambda s: s.current_step == step or s.done,
+            timeout=timeout,
+            what=f"run {run_id} at {step}",
+        )
 
     async def history_events(self, workflow_id: str, run_id: str) -> list[Any]:
         handle = self.temporal.get_workflow_handle(workflow_id, run_id=run_id)
@@ -78,8 +88,9 @@ class Engine:
     async def pending_timers(self, workflow_id: str, run_id: str) -> list[Any]:
         """TimerStarted events with no TimerFired/TimerCanceled yet."""
         events = await self.history_events(workflow_id, run_id)
-        started = {e.event_id: e for e in events
-                   if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED}
+        started = {
+            e.event_id: e for e in events if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+        }
         for e in events:
             if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
                 started.pop(e.timer_fired_event_attributes.started_event_id, None)

@@ -25,30 +25,40 @@ HISTORIES = Path(__file__).parent / "histories"
 
 async def record(server: DevServer, folder: str) -> None:
     mail, hooks = MailCatcher().start(), WebhookSink().start()
-    settings = Settings.model_validate({
-        "temporal": {"address": server.address, "task_queue": "record"},
-        "store": {"url": f"sqlite:///{folder}/store.db"},
-        "email": {"host": "127.0.0.1", "port": mail.port},
-    })
-    async with running_worker(settings), await JourneysClient.connect(
-        settings, directory=EXAMPLES
-    ) as client:
+    settings = Settings.model_validate(
+        {
+            "temporal": {"address": server.address, "task_queue": "record"},
+            "store": {"url": f"sqlite:///{folder}/store.db"},
+            "email": {"host": "127.0.0.1", "port": mail.port},
+        }
+    )
+    async with (
+        running_worker(settings),
+        await JourneysClient.connect(settings, directory=EXAMPLES) as client,
+    ):
+
         async def status(run_id: str) -> RunStatus:
             found = await client.status(run_id)
             assert isinstance(found, RunStatus)
             return found
 
         demo = await client.trigger("demo", DEMO_PEOPLE, data={"webhook_url": hooks.url})
-        await eventually(lambda: status(demo.runs[2].run_id),
-                         lambda s: s.current_step in ("wait_2s", "activation"))
+        await eventually(
+            lambda: status(demo.runs[2].run_id),
+            lambda s: s.current_step in ("wait_2s", "activation"),
+        )
         await client.track("cleo", "app_activated")
-        onboarding = await client.trigger("onboarding", [
-            {"id": "olga", "email": "olga@example.com", "plan": "pro"},
-            {"id": "omar", "email": "omar@example.com"},
-        ])
+        onboarding = await client.trigger(
+            "onboarding",
+            [
+                {"id": "olga", "email": "olga@example.com", "plan": "pro"},
+                {"id": "omar", "email": "omar@example.com"},
+            ],
+        )
         for run in onboarding.runs:
-            await eventually(lambda run=run: status(run.run_id),
-                             lambda s: s.current_step == "wait_1d")
+            await eventually(
+                lambda run=run: status(run.run_id), lambda s: s.current_step == "wait_1d"
+            )
         await client.track("olga", "subscription_started")
         await client.cancel(onboarding.runs[1].run_id)
         runs = [*demo.runs, *onboarding.runs]

@@ -12,19 +12,35 @@ from journeys.devserver import DevServer
 from tests.helpers import REPO, Engine, copy_examples
 
 
-def journeys(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO,
-             timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def journeys(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = REPO, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "journeys", *args], capture_output=True, text=True,
-        env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout, stdin=subprocess.DEVNULL,
+        [sys.executable, "-m", "journeys", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
     )
 
 
 def test_help_lists_every_command() -> None:
     result = journeys("--help")
     assert result.returncode == 0
-    for command in ("validate", "graph", "trigger", "status", "cancel", "track", "worker",
-                    "dev", "demo", "migrate"):
+    for command in (
+        "validate",
+        "graph",
+        "trigger",
+        "status",
+        "cancel",
+        "track",
+        "worker",
+        "dev",
+        "demo",
+        "migrate",
+    ):
         assert command in result.stdout
 
 
@@ -88,8 +104,9 @@ async def test_trigger_status_cancel_from_the_command_line(engine: Engine) -> No
     assert "welcome  send      skipped via email (no address)" in shown.stdout
     as_json = await journeys_async("status", trigger_id, "--json", env=env)
     assert '"running": 2' in as_json.stdout
-    tracked = await journeys_async("track", "cli-1", "subscription_started", "--data", '{"plan": "pro"}',
-                       env=env)
+    tracked = await journeys_async(
+        "track", "cli-1", "subscription_started", "--data", '{"plan": "pro"}', env=env
+    )
     assert "reached 1 running journeys" in tracked.stdout
     cancelled = await journeys_async("cancel", trigger_id, env=env)
     assert cancelled.returncode == 0, cancelled.stderr

@@ -18,12 +18,18 @@ def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_file_then_environment(tmp_path: Path) -> None:
     path = tmp_path / "journeys.toml"
-    path.write_text('directory = "flows"\n[temporal]\naddress = "t:7233"\n'
-                    '[email]\nhost = "smtp.example.com"\nport = 587\nsecurity = "starttls"\n')
-    settings = load_settings(path, environ={
-        "JOURNEYS_TEMPORAL_ADDRESS": "other:7233", "JOURNEYS_EMAIL_PASSWORD": "s3cret",
-        "JOURNEYS_STORE_URL": "postgresql://u@db/journeys",
-    })
+    path.write_text(
+        'directory = "flows"\n[temporal]\naddress = "t:7233"\n'
+        '[email]\nhost = "smtp.example.com"\nport = 587\nsecurity = "starttls"\n'
+    )
+    settings = load_settings(
+        path,
+        environ={
+            "JOURNEYS_TEMPORAL_ADDRESS": "other:7233",
+            "JOURNEYS_EMAIL_PASSWORD": "s3cret",
+            "JOURNEYS_STORE_URL": "postgresql://u@db/journeys",
+        },
+    )
     assert settings.directory == "flows"
     assert settings.temporal.address == "other:7233"
     assert settings.email.port == 587 and settings.email.security == "starttls"
@@ -32,13 +38,16 @@ def test_file_then_environment(tmp_path: Path) -> None:
     assert settings.store.url == "postgresql://u@db/journeys"
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ('[email]\npassword = "x"\n', "secrets are read only from the environment"),
-    ("[emial]\nhost = 'x'\n", "emial: Extra inputs are not permitted"),
-    ("[email]\nport = 'many'\n", "email.port"),
-    ("[email]\nsecurity = 'ssl'\n", "email.security"),
-    ("[email\n", "invalid TOML"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[email]\npassword = "x"\n', "secrets are read only from the environment"),
+        ("[emial]\nhost = 'x'\n", "emial: Extra inputs are not permitted"),
+        ("[email]\nport = 'many'\n", "email.port"),
+        ("[email]\nsecurity = 'ssl'\n", "email.security"),
+        ("[email\n", "invalid TOML"),
+    ],
+)
 def test_bad_files(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "journeys.toml"
     path.write_text(text)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-
 from pathlib import Path
 
 import pytest
@@ -38,7 +37,9 @@ def steps_of(status: RunStatus) -> list[tuple[str, str]]:
 
 async def test_send_wait_and_webhook(engine: Engine) -> None:
     engine.write("templates/hello", SIMPLE_TEMPLATE)
-    engine.write("basic", f"""
+    engine.write(
+        "basic",
+        f"""
 journey: basic
 steps:
   - send: greet
@@ -50,9 +51,11 @@ steps:
     url: {engine.hooks.url}/notify
     template: hello
     headers: {{ x-team: growth }}
-""")
+""",
+    )
     handle = await engine.client.trigger(
-        "basic", [{"id": "u1", "email": "u1@example.com", "first_name": "Ada"}],
+        "basic",
+        [{"id": "u1", "email": "u1@example.com", "first_name": "Ada"}],
         data={"plan_label": "gold"},
     )
     status = await engine.until_done(handle.run_id)
@@ -74,7 +77,9 @@ steps:
 
 
 async def test_wait_for_event_arrives_or_times_out(engine: Engine) -> None:
-    engine.write("activation", """
+    engine.write(
+        "activation",
+        """
 journey: activation
 steps:
   - wait_for: activated
@@ -84,10 +89,15 @@ steps:
   - send: congrats
     channel: email
     template: welcome
-""")
-    handle = await engine.client.trigger("activation", [
-        {"id": "fast", "email": "fast@example.com"}, {"id": "slow", "email": "slow@example.com"},
-    ])
+""",
+    )
+    handle = await engine.client.trigger(
+        "activation",
+        [
+            {"id": "fast", "email": "fast@example.com"},
+            {"id": "slow", "email": "slow@example.com"},
+        ],
+    )
     fast, slow = handle.runs
     await engine.until_at(fast.run_id, "activated")
     assert await engine.client.track("fast", "app_activated", {"via": "test"}) == 1
@@ -101,7 +111,9 @@ steps:
 
 
 async def test_branch_on_attributes_and_segments(engine: Engine) -> None:
-    engine.write("branchy", """
+    engine.write(
+        "branchy",
+        """
 journey: branchy
 steps:
   - branch: plan_check
@@ -118,12 +130,16 @@ steps:
   - send: everyone
     channel: email
     template: welcome
-""")
-    handle = await engine.client.trigger("branchy", [
-        {"id": "p", "email": "p@example.com", "plan": "pro"},
-        {"id": "v", "email": "v@example.com", "spend": 150, "country": "us"},
-        {"id": "f", "email": "f@example.com", "spend": 150, "country": "fr"},
-    ])
+""",
+    )
+    handle = await engine.client.trigger(
+        "branchy",
+        [
+            {"id": "p", "email": "p@example.com", "plan": "pro"},
+            {"id": "v", "email": "v@example.com", "spend": 150, "country": "us"},
+            {"id": "f", "email": "f@example.com", "spend": 150, "country": "fr"},
+        ],
+    )
     p, v, f = [await engine.until_done(run.run_id) for run in handle.runs]
     assert steps_of(p) == [("plan_check", "then"), ("pro", "sent"), ("everyone", "sent")]
     assert v.state == "exited" and v.exit_reason == "vip_elsewhere"
@@ -132,7 +148,9 @@ steps:
 
 
 async def test_split_is_deterministic_per_recipient(engine: Engine) -> None:
-    engine.write("ab", """
+    engine.write(
+        "ab",
+        """
 journey: ab
 steps:
   - split: subject_test
@@ -141,7 +159,8 @@ steps:
         percent: 30
       - name: b
         percent: 70
-""")
+""",
+    )
     people = [f"person-{i}" for i in range(8)]
     handle = await engine.client.trigger("ab", list(people))
     plan = engine.client.library.compile("ab")
@@ -158,7 +177,9 @@ steps:
 
 async def test_window_open_now_and_window_later(engine: Engine) -> None:
     tomorrow = DAY_NAMES[(datetime.now(UTC) + timedelta(days=1)).weekday()]
-    engine.write("windows", f"""
+    engine.write(
+        "windows",
+        f"""
 journey: windows
 steps:
   - window: any_time
@@ -169,13 +190,17 @@ steps:
   - send: late
     channel: email
     template: welcome
-""")
+""",
+    )
     handle = await engine.client.trigger("windows", [{"id": "w", "timezone": "Asia/Tokyo"}])
     run = handle.runs[0]
     status = await engine.until_at(run.run_id, "tomorrow_morning")
     assert steps_of(status) == [("any_time", "open")]
-    timers = await eventually(lambda: engine.pending_timers(run.workflow_id, run.run_id),
-                              lambda t: len(t) == 1, what="window timer")
+    timers = await eventually(
+        lambda: engine.pending_timers(run.workflow_id, run.run_id),
+        lambda t: len(t) == 1,
+        what="window timer",
+    )
     fire = timers[0].timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
     assert timedelta(0) < fire <= timedelta(days=2)
     cancelled = await engine.client.cancel(run.run_id)
@@ -187,8 +212,11 @@ async def test_long_wait_is_a_durable_timer_and_cancel_stops_it(engine: Engine) 
     handle = await engine.client.trigger("onboarding", [{"id": "o1", "email": "o1@example.com"}])
     run = handle.runs[0]
     await engine.until_at(run.run_id, "wait_1d")
-    timers = await eventually(lambda: engine.pending_timers(run.workflow_id, run.run_id),
-                              lambda t: len(t) == 1, what="the 1d timer")
+    timers = await eventually(
+        lambda: engine.pending_timers(run.workflow_id, run.run_id),
+        lambda t: len(t) == 1,
+        what="the 1d timer",
+    )
     attributes = timers[0].timer_started_event_attributes
     assert attributes.start_to_fire_timeout.ToTimedelta() == timedelta(days=1)
     assert "wait_1d: wait 1d" in timers[0].user_metadata.summary.data.decode()
@@ -199,11 +227,17 @@ async def test_long_wait_is_a_durable_timer_and_cancel_stops_it(engine: Engine) 
     assert len(engine.mail.messages) == 1  # the welcome, and nothing after the cancel
     events = await engine.history_events(run.workflow_id, run.run_id)
     assert events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED
-    scheduled = [e for e in events
-                 if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
-    assert len([e for e in scheduled
-                if e.activity_task_scheduled_event_attributes.activity_type.name
-                == "send_message"]) == 1
+    scheduled = [e for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+    assert (
+        len(
+            [
+                e
+                for e in scheduled
+                if e.activity_task_scheduled_event_attributes.activity_type.name == "send_message"
+            ]
+        )
+        == 1
+    )
 
 
 async def test_exit_when_interrupts_a_wait(engine: Engine) -> None:
@@ -238,12 +272,18 @@ async def test_duplicate_trigger_keeps_the_running_run(engine: Engine) -> None:
 
 
 async def test_idempotency_key_makes_trigger_safe_to_retry(engine: Engine) -> None:
-    one = await engine.client.trigger("demo", [{"id": "i1"}, {"id": "i2"}],
-                                      data={"webhook_url": engine.hooks.url},
-                                      idempotency_key="signup-batch-7")
-    again = await engine.client.trigger("demo", [{"id": "i1"}, {"id": "i2"}],
-                                        data={"webhook_url": engine.hooks.url},
-                                        idempotency_key="signup-batch-7")
+    one = await engine.client.trigger(
+        "demo",
+        [{"id": "i1"}, {"id": "i2"}],
+        data={"webhook_url": engine.hooks.url},
+        idempotency_key="signup-batch-7",
+    )
+    again = await engine.client.trigger(
+        "demo",
+        [{"id": "i1"}, {"id": "i2"}],
+        data={"webhook_url": engine.hooks.url},
+        idempotency_key="signup-batch-7",
+    )
     assert again.trigger_id == one.trigger_id
     assert [r.run_id for r in again.runs] == [r.run_id for r in one.runs]
     cancelled = await engine.client.cancel(one.trigger_id)
@@ -280,7 +320,9 @@ async def test_bad_input_starts_nothing(engine: Engine) -> None:
 
 async def test_editing_yaml_mid_run_does_not_change_the_run(engine: Engine) -> None:
     engine.write("templates/note", 'email: { subject: "version one", text: "v1" }')
-    engine.write("editable", """
+    engine.write(
+        "editable",
+        """
 journey: editable
 steps:
   - wait_for: go
@@ -289,7 +331,8 @@ steps:
   - send: note
     channel: email
     template: note
-""")
+""",
+    )
     handle = await engine.client.trigger("editable", [{"id": "e1", "email": "e1@example.com"}])
     await engine.until_at(handle.run_id, "go")
     engine.write("templates/note", 'email: { subject: "version two", text: "v2" }')
@@ -302,7 +345,9 @@ steps:
 
 async def test_failed_send_is_recorded_and_the_journey_goes_on(engine: Engine) -> None:
     engine.hooks.status = 410
-    engine.write("gone", f"""
+    engine.write(
+        "gone",
+        f"""
 journey: gone
 steps:
   - send: ping
@@ -311,7 +356,8 @@ steps:
   - send: after
     channel: email
     template: welcome
-""")
+""",
+    )
     handle = await engine.client.trigger("gone", [{"id": "g1", "email": "g1@example.com"}])
     status = await engine.until_done(handle.run_id)
     assert steps_of(status) == [("ping", "failed"), ("after", "sent")]
@@ -320,18 +366,28 @@ steps:
 
 
 async def test_a_journey_with_the_store_on_postgresql(
-    temporal_server: DevServer, temporal: Client, postgres_url: str, mail: MailCatcher,
-    hooks: WebhookSink, tmp_path: Path,
+    temporal_server: DevServer,
+    temporal: Client,
+    postgres_url: str,
+    mail: MailCatcher,
+    hooks: WebhookSink,
+    tmp_path: Path,
 ) -> None:
     settings = engine_settings(temporal_server.address, postgres_url, mail.port)
     directory = copy_examples(tmp_path / "journeys")
-    async with running_worker(settings, client=temporal), await JourneysClient.connect(
-        settings, directory=directory
-    ) as client:
+    async with (
+        running_worker(settings, client=temporal),
+        await JourneysClient.connect(settings, directory=directory) as client,
+    ):
         engine = Engine(client, temporal, settings, directory, mail, hooks)
-        handle = await client.trigger("demo", [
-            {"id": "pg-1", "email": "pg1@example.com", "plan": "pro"}, {"id": "pg-2"},
-        ], data={"webhook_url": hooks.url})
+        handle = await client.trigger(
+            "demo",
+            [
+                {"id": "pg-1", "email": "pg1@example.com", "plan": "pro"},
+                {"id": "pg-2"},
+            ],
+            data={"webhook_url": hooks.url},
+        )
         await engine.until_at(handle.runs[0].run_id, "activation")
         await client.track("pg-1", "app_activated")
         one, two = [await engine.until_done(r.run_id) for r in handle.runs]
@@ -364,7 +420,9 @@ async def test_the_synchronous_functions(engine: Engine) -> None:
 async def test_cancel_during_a_send_lets_that_send_finish_and_nothing_after(
     engine: Engine,
 ) -> None:
-    engine.write("inflight", f"""
+    engine.write(
+        "inflight",
+        f"""
 journey: inflight
 steps:
   - send: slow_hook
@@ -373,7 +431,8 @@ steps:
   - send: never
     channel: email
     template: welcome
-""")
+""",
+    )
     engine.hooks.hold.clear()
     handle = await engine.client.trigger("inflight", [{"id": "f1", "email": "f1@example.com"}])
     await asyncio.to_thread(engine.hooks.arrived.wait, 30)
@@ -382,8 +441,7 @@ steps:
     await eventually(
         lambda: engine.history_events(run.workflow_id, run.run_id),
         lambda events: any(
-            e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED
-            for e in events
+            e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED for e in events
         ),
         what="the cancel request in the history",
     )

@@ -14,10 +14,18 @@ from definitions.steps.window import WindowStep, seconds_until_open
 from tests.helpers import EXAMPLES
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("30s", 30), ("15m", 900), ("2h", 7200), ("1d", 86400), ("1w", 604800), ("1h30m", 5400),
-    ("0.5s", 0.5),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("30s", 30),
+        ("15m", 900),
+        ("2h", 7200),
+        ("1d", 86400),
+        ("1w", 604800),
+        ("1h30m", 5400),
+        ("0.5s", 0.5),
+    ],
+)
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
     assert to_timedelta(text) == timedelta(seconds=seconds)
@@ -37,15 +45,18 @@ def test_format_duration() -> None:
 WEEKDAYS_9_TO_5 = WindowStep("w", (0, 1, 2, 3, 4), 9 * 60, 17 * 60, "weekdays 09:00-17:00")
 
 
-@pytest.mark.parametrize(("now", "zone", "wait"), [
-    (datetime(2026, 11, 23, 10, 0, tzinfo=UTC), "UTC", 0),  # Monday 10:00, open
-    (datetime(2026, 11, 23, 8, 0, tzinfo=UTC), "UTC", 3600),  # Monday 08:00
-    (datetime(2026, 11, 23, 18, 0, tzinfo=UTC), "UTC", 15 * 3600),  # to Tuesday 09:00
-    (datetime(2026, 11, 28, 12, 0, tzinfo=UTC), "UTC", 45 * 3600),  # Saturday to Monday
-    (datetime(2026, 11, 23, 10, 0, tzinfo=UTC), "Asia/Tokyo", 14 * 3600),  # 19:00 in Tokyo
-    (datetime(2026, 11, 23, 10, 0, tzinfo=UTC), "Not/AZone", 0),  # unknown: UTC
-    (datetime(2026, 11, 23, 10, 0, tzinfo=UTC), None, 0),
-])
+@pytest.mark.parametrize(
+    ("now", "zone", "wait"),
+    [
+        (datetime(2026, 11, 23, 10, 0, tzinfo=UTC), "UTC", 0),  # Monday 10:00, open
+        (datetime(2026, 11, 23, 8, 0, tzinfo=UTC), "UTC", 3600),  # Monday 08:00
+        (datetime(2026, 11, 23, 18, 0, tzinfo=UTC), "UTC", 15 * 3600),  # to Tuesday 09:00
+        (datetime(2026, 11, 28, 12, 0, tzinfo=UTC), "UTC", 45 * 3600),  # Saturday to Monday
+        (datetime(2026, 11, 23, 10, 0, tzinfo=UTC), "Asia/Tokyo", 14 * 3600),  # 19:00 in Tokyo
+        (datetime(2026, 11, 23, 10, 0, tzinfo=UTC), "Not/AZone", 0),  # unknown: UTC
+        (datetime(2026, 11, 23, 10, 0, tzinfo=UTC), None, 0),
+    ],
+)
 def test_window_opening(now: datetime, zone: str | None, wait: float) -> None:
     assert seconds_until_open(WEEKDAYS_9_TO_5, now, zone) == wait
 

@@ -7,13 +7,33 @@ from definitions import errors
 
 
 def test_exported_names() -> None:
-    assert sorted(journeys.__all__) == sorted([
-        "ConfigurationError", "DefinitionError", "DeliveryError", "EngineUnavailableError",
-        "InvalidRecipientError", "JourneysClient", "JourneysError", "PermanentDeliveryError",
-        "RetryableDeliveryError", "RunHandle", "RunStatus", "Settings", "TimelineEntry",
-        "TriggerHandle", "TriggerStatus", "UnknownJourneyError", "UnknownRunError", "cancel",
-        "configure", "load_settings", "status", "track", "trigger",
-    ])
+    assert sorted(journeys.__all__) == sorted(
+        [
+            "ConfigurationError",
+            "DefinitionError",
+            "DeliveryError",
+            "EngineUnavailableError",
+            "InvalidRecipientError",
+            "JourneysClient",
+            "JourneysError",
+            "PermanentDeliveryError",
+            "RetryableDeliveryError",
+            "RunHandle",
+            "RunStatus",
+            "Settings",
+            "TimelineEntry",
+            "TriggerHandle",
+            "TriggerStatus",
+            "UnknownJourneyError",
+            "UnknownRunError",
+            "cancel",
+            "configure",
+            "load_settings",
+            "status",
+            "track",
+            "trigger",
+        ]
+    )
     for name in journeys.__all__:
         assert getattr(journeys, name) is not None
 

@@ -29,7 +29,10 @@ async def test_history_replays(path: Path) -> None:
     data = json.loads(path.read_text())
     assert data["events"], "an empty history proves nothing"
     history = WorkflowHistory.from_json(path.stem, data)
-    replayer = Replayer(workflows=[JourneyWorkflow], data_converter=pydantic_data_converter,
-                        workflow_runner=workflow_runner())
+    replayer = Replayer(
+        workflows=[JourneyWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=workflow_runner(),
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None

@@ -70,34 +70,50 @@ async def test_runs_and_messages(store: Store) -> None:
     assert (await store.find_run("run-a")).closed  # type: ignore[union-attr]
     message = MessageRecord("m1", "j/r1", "run-a", "s", "r1", "email", "queued", "a@x.io")
     await store.save_message(message)
-    await store.save_message(MessageRecord("m1", "j/r1", "run-a", "s", "r1", "email", "sent",
-                                           "a@x.io", {"provider_id": "p"}))
+    await store.save_message(
+        MessageRecord(
+            "m1", "j/r1", "run-a", "s", "r1", "email", "sent", "a@x.io", {"provider_id": "p"}
+        )
+    )
     saved = await store.get_message("m1")
     assert saved is not None and saved.state == "sent" and saved.detail == {"provider_id": "p"}
 
 
-@pytest.mark.parametrize(("condition", "expected"), [
-    ({"attribute": "plan", "value": "pro"}, True),
-    ({"attribute": "plan", "op": "ne", "value": "pro"}, False),
-    ({"attribute": "spend", "op": "gt", "value": 99}, True),
-    ({"attribute": "spend", "op": "lte", "value": 99}, False),
-    ({"attribute": "country", "op": "in", "value": ["fr", "de"]}, True),
-    ({"attribute": "tags", "op": "contains", "value": "beta"}, True),
-    ({"attribute": "address.city", "value": "Lyon"}, True),
-    ({"attribute": "phone", "op": "exists"}, False),
-    ({"attribute": "plan", "op": "exists"}, True),
-    ({"attribute": "spend", "op": "gt", "value": "a string"}, False),
-    ({"event": "login"}, True),
-    ({"event": "login", "within": "1d"}, False),
-    ({"event": "purchase", "happened": False}, True),
-    ({"all": [{"attribute": "plan", "value": "pro"}, {"event": "login"}]}, True),
-    ({"any": [{"attribute": "plan", "value": "free"}, {"event": "purchase"}]}, False),
-    ({"not": {"attribute": "plan", "value": "free"}}, True),
-])
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ({"attribute": "plan", "value": "pro"}, True),
+        ({"attribute": "plan", "op": "ne", "value": "pro"}, False),
+        ({"attribute": "spend", "op": "gt", "value": 99}, True),
+        ({"attribute": "spend", "op": "lte", "value": 99}, False),
+        ({"attribute": "country", "op": "in", "value": ["fr", "de"]}, True),
+        ({"attribute": "tags", "op": "contains", "value": "beta"}, True),
+        ({"attribute": "address.city", "value": "Lyon"}, True),
+        ({"attribute": "phone", "op": "exists"}, False),
+        ({"attribute": "plan", "op": "exists"}, True),
+        ({"attribute": "spend", "op": "gt", "value": "a string"}, False),
+        ({"event": "login"}, True),
+        ({"event": "login", "within": "1d"}, False),
+        ({"event": "purchase", "happened": False}, True),
+        ({"all": [{"attribute": "plan", "value": "pro"}, {"event": "login"}]}, True),
+        ({"any": [{"attribute": "plan", "value": "free"}, {"event": "purchase"}]}, False),
+        ({"not": {"attribute": "plan", "value": "free"}}, True),
+    ],
+)
 async def test_conditions(store: Store, condition: dict[str, object], expected: bool) -> None:
-    await store.upsert_profiles([("c1", {
-        "plan": "pro", "spend": 100, "country": "fr", "tags": ["beta", "early"],
-        "address": {"city": "Lyon"},
-    })])
+    await store.upsert_profiles(
+        [
+            (
+                "c1",
+                {
+                    "plan": "pro",
+                    "spend": 100,
+                    "country": "fr",
+                    "tags": ["beta", "early"],
+                    "address": {"city": "Lyon"},
+                },
+            )
+        ]
+    )
     await store.record_event("c1", "login", {}, at=datetime.now(UTC) - timedelta(days=3))
     assert await evaluate(CONDITION.validate_python(condition), "c1", store) is expected

@@ -25,8 +25,9 @@ def test_wrong_journey_gives_its_diagnostics(name: str) -> None:
     expected = (CASES / f"{name}.expected").read_text().splitlines()
     with pytest.raises(DefinitionError) as caught:
         Library(CASES).compile(name)
-    got = [f"{shown(d.file, name)}{d.line}:{d.column}: {d.message}"
-           for d in caught.value.diagnostics]
+    got = [
+        f"{shown(d.file, name)}{d.line}:{d.column}: {d.message}" for d in caught.value.diagnostics
+    ]
     assert got == expected
 
 

@@ -23,8 +23,16 @@ __all__ = ["PASSTHROUGH", "build_worker", "run_worker", "running_worker", "workf
 
 log = logging.getLogger("journeys.worker")
 
-PASSTHROUGH = ("pydantic", "pydantic_core", "annotated_types", "ruamel", "liquid", "jinja2",
-               "markupsafe", "definitions")
+PASSTHROUGH = (
+    "pydantic",
+    "pydantic_core",
+    "annotated_types",
+    "ruamel",
+    "liquid",
+    "jinja2",
+    "markupsafe",
+    "definitions",
+)
 """Modules the workflow sandbox shares instead of re-importing: pure, deterministic code."""
 
 
@@ -73,7 +81,10 @@ async def run_worker(settings: Settings) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     async with running_worker(settings):
-        log.info("worker polling task queue %r on %s", settings.temporal.task_queue,
-                 settings.temporal.address)
+        log.info(
+            "worker polling task queue %r on %s",
+            settings.temporal.task_queue,
+            settings.temporal.address,
+        )
         await stop.wait()
         log.info("stopping the worker")

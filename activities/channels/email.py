@@ -52,8 +52,13 @@ class EmailChannel:
         s = self.settings
         try:
             errors, reply = await aiosmtplib.send(
-                mail, hostname=s.host, port=s.port, username=s.username, password=s.password,
-                use_tls=s.security == "tls", start_tls=s.security == "starttls" or None,
+                mail,
+                hostname=s.host,
+                port=s.port,
+                username=s.username,
+                password=s.password,
+                use_tls=s.security == "tls",
+                start_tls=s.security == "starttls" or None,
                 timeout=s.timeout,
             )
         except aiosmtplib.SMTPResponseException as exc:
@@ -69,5 +74,3 @@ class EmailChannel:
 
     async def close(self) -> None:
         """Nothing to release: each send opens its own connection."""
-
-

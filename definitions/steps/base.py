@@ -38,7 +38,9 @@ class Runner(Protocol):
     step code says *what* happens, the runner decides how it is done durably.
     """
 
-    plan: Plan
+    @property
+    def plan(self) -> Plan:
+        """The plan being run."""
 
     async def run_sequence(self, sequence: str) -> None:
         """Run the steps of a sequence of the plan in order."""

@@ -29,7 +29,9 @@ class BranchSpec(SchemaModel):
     @model_validator(mode="after")
     def _has_a_way(self) -> BranchSpec:
         if self.then is None and self.else_ is None:
-            raise invalid("a branch needs somewhere to go: expected 'then' or 'else', found neither")
+            raise invalid(
+                "a branch needs somewhere to go: expected 'then' or 'else', found neither"
+            )
         return self
 
 

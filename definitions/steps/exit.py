@@ -40,6 +40,10 @@ async def _run(step: ExitStep, runner: Runner) -> None:
 
 
 KIND = StepKind(
-    name="exit", spec=ExitSpec, step=ExitStep, compile=_compile, run=_run,
+    name="exit",
+    spec=ExitSpec,
+    step=ExitStep,
+    compile=_compile,
+    run=_run,
     label=lambda s: f"exit ({s.id})",
 )

@@ -25,9 +25,7 @@ class WaitForSpec(SchemaModel):
     on_timeout: Literal["continue", "exit"] = "continue"
 
     _id = field_validator("wait_for")(check_step_id)
-    _timeout = field_validator("timeout")(
-        lambda v: None if v is None else check_duration(v)
-    )
+    _timeout = field_validator("timeout")(lambda v: None if v is None else check_duration(v))
 
 
 @dataclass(frozen=True)
@@ -57,8 +55,9 @@ async def _run(step: WaitForStep, runner: Runner) -> None:
     arrived = await runner.wait_for_event(
         step.event, step.timeout_seconds, f"{step.id}: wait for {step.event}{limit}"
     )
-    runner.record(step.id, "wait_for", "event arrived" if arrived else "timed out",
-                  event=step.event)
+    runner.record(
+        step.id, "wait_for", "event arrived" if arrived else "timed out", event=step.event
+    )
     if not arrived and step.on_timeout == "exit":
         runner.exit(f"{step.id}: {step.event} did not happen within {step.timeout}")
 

@@ -120,6 +120,10 @@ async def _run(step: WindowStep, runner: Runner) -> None:
 
 
 KIND = StepKind(
-    name="window", spec=WindowSpec, step=WindowStep, compile=_compile, run=_run,
+    name="window",
+    spec=WindowSpec,
+    step=WindowStep,
+    compile=_compile,
+    run=_run,
     label=lambda s: f"wait for window {s.label}",
 )

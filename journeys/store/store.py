@@ -27,10 +27,10 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 def normalise_url(url: str) -> str:
     """The async driver URL for a database URL (``sqlite:///x.db`` → aiosqlite, and so on)."""
     if url.startswith("sqlite://") and not url.startswith("sqlite+"):
-        return "sqlite+aiosqlite://" + url[len("sqlite://"):]
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix):]
+            return "postgresql+asyncpg://" + url[len(prefix) :]
     return url
 
 
@@ -89,13 +89,14 @@ class Store:
     Args:
         url: a SQLAlchemy URL; ``sqlite:///path.db`` and ``postgresql://…`` are turned into
             their async drivers.
+
     """
 
     def __init__(self, url: str) -> None:
         self.url = normalise_url(url)
         try:
             parsed = make_url(self.url)
-        except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises several kinds here
+        except Exception as exc:
             raise ConfigurationError(f"invalid store url {url!r}: {exc}") from None
         self._sqlite = parsed.get_backend_name() == "sqlite"
         if self._sqlite and parsed.database and parsed.database != ":memory:":
@@ -129,7 +130,9 @@ class Store:
                     raise EngineUnavailableError(f"cannot migrate the store: {exc}") from exc
                 await asyncio.sleep(0.2 * (attempt + 1))  # another process is migrating
             except OSError as exc:
-                raise EngineUnavailableError(f"cannot reach the store at {self.url}: {exc}") from exc
+                raise EngineUnavailableError(
+                    f"cannot reach the store at {self.url}: {exc}"
+                ) from exc
 
     # -- profiles ------------------------------------------------------------------------
 
@@ -148,21 +151,24 @@ class Store:
                 if pid in existing:
                     existing[pid].update(attributes)
                     await conn.execute(
-                        update(t.profiles).where(t.profiles.c.id == pid)
+                        update(t.profiles)
+                        .where(t.profiles.c.id == pid)
                         .values(attributes=existing[pid], updated_at=now)
                     )
                 else:
                     existing[pid] = dict(attributes)
-                    await conn.execute(t.profiles.insert().values(
-                        id=pid, attributes=dict(attributes), created_at=now, updated_at=now
-                    ))
+                    await conn.execute(
+                        t.profiles.insert().values(
+                            id=pid, attributes=dict(attributes), created_at=now, updated_at=now
+                        )
+                    )
 
     async def get_profile(self, recipient_id: str) -> dict[str, Any] | None:
         """A profile's attributes with its ``id``, or None when there is none."""
         async with self.engine.connect() as conn:
-            row = (await conn.execute(
-                select(t.profiles).where(t.profiles.c.id == recipient_id)
-            )).first()
+            row = (
+                await conn.execute(select(t.profiles).where(t.profiles.c.id == recipient_id))
+            ).first()
         if row is None:
             return None
         return {**row.attributes, "id": row.id}
@@ -170,22 +176,31 @@ class Store:
     # -- events --------------------------------------------------------------------------
 
     async def record_event(
-        self, recipient_id: str, name: str, data: dict[str, Any] | None = None,
+        self,
+        recipient_id: str,
+        name: str,
+        data: dict[str, Any] | None = None,
         at: datetime | None = None,
     ) -> int:
         """Store an event; returns its id."""
         async with self.engine.begin() as conn:
-            result = await conn.execute(t.events.insert().values(
-                recipient_id=recipient_id, name=name, data=dict(data or {}),
-                timestamp=at or _now(),
-            ))
+            result = await conn.execute(
+                t.events.insert().values(
+                    recipient_id=recipient_id,
+                    name=name,
+                    data=dict(data or {}),
+                    timestamp=at or _now(),
+                )
+            )
         key = result.inserted_primary_key
         return int(key[0]) if key else 0
 
     async def event_count(self, recipient_id: str, name: str, since: datetime | None = None) -> int:
         """How many times the recipient did an event (since a time, when given)."""
-        query = select(func.count()).select_from(t.events).where(
-            t.events.c.recipient_id == recipient_id, t.events.c.name == name
+        query = (
+            select(func.count())
+            .select_from(t.events)
+            .where(t.events.c.recipient_id == recipient_id, t.events.c.name == name)
         )
         if since is not None:
             query = query.where(t.events.c.timestamp >= since)
@@ -207,17 +222,23 @@ class Store:
             row = (await conn.execute(select(t.triggers).where(where))).first()
         if row is None:
             return None
-        return TriggerRecord(row.id, row.journey, dict(row.data), _aware(row.created_at),
-                             row.idempotency_key)
+        return TriggerRecord(
+            row.id, row.journey, dict(row.data), _aware(row.created_at), row.idempotency_key
+        )
 
     async def save_trigger(self, trigger: TriggerRecord) -> TriggerRecord:
         """Record a trigger; with an idempotency key already used, returns the first one."""
         try:
             async with self.engine.begin() as conn:
-                await conn.execute(t.triggers.insert().values(
-                    id=trigger.id, journey=trigger.journey, data=trigger.data,
-                    created_at=trigger.created_at, idempotency_key=trigger.idempotency_key,
-                ))
+                await conn.execute(
+                    t.triggers.insert().values(
+                        id=trigger.id,
+                        journey=trigger.journey,
+                        data=trigger.data,
+                        created_at=trigger.created_at,
+                        idempotency_key=trigger.idempotency_key,
+                    )
+                )
         except IntegrityError:
             if trigger.idempotency_key is None:
                 raise
@@ -229,15 +250,25 @@ class Store:
     async def add_run(self, run: RunRecord) -> None:
         """Record a run (once: recording the same run again changes nothing)."""
         async with self.engine.begin() as conn:
-            exists = (await conn.execute(select(t.runs.c.run_id).where(
-                t.runs.c.workflow_id == run.workflow_id, t.runs.c.run_id == run.run_id
-            ))).first()
+            exists = (
+                await conn.execute(
+                    select(t.runs.c.run_id).where(
+                        t.runs.c.workflow_id == run.workflow_id, t.runs.c.run_id == run.run_id
+                    )
+                )
+            ).first()
             if exists is None:
-                await conn.execute(t.runs.insert().values(
-                    workflow_id=run.workflow_id, run_id=run.run_id, journey=run.journey,
-                    recipient_id=run.recipient_id, trigger_id=run.trigger_id,
-                    started_at=run.started_at, closed=int(run.closed),
-                ))
+                await conn.execute(
+                    t.runs.insert().values(
+                        workflow_id=run.workflow_id,
+                        run_id=run.run_id,
+                        journey=run.journey,
+                        recipient_id=run.recipient_id,
+                        trigger_id=run.trigger_id,
+                        started_at=run.started_at,
+                        closed=int(run.closed),
+                    )
+                )
 
     async def runs_of_trigger(self, trigger_id: str) -> list[RunRecord]:
         """The runs a trigger started, in the order they started."""
@@ -265,31 +296,48 @@ class Store:
                 select(t.runs).where(*where).order_by(t.runs.c.started_at, t.runs.c.recipient_id)
             )
             return [
-                RunRecord(r.workflow_id, r.run_id, r.journey, r.recipient_id, r.trigger_id,
-                          _aware(r.started_at), bool(r.closed))
+                RunRecord(
+                    r.workflow_id,
+                    r.run_id,
+                    r.journey,
+                    r.recipient_id,
+                    r.trigger_id,
+                    _aware(r.started_at),
+                    bool(r.closed),
+                )
                 for r in rows
             ]
 
     async def mark_closed(self, workflow_id: str, run_id: str) -> None:
         """Remember that a run has ended, so events are no longer sent to it."""
         async with self.engine.begin() as conn:
-            await conn.execute(update(t.runs).where(
-                t.runs.c.workflow_id == workflow_id, t.runs.c.run_id == run_id
-            ).values(closed=1))
+            await conn.execute(
+                update(t.runs)
+                .where(t.runs.c.workflow_id == workflow_id, t.runs.c.run_id == run_id)
+                .values(closed=1)
+            )
 
     # -- messages ------------------------------------------------------------------------
 
     async def get_message(self, message_id: str) -> MessageRecord | None:
         """A message by id."""
         async with self.engine.connect() as conn:
-            row = (await conn.execute(
-                select(t.messages).where(t.messages.c.id == message_id)
-            )).first()
+            row = (
+                await conn.execute(select(t.messages).where(t.messages.c.id == message_id))
+            ).first()
         if row is None:
             return None
         return MessageRecord(
-            row.id, row.workflow_id, row.run_id, row.step, row.recipient_id, row.channel,
-            row.state, row.address, dict(row.detail), _aware(row.created_at),
+            row.id,
+            row.workflow_id,
+            row.run_id,
+            row.step,
+            row.recipient_id,
+            row.channel,
+            row.state,
+            row.address,
+            dict(row.detail),
+            _aware(row.created_at),
             _aware(row.updated_at),
         )
 
@@ -297,9 +345,14 @@ class Store:
         """Record a message, or the new state of one already recorded."""
         now = _now()
         values = {
-            "workflow_id": message.workflow_id, "run_id": message.run_id, "step": message.step,
-            "recipient_id": message.recipient_id, "channel": message.channel,
-            "address": message.address, "state": message.state, "detail": message.detail,
+            "workflow_id": message.workflow_id,
+            "run_id": message.run_id,
+            "step": message.step,
+            "recipient_id": message.recipient_id,
+            "channel": message.channel,
+            "address": message.address,
+            "state": message.state,
+            "detail": message.detail,
             "updated_at": now,
         }
         async with self.engine.begin() as conn:

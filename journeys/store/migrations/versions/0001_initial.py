@@ -34,8 +34,9 @@ def upgrade() -> None:
         sa.Column("data", sa.JSON, nullable=False),
         sa.Column("timestamp", _TIME, nullable=False),
     )
-    op.create_index("ix_events_recipient_name_time", "events",
-                    ["recipient_id", "name", "timestamp"])
+    op.create_index(
+        "ix_events_recipient_name_time", "events", ["recipient_id", "name", "timestamp"]
+    )
     op.create_table(
         "triggers",
         sa.Column("id", sa.String(64), primary_key=True),
