@@ -132,3 +132,77 @@ def test_dev_server_keeps_state_in_a_file(tmp_path: Path) -> None:
     with DevServer(db_file=db):
         pass
     assert db.is_file() and db.stat().st_size > 0
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[str], timeout: float = 60) -> None:
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[0]
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"nothing listening on {port} after {timeout}s")
+
+
+async def test_dev_runs_server_and_worker_and_keeps_state(tmp_path: Path) -> None:
+    import signal
+
+    from journeys.client import JourneysClient
+    from journeys.config import Settings
+    from journeys.devserver import free_port
+    from tests.helpers import eventually
+
+    port, ui_port = free_port(), free_port()
+    env = {
+        "JOURNEYS_DEV_PORT": str(port),
+        "JOURNEYS_DEV_UI_PORT": str(ui_port),
+        "JOURNEYS_DEV_DB_FILE": str(tmp_path / "temporal.db"),
+        "JOURNEYS_STORE_URL": f"sqlite:///{tmp_path}/store.db",
+        "JOURNEYS_TEMPORAL_TASK_QUEUE": "dev-test",
+    }
+    settings = Settings.model_validate({
+        "temporal": {"address": f"127.0.0.1:{port}", "task_queue": "dev-test"},
+        "store": {"url": f"sqlite:///{tmp_path}/store.db"},
+    })
+
+    def start() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "journeys", "dev"], cwd=REPO, text=True,
+            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def stop(process: subprocess.Popen[str]) -> str:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+        assert process.returncode == 0, output
+        return output
+
+    process = start()
+    try:
+        await asyncio.to_thread(_wait_for_port, ui_port, process)
+        async with await JourneysClient.connect(settings) as client:
+            handle = await client.trigger("onboarding", ["dev-user"])
+            await eventually(lambda: client.status(handle.run_id),
+                             lambda s: getattr(s, "current_step", None) == "wait_1d",
+                             what="the run to reach wait_1d through the dev worker")
+    finally:
+        output = await asyncio.to_thread(stop, process)
+    assert f"Temporal UI: http://localhost:{ui_port}" in output
+
+    process = start()  # the same state file: the run is still there, still waiting
+    try:
+        await asyncio.to_thread(_wait_for_port, port, process)
+        async with await JourneysClient.connect(settings) as client:
+            status = await eventually(lambda: client.status(handle.run_id),
+                                      lambda s: getattr(s, "current_step", None) == "wait_1d",
+                                      what="the run after a restart")
+            assert status.state == "running"  # type: ignore[union-attr]
+            await client.cancel(handle.run_id)
+    finally:
+        await asyncio.to_thread(stop, process)

@@ -451,3 +451,28 @@ steps:
     assert status.state == "cancelled"
     assert steps_of(status) == [("slow_hook", "sent"), ("slow_hook", "cancelled")]
     assert engine.mail.messages == []
+
+
+async def test_jinja_templates_and_html_escaping(engine: Engine) -> None:
+    engine.write("templates/jinja_note", """
+engine: jinja
+email:
+  subject: "{{ customer.first_name | upper }} has {{ trigger.count }} items"
+  html: "<p>{{ customer.first_name }}</p>"
+""")
+    engine.write("jinja", """
+journey: jinja
+steps:
+  - send: note
+    channel: email
+    template: jinja_note
+""")
+    handle = await engine.client.trigger(
+        "jinja", [{"id": "j1", "email": "j1@example.com", "first_name": "<b>Jo</b>"}],
+        data={"count": 3},
+    )
+    await engine.until_done(handle.run_id)
+    [message] = engine.mail.messages
+    assert message["Subject"] == "<B>JO</B> has 3 items"
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "<p>&lt;b&gt;Jo&lt;/b&gt;</p>" in html
