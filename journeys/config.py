@@ -61,6 +61,8 @@ class EmailSettings(_Section):
     password: str | None = Field(default=None, repr=False)
     sender: str = "Journeys <journeys@localhost>"
     timeout: float = 30.0
+    ca_file: str | None = None
+    """A CA bundle to verify the server's certificate with (default: the system's)."""
 
 
 class WebhookSettings(_Section):

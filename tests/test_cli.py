@@ -165,15 +165,21 @@ async def test_dev_runs_server_and_worker_and_keeps_state(tmp_path: Path) -> Non
         "JOURNEYS_STORE_URL": f"sqlite:///{tmp_path}/store.db",
         "JOURNEYS_TEMPORAL_TASK_QUEUE": "dev-test",
     }
-    settings = Settings.model_validate({
-        "temporal": {"address": f"127.0.0.1:{port}", "task_queue": "dev-test"},
-        "store": {"url": f"sqlite:///{tmp_path}/store.db"},
-    })
+    settings = Settings.model_validate(
+        {
+            "temporal": {"address": f"127.0.0.1:{port}", "task_queue": "dev-test"},
+            "store": {"url": f"sqlite:///{tmp_path}/store.db"},
+        }
+    )
 
     def start() -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-m", "journeys", "dev"], cwd=REPO, text=True,
-            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "journeys", "dev"],
+            cwd=REPO,
+            text=True,
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
 
@@ -188,9 +194,11 @@ async def test_dev_runs_server_and_worker_and_keeps_state(tmp_path: Path) -> Non
         await asyncio.to_thread(_wait_for_port, ui_port, process)
         async with await JourneysClient.connect(settings) as client:
             handle = await client.trigger("onboarding", ["dev-user"])
-            await eventually(lambda: client.status(handle.run_id),
-                             lambda s: getattr(s, "current_step", None) == "wait_1d",
-                             what="the run to reach wait_1d through the dev worker")
+            await eventually(
+                lambda: client.status(handle.run_id),
+                lambda s: getattr(s, "current_step", None) == "wait_1d",
+                what="the run to reach wait_1d through the dev worker",
+            )
     finally:
         output = await asyncio.to_thread(stop, process)
     assert f"Temporal UI: http://localhost:{ui_port}" in output
@@ -199,9 +207,11 @@ async def test_dev_runs_server_and_worker_and_keeps_state(tmp_path: Path) -> Non
     try:
         await asyncio.to_thread(_wait_for_port, port, process)
         async with await JourneysClient.connect(settings) as client:
-            status = await eventually(lambda: client.status(handle.run_id),
-                                      lambda s: getattr(s, "current_step", None) == "wait_1d",
-                                      what="the run after a restart")
+            status = await eventually(
+                lambda: client.status(handle.run_id),
+                lambda s: getattr(s, "current_step", None) == "wait_1d",
+                what="the run after a restart",
+            )
             assert status.state == "running"  # type: ignore[union-attr]
             await client.cancel(handle.run_id)
     finally:

@@ -454,21 +454,28 @@ steps:
 
 
 async def test_jinja_templates_and_html_escaping(engine: Engine) -> None:
-    engine.write("templates/jinja_note", """
+    engine.write(
+        "templates/jinja_note",
+        """
 engine: jinja
 email:
   subject: "{{ customer.first_name | upper }} has {{ trigger.count }} items"
   html: "<p>{{ customer.first_name }}</p>"
-""")
-    engine.write("jinja", """
+""",
+    )
+    engine.write(
+        "jinja",
+        """
 journey: jinja
 steps:
   - send: note
     channel: email
     template: jinja_note
-""")
+""",
+    )
     handle = await engine.client.trigger(
-        "jinja", [{"id": "j1", "email": "j1@example.com", "first_name": "<b>Jo</b>"}],
+        "jinja",
+        [{"id": "j1", "email": "j1@example.com", "first_name": "<b>Jo</b>"}],
         data={"count": 3},
     )
     await engine.until_done(handle.run_id)

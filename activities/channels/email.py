@@ -60,6 +60,7 @@ class EmailChannel:
                 use_tls=s.security == "tls",
                 start_tls=s.security == "starttls" or None,
                 timeout=s.timeout,
+                cert_bundle=s.ca_file,
             )
         except aiosmtplib.SMTPResponseException as exc:
             error = f"SMTP {exc.code}: {exc.message}"

@@ -1,0 +1,167 @@
+"""Channels against real local peers: SMTP with STARTTLS and login, implicit TLS, webhooks."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from activities.channels import EmailChannel, Outgoing, WebhookChannel
+from definitions.errors import PermanentDeliveryError, RetryableDeliveryError
+from journeys.config import EmailSettings, WebhookSettings
+from journeys.devserver import free_port
+from journeys.sinks import MailCatcher, WebhookSink
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(
+            (session.authenticated, message_from_bytes(envelope.content, policy=policy.default))
+        )
+        return "250 OK"
+
+
+def only_ada(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"ada", b"s3cret")
+    return AuthResult(success=ok)
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[trustme.CA, Path]]:
+    authority = trustme.CA()
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    authority.cert_pem.write_to_path(str(path))
+    yield authority, path
+
+
+def server_context(authority: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    return context
+
+
+def outgoing(address: str, **content: Any) -> Outgoing:
+    return Outgoing("j/u/run/step/email", address, content)
+
+
+async def test_starttls_with_login(ca: tuple[trustme.CA, Path]) -> None:
+    authority, ca_file = ca
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=server_context(authority),
+        require_starttls=True,
+        authenticator=only_ada,
+        auth_require_tls=True,
+    )
+    controller.start()
+    try:
+        channel = EmailChannel(
+            EmailSettings(
+                host="127.0.0.1",
+                port=port,
+                security="starttls",
+                username="ada",
+                password="s3cret",
+                sender="Acme <hello@acme.example>",
+                ca_file=str(ca_file),
+            )
+        )
+        await channel.deliver(outgoing("to@example.com", subject="Hi", text="t", html="<b>h</b>"))
+    finally:
+        controller.stop()
+    [(authenticated, mail)] = inbox.messages
+    assert authenticated
+    assert mail["From"] == "Acme <hello@acme.example>"
+    assert mail["Message-ID"].endswith("@acme.example>")
+    assert mail.get_body(("plain",)).get_content().strip() == "t"
+    assert mail.get_body(("html",)).get_content().strip() == "<b>h</b>"
+
+
+async def test_implicit_tls(ca: tuple[trustme.CA, Path]) -> None:
+    authority, ca_file = ca
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=port, ssl_context=server_context(authority)
+    )
+    controller.start()
+    try:
+        channel = EmailChannel(
+            EmailSettings(host="127.0.0.1", port=port, security="tls", ca_file=str(ca_file))
+        )
+        await channel.deliver(outgoing("to@example.com", subject="Over TLS", text="t"))
+    finally:
+        controller.stop()
+    assert inbox.messages[0][1]["Subject"] == "Over TLS"
+
+
+async def test_smtp_rejection_and_unreachable_server() -> None:
+    catcher = MailCatcher().start()
+    try:
+        catcher.reject_code = 550
+        channel = EmailChannel(EmailSettings(host="127.0.0.1", port=catcher.port))
+        with pytest.raises(PermanentDeliveryError, match="550"):
+            await channel.deliver(outgoing("to@example.com", subject="x", text="y"))
+        catcher.reject_code = 451
+        with pytest.raises(RetryableDeliveryError, match="451"):
+            await channel.deliver(outgoing("to@example.com", subject="x", text="y"))
+    finally:
+        catcher.stop()
+    closed = EmailChannel(EmailSettings(host="127.0.0.1", port=free_port(), timeout=2))
+    with pytest.raises(RetryableDeliveryError):
+        await closed.deliver(outgoing("to@example.com", subject="x", text="y"))
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (200, None),
+        (204, None),
+        (410, PermanentDeliveryError),
+        (400, PermanentDeliveryError),
+        (429, RetryableDeliveryError),
+        (503, RetryableDeliveryError),
+    ],
+)
+async def test_webhook_statuses(status: int, error: type[Exception] | None) -> None:
+    sink = WebhookSink().start()
+    sink.status = status
+    channel = WebhookChannel(WebhookSettings(timeout=5))
+    message = Outgoing("msg-1", f"{sink.url}/in", {"body": {"a": 1}}, {"x-extra": "1"})
+    try:
+        if error is None:
+            delivery = await channel.deliver(message)
+            assert delivery.detail == {"status": status}
+        else:
+            with pytest.raises(error, match=str(status)):
+                await channel.deliver(message)
+    finally:
+        await channel.close()
+        sink.stop()
+    [request] = sink.requests
+    assert request.body == {"a": 1}
+    assert request.headers["webhook-id"] == "msg-1"
+    assert request.headers["content-type"] == "application/json"
+
+
+async def test_webhook_unreachable_is_retryable() -> None:
+    channel = WebhookChannel(WebhookSettings(timeout=2))
+    try:
+        with pytest.raises(RetryableDeliveryError):
+            await channel.deliver(Outgoing("m", f"http://127.0.0.1:{free_port()}/", {"body": {}}))
+    finally:
+        await channel.close()
