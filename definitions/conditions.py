@@ -28,6 +28,7 @@ __all__ = [
     "EventCondition",
     "NotCondition",
     "SegmentCondition",
+    "children",
     "describe_condition",
     "event_names",
     "segment_names",
@@ -128,7 +129,8 @@ for _model in (SegmentCondition, AllCondition, AnyCondition, NotCondition):
     _model.model_rebuild()
 
 
-def _children(condition: Any) -> list[Any]:
+def children(condition: Any) -> list[Any]:
+    """The conditions directly inside a combination (or a resolved segment)."""
     if isinstance(condition, AllCondition):
         return list(condition.all)
     if isinstance(condition, AnyCondition):
@@ -143,7 +145,7 @@ def _children(condition: Any) -> list[Any]:
 def event_names(condition: Any) -> set[str]:
     """Names of the events a condition looks at (through resolved segments too)."""
     names = {condition.event} if isinstance(condition, EventCondition) else set()
-    for child in _children(condition):
+    for child in children(condition):
         names |= event_names(child)
     return names
 
@@ -151,7 +153,7 @@ def event_names(condition: Any) -> set[str]:
 def segment_names(condition: Any) -> set[str]:
     """Names of the segments a condition refers to directly or below."""
     names = {condition.segment} if isinstance(condition, SegmentCondition) else set()
-    for child in _children(condition):
+    for child in children(condition):
         if not isinstance(condition, SegmentCondition):
             names |= segment_names(child)
     return names
@@ -172,4 +174,4 @@ def describe_condition(condition: Any) -> str:
     if isinstance(condition, NotCondition):
         return f"not ({describe_condition(condition.not_)})"
     joiner = " and " if isinstance(condition, AllCondition) else " or "
-    return joiner.join(f"({describe_condition(c)})" for c in _children(condition))
+    return joiner.join(f"({describe_condition(c)})" for c in children(condition))

@@ -19,7 +19,12 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 
 with workflow.unsafe.imports_passed_through():
     from definitions import contract as c
-    from definitions.conditions import AttributeCondition, EventCondition, event_names
+    from definitions.conditions import (
+        AttributeCondition,
+        EventCondition,
+        children,
+        event_names,
+    )
     from definitions.plan import MAIN, Plan
     from definitions.steps import KINDS
     from definitions.steps.send import SendStep
@@ -61,11 +66,7 @@ def _only_lasting_events(condition: Any) -> bool:
         return condition.within is None and condition.happened
     if isinstance(condition, AttributeCondition):
         return False
-    children = [v for v in vars(condition).values() if v is not None and not isinstance(v, str)]
-    flat: list[Any] = []
-    for child in children:
-        flat.extend(child if isinstance(child, list) else [child])
-    return all(_only_lasting_events(child) for child in flat)
+    return all(_only_lasting_events(child) for child in children(condition))
 
 
 @workflow.defn(name=c.WORKFLOW)

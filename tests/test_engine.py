@@ -483,3 +483,28 @@ steps:
     assert message["Subject"] == "<B>JO</B> has 3 items"
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert "<p>&lt;b&gt;Jo&lt;/b&gt;</p>" in html
+
+
+async def test_exit_when_on_an_attribute_is_checked_before_each_step(engine: Engine) -> None:
+    engine.write(
+        "polite",
+        """
+journey: polite
+exit_when: { attribute: unsubscribed, op: eq, value: true }
+steps:
+  - wait_for: ready
+    event: ready
+    timeout: 1h
+  - send: never
+    channel: email
+    template: welcome
+""",
+    )
+    handle = await engine.client.trigger("polite", [{"id": "q1", "email": "q1@example.com"}])
+    await engine.until_at(handle.run_id, "ready")
+    await engine.client.store.upsert_profiles([("q1", {"unsubscribed": True})])
+    await engine.client.track("q1", "ready")
+    status = await engine.until_done(handle.run_id)
+    assert status.state == "exited"
+    assert status.exit_reason == "exit_when met (before never)"
+    assert engine.mail.messages == []
