@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -13,14 +14,23 @@ from activities.channels import Channel, Outgoing
 from activities.conditions import evaluate
 from activities.rendering import default_webhook_body, render_variant, variables
 from definitions import contract as c
-from definitions.errors import PermanentDeliveryError, RetryableDeliveryError
+from definitions.errors import (
+    InvalidAddressError,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+)
 from definitions.steps.window import seconds_until_open
-from definitions.templates import render_string
+from definitions.templates import RenderError, render_string
+from journeys.config import PreferenceSettings
+from journeys.consent import blocked_reason, sign_unsubscribe
 from journeys.store import MessageRecord, Store
 
-__all__ = ["JourneyActivities", "message_id_for"]
+__all__ = ["DONE_STATES", "JourneyActivities", "message_id_for"]
 
 log = logging.getLogger(__name__)
+
+DONE_STATES = ("sent", "delivered", "skipped")
+"""Message states after which a message is never sent again."""
 
 
 def message_id_for(run: c.RunInfo, step: str, channel: str) -> str:
@@ -32,14 +42,18 @@ class JourneyActivities:
     """The activities, sharing one store and one set of channels.
 
     Args:
-        store: the store profiles, events and messages are read from and written to.
+        store: the store profiles, events, preferences and messages live in.
         channels: the delivery channels by name.
-
+        preferences: unsubscribe link settings.
     """
 
-    def __init__(self, store: Store, channels: dict[str, Channel]) -> None:
+    def __init__(
+        self, store: Store, channels: dict[str, Channel],
+        preferences: PreferenceSettings | None = None,
+    ) -> None:
         self.store = store
         self.channels = channels
+        self.preferences = preferences or PreferenceSettings()
 
     def all(self) -> list[Any]:
         """The activity callables to register on a worker."""
@@ -56,80 +70,95 @@ class JourneyActivities:
         profile = await self.store.get_profile(request.recipient_id) or {}
         return seconds_until_open(request.step, request.now, profile.get("timezone"))
 
+    def unsubscribe_url(self, recipient_id: str, topic: str | None) -> str | None:
+        """The recipient's signed one-click unsubscribe link, when links are configured."""
+        base, secret = self.preferences.unsubscribe_url, self.preferences.signing_secret
+        if not base or not secret:
+            return None
+        joiner = "&" if "?" in base else "?"
+        return base + joiner + urlencode({"token": sign_unsubscribe(secret, recipient_id, topic)})
+
     @activity.defn(name=c.SEND)
     async def send_message(self, request: c.SendInput) -> c.SendResult:
-        """Render and deliver one message, recording it before and after the provider call.
+        """Check preferences, render and deliver one message on one channel.
 
-        A message already recorded as sent or skipped is not sent again: the recorded
-        outcome is returned, so activity retries and replays never send twice.
+        The message log is read before the provider call and written right after it, so a
+        retried activity or a replay never sends a message already recorded as sent.
+        Skips (no address, invalid address, opted out, suppressed) return normally; a
+        permanent failure raises a non-retryable ``PermanentDeliveryError``.
         """
-        step = request.step
-        message_id = message_id_for(request.run, step.id, step.channel)
+        step, run = request.step, request.run
+        channel_name = request.channel or step.channel
+        message_id = message_id_for(run, step.id, channel_name)
         earlier = await self.store.get_message(message_id)
-        if earlier is not None and earlier.state in ("sent", "skipped"):
-            return c.SendResult(
-                message_id,
-                step.channel,
-                earlier.state,
-                earlier.address,
-                {**earlier.detail, "recorded": True},
-            )
-        recipient = request.run.recipient_id
-        profile = await self.store.get_profile(recipient) or {"id": recipient}
-        names = variables(request, profile, message_id)
-        channel = self.channels[step.channel]
+        if earlier is not None and earlier.state in DONE_STATES:
+            return c.SendResult(message_id, channel_name, earlier.state, earlier.address,
+                                {**earlier.detail, "recorded": True}, earlier.reason)
+        channel = self.channels[channel_name]
+        profile = await self.store.get_profile(run.recipient_id) or {"id": run.recipient_id}
+        link = self.unsubscribe_url(run.recipient_id, step.topic)
+        names = variables(request, profile, message_id, link)
 
-        def record(state: str, address: str | None, **detail: Any) -> MessageRecord:
-            return MessageRecord(
-                message_id,
-                request.run.workflow_id,
-                request.run.run_id,
-                step.id,
-                recipient,
-                step.channel,
-                state,
-                address,
-                detail,
-            )
+        def record(state: str, address: str | None = None, *, reason: str | None = None,
+                   provider_id: str | None = None, **detail: Any) -> MessageRecord:
+            return MessageRecord(message_id, run.workflow_id, run.run_id, step.id,
+                                 run.recipient_id, channel_name, state, address, detail,
+                                 provider_id=provider_id, reason=reason)
+
+        async def skip(reason: str, address: str | None = None) -> c.SendResult:
+            await self.store.save_message(record("skipped", address, reason=reason))
+            return c.SendResult(message_id, channel_name, "skipped", address, {}, reason)
 
         try:
-            address = channel.address(
-                profile, step, lambda text: render_string("liquid", text, names)
-            )
-            if address is None:
-                await self.store.save_message(record("skipped", None, reason="no address"))
-                return c.SendResult(
-                    message_id, step.channel, "skipped", None, {"reason": "no address"}
-                )
-            if request.template is not None:
-                content = render_variant(request.template, step.channel, names)
-            else:
-                content = {"body": default_webhook_body(names)}
-        except Exception as exc:
-            await self.store.save_message(record("failed", None, error=f"render: {exc}"))
-            raise ApplicationError(
-                f"could not render the message: {exc}",
-                type="PermanentDeliveryError",
-                non_retryable=True,
-            ) from exc
-
-        await self.store.save_message(record("queued", address))
+            addresses = channel.addresses(
+                profile, step, lambda text: render_string("liquid", text, names))
+        except InvalidAddressError as exc:
+            return await skip(f"invalid address: {exc}")
+        except RenderError as exc:
+            return await self._fail(record("failed", reason=f"render: {exc}"))
+        if not addresses:
+            return await skip("no address")
+        shown = ", ".join(addresses)
+        prefs = await self.store.get_preferences(run.recipient_id)
+        suppressed = await self.store.suppression(run.recipient_id, addresses)
+        blocked = blocked_reason(prefs, channel=channel_name, topic=step.topic,
+                                 transactional=step.transactional, suppressed=suppressed)
+        if blocked:
+            return await skip(blocked, shown)
         try:
-            delivery = await channel.deliver(
-                Outgoing(message_id, address, content, dict(step.headers))
-            )
+            content = (render_variant(request.template, channel_name, names)
+                       if request.template else {"body": default_webhook_body(names)})
+        except RenderError as exc:
+            return await self._fail(record("failed", shown, reason=f"render: {exc}"))
+
+        await self.store.save_message(record("queued", shown))
+        outgoing = Outgoing(message_id, addresses, content, dict(step.headers),
+                            step.transactional, link)
+        try:
+            delivery = await channel.deliver(outgoing)
         except PermanentDeliveryError as exc:
-            await self.store.save_message(record("failed", address, error=str(exc)))
-            raise ApplicationError(
-                str(exc), type="PermanentDeliveryError", non_retryable=True
-            ) from exc
+            await self._forget(run.recipient_id, exc.stale)
+            return await self._fail(record("failed", shown, reason=str(exc)))
         except RetryableDeliveryError as exc:
-            await self.store.save_message(
-                record("queued", address, last_error=str(exc), attempt=activity.info().attempt)
-            )
-            raise ApplicationError(str(exc), type="RetryableDeliveryError") from exc
+            await self._forget(run.recipient_id, exc.stale)
+            await self.store.save_message(record("queued", shown, last_error=str(exc),
+                                                 attempt=activity.info().attempt))
+            delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
+            raise ApplicationError(str(exc), type="RetryableDeliveryError",
+                                   next_retry_delay=delay) from exc
+        await self._forget(run.recipient_id, delivery.stale)
         detail = {**delivery.detail, "sent_at": datetime.now(UTC).isoformat()}
+        await self.store.save_message(record("sent", shown, provider_id=delivery.provider_id,
+                                             **detail))
         if delivery.provider_id:
             detail["provider_id"] = delivery.provider_id
-        await self.store.save_message(record("sent", address, **detail))
-        return c.SendResult(message_id, step.channel, "sent", address, detail)
+        return c.SendResult(message_id, channel_name, "sent", shown, detail)
+
+    async def _fail(self, message: MessageRecord) -> c.SendResult:
+        await self.store.save_message(message)
+        raise ApplicationError(message.reason or "failed", type="PermanentDeliveryError",
+                               non_retryable=True)
+
+    async def _forget(self, recipient_id: str, stale: list[str]) -> None:
+        if stale:
+            await self.store.remove_devices(recipient_id, stale)

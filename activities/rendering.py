@@ -10,7 +10,10 @@ from definitions.templates import CompiledTemplate, render_string, render_value
 __all__ = ["default_webhook_body", "render_variant", "variables"]
 
 
-def variables(request: SendInput, profile: dict[str, Any], message_id: str) -> dict[str, Any]:
+def variables(
+    request: SendInput, profile: dict[str, Any], message_id: str,
+    unsubscribe_url: str | None = None,
+) -> dict[str, Any]:
     """The names a template can use: customer, event, trigger and journey."""
     return {
         "customer": profile,
@@ -22,6 +25,7 @@ def variables(request: SendInput, profile: dict[str, Any], message_id: str) -> d
             "run_id": f"{request.run.workflow_id}/{request.run.run_id}",
             "trigger_id": request.run.trigger_id,
             "message_id": message_id,
+            "unsubscribe_url": unsubscribe_url or "",
         },
     }
 
@@ -30,12 +34,17 @@ def render_variant(
     template: CompiledTemplate, channel: str, names: dict[str, Any]
 ) -> dict[str, Any]:
     """Every field of the template's variant for a channel, rendered."""
-    variant = template.variants[channel]
+    variant = template.variants.get(channel)
+    if variant is None:  # only webhooks may lack a variant: they send the default body
+        return {"body": default_webhook_body(names)}
     if channel == "webhook":
-        return {"body": render_value(template.engine, variant.get("body"), names)}
+        return {"body": render_value(template.engine, variant.get("body"), names,
+                                     strict=template.strict)}
     return {
-        key: render_string(template.engine, text, names, html=key == "html")
-        for key, text in variant.items()
+        key: render_value(template.engine, value, names, strict=template.strict)
+        if key == "data" else
+        render_string(template.engine, value, names, html=key == "html", strict=template.strict)
+        for key, value in variant.items()
     }
 
 

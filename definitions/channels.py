@@ -9,6 +9,8 @@ from definitions.model import invalid
 
 TEMPLATE_FIELDS: dict[str, dict[str, bool]] = {
     "email": {"subject": True, "html": False, "text": False},
+    "sms": {"body": True},
+    "push": {"title": False, "body": True, "data": False},
     "webhook": {"body": False},
 }
 """For each channel, the fields of its template variant and whether each is required."""

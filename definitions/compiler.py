@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
+from definitions.channels import CHANNELS
 from definitions.conditions import (
     AllCondition,
     AnyCondition,
@@ -44,6 +45,7 @@ class JourneySpec(SchemaModel):
 
     journey: str
     description: str = ""
+    topic: str | None = None
     exit_when: Condition | None = None
     steps: list[AnyStepSpec] = Field(min_length=1)
 
@@ -159,13 +161,15 @@ class Library:
         spec: TemplateSpec = loaded.spec
         variants = {
             channel: getattr(spec, channel).model_dump(exclude_none=True)
-            for channel in ("email", "webhook")
+            for channel in CHANNELS
             if getattr(spec, channel) is not None
         }
         if not loaded.problems:
             for where, message in syntax_errors(spec.engine, variants):
                 loaded.problems.append(loaded.source.diagnostic(where, message))
-        compiled = CompiledTemplate(name=name, engine=spec.engine, variants=variants)
+        compiled = CompiledTemplate(
+            name=name, engine=spec.engine, variants=variants, strict=spec.strict
+        )
         return (None if loaded.problems else compiled), loaded
 
     def template_names(self) -> list[str]:
@@ -190,7 +194,7 @@ class Library:
                     f"found {spec.journey!r}",
                 )
             )
-        ctx = CompileContext(self, loaded.source)
+        ctx = CompileContext(self, loaded.source, topic=spec.topic)
         exit_when = ctx.condition(spec.exit_when, ("exit_when",)) if spec.exit_when else None
         ctx.sequence(spec.steps, ("steps",), MAIN)
         problems.extend(ctx.problems)
@@ -231,6 +235,8 @@ class CompileContext:
 
     library: Library
     source: SourceFile
+    topic: str | None = None
+    """The journey's topic, the default of its send steps."""
     problems: list[Diagnostic] = field(default_factory=list)
     steps: dict[str, Any] = field(default_factory=dict)
     sequences: dict[str, list[str]] = field(default_factory=dict)
@@ -340,7 +346,7 @@ class CompileContext:
                 return
         if template is None:
             return
-        if channel not in template.variants:
+        if channel not in template.variants and channel != "webhook":
             self.error(
                 where,
                 f"template {name!r} has no {channel} variant: expected key "
@@ -355,7 +361,7 @@ class CompileContext:
         """A URL must be http(s), or a Liquid template that parses (rendered at send time)."""
         if "{{" in url or "{%" in url:
             try:
-                render_string("liquid", url, {})
+                render_string("liquid", url, {}, strict=False)
             except Exception as exc:
                 self.error(where, f"expected a URL template that parses, found an error: {exc}")
             return

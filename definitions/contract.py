@@ -116,6 +116,8 @@ class SendInput:
     template: CompiledTemplate | None = None
     data: dict[str, Any] = field(default_factory=dict)
     event: dict[str, Any] = field(default_factory=dict)
+    channel: str = ""
+    """The channel to try (one of the step's channels); empty means the step's first."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,8 @@ class SendResult:
     """``sent``, ``skipped`` or ``failed``."""
     address: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+    """Why it was skipped or failed: opted out, no address, invalid address, suppressed…"""
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,11 @@ Every exception a caller can see derives from :class:`JourneysError`::
     ├── InvalidRecipientError    trigger() was given recipients it cannot use
     ├── UnknownRunError          status()/cancel() of a run or trigger that does not exist
     ├── EngineUnavailableError   the Temporal server or the store cannot be reached
+    ├── InvalidTokenError        an unsubscribe token that was not signed here
     └── DeliveryError            a channel could not deliver a message
         ├── RetryableDeliveryError   worth trying again (timeouts, 5xx, 429)
-        └── PermanentDeliveryError   will not succeed as it is (bad address, 4xx)
+        └── PermanentDeliveryError   will not succeed as it is (a 4xx, a refused target)
+            └── InvalidAddressError  the recipient's address for the channel is invalid
 
 User errors (the first five) carry what was wrong and where; nothing is started or
 changed when one is raised.
@@ -30,7 +32,9 @@ __all__ = [
     "DefinitionError",
     "DeliveryError",
     "EngineUnavailableError",
+    "InvalidAddressError",
     "InvalidRecipientError",
+    "InvalidTokenError",
     "JourneysError",
     "PermanentDeliveryError",
     "RetryableDeliveryError",
@@ -101,13 +105,40 @@ class EngineUnavailableError(JourneysError):
     """The Temporal server or the store cannot be reached."""
 
 
+class InvalidTokenError(JourneysError):
+    """An unsubscribe token that was not signed by this installation, or was altered."""
+
+
 class DeliveryError(JourneysError):
-    """A channel could not deliver a message."""
+    """A channel could not deliver a message.
+
+    Attributes:
+        stale: addresses the provider says no longer exist (e.g. unregistered device
+            tokens), to be removed from the profile.
+    """
+
+    def __init__(self, message: str, *, stale: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.stale = list(stale)
 
 
 class RetryableDeliveryError(DeliveryError):
-    """A delivery failure that may succeed if tried again (timeouts, 5xx, 429)."""
+    """A delivery failure that may succeed if tried again (timeouts, 5xx, 429).
+
+    Attributes:
+        retry_after: seconds the provider asked to wait (``Retry-After``), if it did.
+    """
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, stale: Sequence[str] = ()
+    ) -> None:
+        super().__init__(message, stale=stale)
+        self.retry_after = retry_after
 
 
 class PermanentDeliveryError(DeliveryError):
-    """A delivery failure that will not succeed as it is (a rejected address, a 4xx)."""
+    """A delivery failure that will not succeed as it is (a rejected message, a 4xx)."""
+
+
+class InvalidAddressError(PermanentDeliveryError):
+    """The recipient's address for a channel is not valid (a malformed phone number)."""

@@ -7,12 +7,19 @@
       subject: "Welcome, {{ customer.first_name }}"
       html: "<p>Hi {{ customer.first_name }}</p>"
       text: "Hi {{ customer.first_name }}"
+    sms:
+      body: "Welcome, {{ customer.first_name }}!"
+    push:
+      title: Welcome
+      body: "Hi {{ customer.first_name }}, your account is ready."
     webhook:
       body: { event: welcome, name: "{{ customer.first_name }}" }
 
 Every string is a template; a webhook body is a JSON value whose strings are templates.
 Variables: ``customer`` (profile), ``event`` (the triggering event), ``trigger`` (data passed
-to trigger) and ``journey`` (name, step, run id). HTML fields are auto-escaped.
+to trigger) and ``journey`` (name, step, run id, unsubscribe_url). HTML fields are
+auto-escaped. Templates are strict by default: an undefined variable fails the message
+(``| default: …`` still works); ``strict: false`` renders it as empty instead.
 """
 
 from __future__ import annotations
@@ -32,6 +39,9 @@ from definitions.model import SchemaModel, invalid
 __all__ = [
     "CompiledTemplate",
     "EmailVariant",
+    "PushVariant",
+    "RenderError",
+    "SmsVariant",
     "TemplateSpec",
     "WebhookVariant",
     "render_string",
@@ -62,12 +72,30 @@ class WebhookVariant(SchemaModel):
     body: Any = None
 
 
+class SmsVariant(SchemaModel):
+    """A text message."""
+
+    body: str
+
+
+class PushVariant(SchemaModel):
+    """A push notification: a title, a body and optional string data."""
+
+    body: str
+    title: str | None = None
+    data: dict[str, str] | None = None
+
+
 class TemplateSpec(SchemaModel):
     """A template file as written in YAML."""
 
     engine: Engine = "liquid"
+    strict: bool = True
+    """Undefined variables are errors (the message fails instead of going out half-rendered)."""
     description: str | None = None
     email: EmailVariant | None = None
+    sms: SmsVariant | None = None
+    push: PushVariant | None = None
     webhook: WebhookVariant | None = None
 
 
@@ -78,6 +106,7 @@ class CompiledTemplate:
     name: str
     engine: str
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    strict: bool = True
 
 
 def _strings(
@@ -94,19 +123,21 @@ def _strings(
 
 
 @cache
-def _liquid(escape: bool) -> liquid.Environment:
-    return liquid.Environment(autoescape=escape)
+def _liquid(escape: bool, strict: bool) -> liquid.Environment:
+    undefined = liquid.StrictDefaultUndefined if strict else liquid.Undefined
+    return liquid.Environment(autoescape=escape, undefined=undefined)
 
 
 @cache
-def _jinja(escape: bool) -> SandboxedEnvironment:
-    return SandboxedEnvironment(autoescape=escape, undefined=jinja2.ChainableUndefined)
+def _jinja(escape: bool, strict: bool) -> SandboxedEnvironment:
+    undefined = jinja2.StrictUndefined if strict else jinja2.ChainableUndefined
+    return SandboxedEnvironment(autoescape=escape, undefined=undefined)
 
 
-def _parser(engine: str, escape: bool) -> Callable[[str], Any]:
+def _parser(engine: str, escape: bool, strict: bool = True) -> Callable[[str], Any]:
     if engine == "jinja":
-        return _jinja(escape).from_string
-    return _liquid(escape).from_string
+        return _jinja(escape, strict).from_string
+    return _liquid(escape, strict).from_string
 
 
 def syntax_errors(
@@ -123,17 +154,32 @@ def syntax_errors(
                 yield where, f"Jinja syntax error: {exc.message} (line {exc.lineno})"
 
 
-def render_string(engine: str, text: str, variables: dict[str, Any], *, html: bool = False) -> str:
-    """Render one template string with the message variables."""
-    return str(_parser(engine, html)(text).render(**variables))
+class RenderError(Exception):
+    """A template that could not be rendered for a recipient (undefined variable, bad filter)."""
 
 
-def render_value(engine: str, value: Any, variables: dict[str, Any]) -> Any:
+def render_string(
+    engine: str, text: str, variables: dict[str, Any], *, html: bool = False, strict: bool = True
+) -> str:
+    """Render one template string with the message variables.
+
+    Raises:
+        RenderError: with the engine's reason.
+    """
+    try:
+        return str(_parser(engine, html, strict)(text).render(**variables))
+    except liquid.exceptions.LiquidError as exc:
+        raise RenderError(exc.message or str(exc)) from None
+    except jinja2.TemplateError as exc:
+        raise RenderError(exc.message or str(exc)) from None
+
+
+def render_value(engine: str, value: Any, variables: dict[str, Any], *, strict: bool = True) -> Any:
     """Render every string inside a JSON value (a webhook body), keeping its shape."""
     if isinstance(value, str):
-        return render_string(engine, value, variables)
+        return render_string(engine, value, variables, strict=strict)
     if isinstance(value, dict):
-        return {k: render_value(engine, v, variables) for k, v in value.items()}
+        return {k: render_value(engine, v, variables, strict=strict) for k, v in value.items()}
     if isinstance(value, list):
-        return [render_value(engine, v, variables) for v in value]
+        return [render_value(engine, v, variables, strict=strict) for v in value]
     return value

@@ -43,6 +43,9 @@ TRIGGER_KEY = SearchAttributeKey.for_keyword("JourneyTriggerId")
 SEARCH_ATTRIBUTES = (JOURNEY_KEY, RECIPIENT_KEY, STEP_KEY, TRIGGER_KEY)
 """The search attributes journeys registers, all keywords."""
 
+CHANNEL_QUEUES_PATCH = "sends-on-channel-task-queues"
+"""Runs started before sends moved to per-channel task queues keep sending on the main one."""
+
 _CHECK_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 _SEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -83,6 +86,7 @@ class JourneyWorkflow:
         self._unused_events: Counter[str] = Counter()
         self._exit_reason: str | None = None
         self._state = "running"
+        self._cancelled_attempt: c.SendResult | None = None
         exit_when = self._plan.exit_when
         self._exit_events = event_names(exit_when) if exit_when else set()
         self._exit_needs_polling = exit_when is not None and not _only_lasting_events(exit_when)
@@ -176,48 +180,73 @@ class JourneyWorkflow:
         )
 
     async def send(self, step: SendStep) -> None:
-        """Deliver a send step's message through the send activity.
+        """Deliver a send step's message, trying its channels in order until one sends.
 
-        The activity is shielded from cancellation: a message being handed to a provider
+        Each attempt is shielded from cancellation: a message being handed to a provider
         when the run is cancelled finishes (and is recorded) before the run ends, so that
-        nothing is sent once cancel() has returned.
+        nothing is sent once cancel() has returned, and no further channel is tried.
         """
+        attempts: list[c.SendResult] = []
+        try:
+            for channel in step.channels:
+                result = await self._attempt(step, channel)
+                attempts.append(result)
+                if result.state == "sent":
+                    break
+        finally:
+            self._record_send(step, attempts)
+
+    async def _attempt(self, step: SendStep, channel: str) -> c.SendResult:
         template = self._plan.templates.get(step.template) if step.template else None
-        request = c.SendInput(self._info(), step, template, self._input.data, self._input.event)
+        request = c.SendInput(self._info(), step, template, self._input.data, self._input.event,
+                              channel=channel)
+        # Sends go to a task queue per channel, so each can carry its provider's rate limit.
+        queue = (f"{workflow.info().task_queue}.send.{channel}"
+                 if workflow.patched(CHANNEL_QUEUES_PATCH) else None)
         delivery = workflow.start_activity(
-            c.SEND,
-            request,
-            result_type=c.SendResult,
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=_SEND_RETRY,
-            summary=f"{step.id}: send {step.template or 'payload'} via {step.channel}",
+            c.SEND, request, result_type=c.SendResult, task_queue=queue,
+            start_to_close_timeout=timedelta(seconds=60), retry_policy=_SEND_RETRY,
+            summary=f"{step.id}: send {step.template or 'payload'} via {channel}",
         )
         try:
             await asyncio.shield(delivery)
         except asyncio.CancelledError:
-            await self._finish_send(step, delivery)
+            self._cancelled_attempt = await self._outcome(channel, delivery)
             raise
         except ActivityError:
             pass
-        await self._finish_send(step, delivery)
+        return await self._outcome(channel, delivery)
 
-    async def _finish_send(self, step: SendStep, delivery: Any) -> None:
+    @staticmethod
+    async def _outcome(channel: str, delivery: Any) -> c.SendResult:
         try:
             result: c.SendResult = await delivery
         except ActivityError as err:
             cause = err.cause
             reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
-            self.record(step.id, "send", "failed", channel=step.channel, error=reason)
+            return c.SendResult("", channel, "failed", reason=reason)
+        return result
+
+    def _record_send(self, step: SendStep, attempts: list[c.SendResult]) -> None:
+        if self._cancelled_attempt is not None:
+            attempts.append(self._cancelled_attempt)
+            self._cancelled_attempt = None
+        if not attempts:
             return
-        self.record(
-            step.id,
-            "send",
-            result.state,
-            channel=result.channel,
-            address=result.address,
-            message_id=result.message_id,
-            **result.detail,
-        )
+        last = attempts[-1]
+        states = {a.state for a in attempts}
+        state = "sent" if "sent" in states else "skipped" if states == {"skipped"} else "failed"
+        detail: dict[str, Any] = {"channel": last.channel, "address": last.address,
+                                  "message_id": last.message_id, **last.detail}
+        if last.reason:
+            detail["reason" if last.state == "skipped" else "error"] = last.reason
+        if len(step.channels) > 1:
+            detail["attempts"] = [
+                {"channel": a.channel, "state": a.state, **({"reason": a.reason} if a.reason
+                                                              else {})}
+                for a in attempts
+            ]
+        self.record(step.id, "send", state, **detail)
 
     async def sleep(self, seconds: float, summary: str) -> None:
         """A durable timer that ends early when the recipient exits."""

@@ -2,9 +2,10 @@
 
 The file is ``./journeys.toml`` (or the path in ``JOURNEYS_CONFIG``); every setting can be
 overridden by ``JOURNEYS_<SECTION>_<KEY>`` (``JOURNEYS_STORE_URL``,
-``JOURNEYS_TEMPORAL_ADDRESS``…) and top-level ones by ``JOURNEYS_<KEY>``
-(``JOURNEYS_DIRECTORY``). Secrets are read only from the environment:
-``JOURNEYS_EMAIL_PASSWORD``.
+``JOURNEYS_TEMPORAL_ADDRESS``…; lists as comma-separated values) and top-level ones by
+``JOURNEYS_<KEY>`` (``JOURNEYS_DIRECTORY``). Secrets are read only from the environment:
+``JOURNEYS_EMAIL_PASSWORD``, ``JOURNEYS_SMS_AUTH_TOKEN``, ``JOURNEYS_PUSH_SERVICE_ACCOUNT``,
+``JOURNEYS_WEBHOOK_SECRET`` and ``JOURNEYS_PREFERENCES_SIGNING_SECRET``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from definitions.errors import ConfigurationError
 __all__ = [
     "DevSettings",
     "EmailSettings",
+    "PreferenceSettings",
+    "PushSettings",
+    "SmsSettings",
     "Settings",
     "StoreSettings",
     "TemporalSettings",
@@ -30,7 +34,13 @@ __all__ = [
 ]
 
 CONFIG_FILE = "journeys.toml"
-_SECRETS = {("email", "password"): "JOURNEYS_EMAIL_PASSWORD"}
+_SECRETS = {
+    ("email", "password"): "JOURNEYS_EMAIL_PASSWORD",
+    ("sms", "auth_token"): "JOURNEYS_SMS_AUTH_TOKEN",
+    ("push", "service_account"): "JOURNEYS_PUSH_SERVICE_ACCOUNT",
+    ("webhook", "secret"): "JOURNEYS_WEBHOOK_SECRET",
+    ("preferences", "signing_secret"): "JOURNEYS_PREFERENCES_SIGNING_SECRET",
+}
 
 
 class _Section(BaseModel):
@@ -63,12 +73,56 @@ class EmailSettings(_Section):
     timeout: float = 30.0
     ca_file: str | None = None
     """A CA bundle to verify the server's certificate with (default: the system's)."""
+    connections: int = Field(default=2, ge=1, le=64)
+    """SMTP connections a worker keeps open and reuses across sends."""
+    rate_limit: float | None = None
+    """Messages per second across all workers (Temporal task-queue rate limit)."""
+
+
+class SmsSettings(_Section):
+    """Twilio's Messages API (or anything that speaks its shape)."""
+
+    base_url: str = "https://api.twilio.com"
+    account_sid: str | None = None
+    auth_token: str | None = Field(default=None, repr=False)
+    from_number: str | None = None
+    messaging_service_sid: str | None = None
+    default_region: str = "US"
+    """Where numbers written without a country code are taken to be."""
+    timeout: float = 10.0
+    rate_limit: float | None = None
+
+
+class PushSettings(_Section):
+    """Firebase Cloud Messaging, HTTP v1."""
+
+    base_url: str = "https://fcm.googleapis.com"
+    service_account_file: str | None = None
+    """Path of the service-account key JSON (its token_uri is where tokens come from)."""
+    service_account: str | None = Field(default=None, repr=False)
+    """The key JSON itself (only from JOURNEYS_PUSH_SERVICE_ACCOUNT)."""
+    timeout: float = 10.0
+    rate_limit: float | None = None
 
 
 class WebhookSettings(_Section):
-    """How webhooks are posted."""
+    """How webhooks are posted and signed."""
 
     timeout: float = 10.0
+    secret: str | None = Field(default=None, repr=False)
+    """``whsec_…`` signing secret (only from JOURNEYS_WEBHOOK_SECRET)."""
+    allow_private: list[str] = Field(default_factory=list)
+    """Networks (CIDR) a webhook may reach though private, loopback or link-local."""
+    rate_limit: float | None = None
+
+
+class PreferenceSettings(_Section):
+    """Unsubscribe links."""
+
+    unsubscribe_url: str | None = None
+    """Base URL of your unsubscribe page; ``?token=…`` is appended."""
+    signing_secret: str | None = Field(default=None, repr=False)
+    """HMAC key of unsubscribe tokens (only from JOURNEYS_PREFERENCES_SIGNING_SECRET)."""
 
 
 class DevSettings(_Section):
@@ -86,7 +140,10 @@ class Settings(_Section):
     temporal: TemporalSettings = TemporalSettings()
     store: StoreSettings = StoreSettings()
     email: EmailSettings = EmailSettings()
+    sms: SmsSettings = SmsSettings()
+    push: PushSettings = PushSettings()
     webhook: WebhookSettings = WebhookSettings()
+    preferences: PreferenceSettings = PreferenceSettings()
     dev: DevSettings = DevSettings()
 
 
@@ -138,6 +195,8 @@ def _apply_environment(raw: dict[str, Any], env: Mapping[str, str]) -> None:
             for key in section.model_fields:
                 value = env.get(f"JOURNEYS_{name.upper()}_{key.upper()}")
                 if value is not None:
-                    raw.setdefault(name, {})[key] = value
+                    is_list = "list" in str(section.model_fields[key].annotation)
+                    parsed = [v.strip() for v in value.split(",") if v.strip()] if is_list else value
+                    raw.setdefault(name, {})[key] = parsed
         elif (value := env.get(f"JOURNEYS_{name.upper()}")) is not None:
             raw[name] = value

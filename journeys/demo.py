@@ -57,6 +57,7 @@ def run_demo(*, keep: bool = False, out: object = print) -> int:
                 "temporal": {"address": server.address, "task_queue": "journeys-demo"},
                 "store": {"url": f"sqlite:///{folder}/store.db"},
                 "email": {"host": "127.0.0.1", "port": mail.port},
+                "webhook": {"allow_private": ["127.0.0.0/8"]},
             }
         )
         try:

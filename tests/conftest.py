@@ -77,7 +77,7 @@ def engine_settings(address: str, store_url: str, mail_port: int) -> Settings:
             "temporal": {"address": address, "task_queue": f"test-{secrets.token_hex(6)}"},
             "store": {"url": store_url},
             "email": {"host": "127.0.0.1", "port": mail_port},
-            "webhook": {"timeout": 5},
+            "webhook": {"timeout": 5, "allow_private": ["127.0.0.0/8"]},
         }
     )
 

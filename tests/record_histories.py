@@ -30,6 +30,7 @@ async def record(server: DevServer, folder: str) -> None:
             "temporal": {"address": server.address, "task_queue": "record"},
             "store": {"url": f"sqlite:///{folder}/store.db"},
             "email": {"host": "127.0.0.1", "port": mail.port},
+            "webhook": {"allow_private": ["127.0.0.0/8"]},
         }
     )
     async with (

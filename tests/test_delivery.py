@@ -14,6 +14,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from activities.channels import EmailChannel, Outgoing, WebhookChannel
+from activities.channels.webhook import webhook_id
 from definitions.errors import PermanentDeliveryError, RetryableDeliveryError
 from journeys.config import EmailSettings, WebhookSettings
 from journeys.devserver import free_port
@@ -51,7 +52,7 @@ def server_context(authority: trustme.CA) -> ssl.SSLContext:
 
 
 def outgoing(address: str, **content: Any) -> Outgoing:
-    return Outgoing("j/u/run/step/email", address, content)
+    return Outgoing("j/u/run/step/email", [address], content)
 
 
 async def test_starttls_with_login(ca: tuple[trustme.CA, Path]) -> None:
@@ -140,12 +141,14 @@ async def test_smtp_rejection_and_unreachable_server() -> None:
 async def test_webhook_statuses(status: int, error: type[Exception] | None) -> None:
     sink = WebhookSink().start()
     sink.status = status
-    channel = WebhookChannel(WebhookSettings(timeout=5))
-    message = Outgoing("msg-1", f"{sink.url}/in", {"body": {"a": 1}}, {"x-extra": "1"})
+    channel = WebhookChannel(WebhookSettings(timeout=5, allow_private=["127.0.0.0/8"]))
+    message = Outgoing("run/step/webhook", [f"{sink.url}/in"], {"body": {"a": 1}},
+                       {"x-extra": "1"})
     try:
         if error is None:
             delivery = await channel.deliver(message)
             assert delivery.detail == {"status": status}
+            assert delivery.provider_id == webhook_id("run/step/webhook")
         else:
             with pytest.raises(error, match=str(status)):
                 await channel.deliver(message)
@@ -154,14 +157,15 @@ async def test_webhook_statuses(status: int, error: type[Exception] | None) -> N
         sink.stop()
     [request] = sink.requests
     assert request.body == {"a": 1}
-    assert request.headers["webhook-id"] == "msg-1"
+    assert request.headers["webhook-id"] == webhook_id("run/step/webhook")
+    assert request.headers["x-extra"] == "1"
     assert request.headers["content-type"] == "application/json"
 
 
 async def test_webhook_unreachable_is_retryable() -> None:
-    channel = WebhookChannel(WebhookSettings(timeout=2))
+    channel = WebhookChannel(WebhookSettings(timeout=2, allow_private=["127.0.0.0/8"]))
     try:
         with pytest.raises(RetryableDeliveryError):
-            await channel.deliver(Outgoing("m", f"http://127.0.0.1:{free_port()}/", {"body": {}}))
+            await channel.deliver(Outgoing("m", [f"http://127.0.0.1:{free_port()}/"], {"body": {}}))
     finally:
         await channel.close()

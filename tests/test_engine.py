@@ -71,7 +71,7 @@ steps:
     assert request.path == "/notify"
     assert request.body == {"who": "u1", "step": "notify"}
     assert request.headers["x-team"] == "growth"
-    assert request.headers["webhook-id"].endswith("/notify/webhook")
+    assert request.headers["webhook-id"].startswith("msg_")
     waited = status.timeline[1].at - status.timeline[0].at
     assert waited >= timedelta(seconds=1)
 

@@ -1,5 +1,5 @@
 """The worker process: ``python -m workers`` or ``journeys worker``."""
 
-from workers.worker import build_worker, run_worker, running_worker, workflow_runner
+from workers.worker import build_workers, run_worker, running_worker, workflow_runner
 
-__all__ = ["build_worker", "run_worker", "running_worker", "workflow_runner"]
+__all__ = ["build_workers", "run_worker", "running_worker", "workflow_runner"]

@@ -19,7 +19,14 @@ from journeys.config import Settings
 from journeys.store import Store
 from journeys.temporal import connect, ensure_search_attributes
 
-__all__ = ["PASSTHROUGH", "build_worker", "run_worker", "running_worker", "workflow_runner"]
+__all__ = [
+    "PASSTHROUGH",
+    "build_workers",
+    "channel_queue",
+    "run_worker",
+    "running_worker",
+    "workflow_runner",
+]
 
 log = logging.getLogger("journeys.worker")
 
@@ -43,34 +50,69 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
-def build_worker(client: Client, activities: JourneyActivities, task_queue: str) -> Worker:
-    """A worker for the journey workflow and the given activities on a task queue."""
-    return Worker(
+def channel_queue(task_queue: str, channel: str) -> str:
+    """The task queue a channel's sends go to (see ``CHANNEL_QUEUES_PATCH``)."""
+    return f"{task_queue}.send.{channel}"
+
+
+def build_workers(
+    client: Client, activities: JourneyActivities, task_queue: str, settings: Settings
+) -> list[Worker]:
+    """The workers of one process: workflows and checks, and one per channel's sends.
+
+    A channel's ``rate_limit`` (messages per second) becomes its task queue's activity rate
+    limit, which the Temporal server enforces across every worker polling it.
+    """
+    main = Worker(
         client,
         task_queue=task_queue,
         workflows=[JourneyWorkflow],
         activities=activities.all(),
         workflow_runner=workflow_runner(),
     )
+    workers = [main]
+    for name in activities.channels:
+        rate = getattr(getattr(settings, name, None), "rate_limit", None)
+        workers.append(Worker(
+            client,
+            task_queue=channel_queue(task_queue, name),
+            activities=[activities.send_message],
+            max_task_queue_activities_per_second=rate,
+        ))
+    return workers
 
 
 @contextlib.asynccontextmanager
 async def running_worker(
-    settings: Settings, *, client: Client | None = None, task_queue: str | None = None
-) -> AsyncIterator[Worker]:
-    """A worker running in the background of the current event loop until the block ends."""
+    settings: Settings, *, client: Client | None = None, task_queue: str | None = None,
+    activities: JourneyActivities | None = None,
+) -> AsyncIterator[list[Worker]]:
+    """The workers running in the background of the current event loop until the block ends.
+
+    Args:
+        settings: the configuration.
+        client: a Temporal client (default: one connected from the settings).
+        task_queue: the main task queue (default: the configured one).
+        activities: the activities to run (default: built from the settings).
+    """
     client = client or await connect(settings.temporal)
     await ensure_search_attributes(client)
-    store = await Store.open(settings.store.url)
-    activities = JourneyActivities(store, build_channels(settings))
-    worker = build_worker(client, activities, task_queue or settings.temporal.task_queue)
+    store = None
+    if activities is None:
+        store = await Store.open(settings.store.url)
+        activities = JourneyActivities(store, build_channels(settings), settings.preferences)
+    queue = task_queue or settings.temporal.task_queue
     try:
-        async with worker:
-            yield worker
+        async with contextlib.AsyncExitStack() as stack:
+            workers = build_workers(client, activities, queue, settings)
+            for worker in workers:
+                await stack.enter_async_context(worker)
+            yield workers
     finally:
-        for channel in activities.channels.values():
-            await channel.close()
-        await store.close()
+        if store is not None:
+            for channel in activities.channels.values():
+                await channel.close()
+            await store.close()
 
 
 async def run_worker(settings: Settings) -> None:

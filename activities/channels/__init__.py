@@ -4,15 +4,28 @@ from __future__ import annotations
 
 from activities.channels.base import Channel, Delivery, Outgoing
 from activities.channels.email import EmailChannel
+from activities.channels.push import PushChannel
+from activities.channels.sms import SmsChannel
 from activities.channels.webhook import WebhookChannel
 from journeys.config import Settings
 
-__all__ = ["Channel", "Delivery", "EmailChannel", "Outgoing", "WebhookChannel", "build_channels"]
+__all__ = [
+    "Channel",
+    "Delivery",
+    "EmailChannel",
+    "Outgoing",
+    "PushChannel",
+    "SmsChannel",
+    "WebhookChannel",
+    "build_channels",
+]
 
 
 def build_channels(settings: Settings) -> dict[str, Channel]:
     """Every channel, configured, by name."""
     return {
         "email": EmailChannel(settings.email),
+        "sms": SmsChannel(settings.sms),
+        "push": PushChannel(settings.push),
         "webhook": WebhookChannel(settings.webhook),
     }

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Channel", "Delivery", "Outgoing"]
+__all__ = ["Channel", "Delivery", "Outgoing", "Render"]
+
+Render = Callable[[str], str]
+"""Renders a template string with the message's variables."""
 
 
 @dataclass(frozen=True)
@@ -13,12 +17,17 @@ class Outgoing:
     """A rendered message ready for a channel."""
 
     message_id: str
-    """Deterministic id (run, step, channel): idempotency key for providers that take one."""
-    address: str
-    """Where it goes: an email address, a URL, a phone number, a device token."""
+    """Deterministic id (run, step, recipient, channel); the idempotency key where a
+    provider takes one."""
+    addresses: list[str]
+    """Where it goes: one email address, phone number or URL; for push, every device token."""
     content: dict[str, Any]
-    """The rendered variant fields (subject/html/text, body…)."""
+    """The rendered variant fields (subject/html/text, body, title…)."""
     headers: dict[str, str] = field(default_factory=dict)
+    """Extra headers (webhooks)."""
+    transactional: bool = False
+    unsubscribe_url: str | None = None
+    """The recipient's one-click unsubscribe link, for non-transactional email."""
 
 
 @dataclass(frozen=True)
@@ -27,21 +36,24 @@ class Delivery:
 
     provider_id: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    stale: list[str] = field(default_factory=list)
+    """Addresses the provider says are gone (unregistered device tokens)."""
 
 
 class Channel(Protocol):
     """A way to reach a person.
 
-    ``address`` finds the recipient's address for this channel (None: not reachable);
+    ``addresses`` finds the recipient's addresses on this channel (an empty list: none),
+    raising :class:`~definitions.errors.InvalidAddressError` for one that cannot be used;
     ``deliver`` sends, raising :class:`~definitions.errors.RetryableDeliveryError` or
-    :class:`~definitions.errors.PermanentDeliveryError` on failure, translated from the
-    provider's own errors at this boundary.
+    :class:`~definitions.errors.PermanentDeliveryError`, translated from the provider's own
+    errors at this boundary.
     """
 
     name: str
 
-    def address(self, profile: dict[str, Any], step: Any, render: Any) -> str | None:
-        """The recipient's address on this channel, or None."""
+    def addresses(self, profile: dict[str, Any], step: Any, render: Render) -> list[str]:
+        """The recipient's addresses on this channel."""
 
     async def deliver(self, message: Outgoing) -> Delivery:
         """Send a message."""

@@ -1,11 +1,17 @@
-"""``send: welcome`` — deliver a message to the recipient over a channel."""
+"""``send: welcome`` — deliver a message over a channel, falling back to others.
+
+The channels are tried in order — ``channel``, then each of ``fallback`` — until one
+delivers. A channel is passed over when the recipient has no (valid) address on it, has
+opted out of it, or the provider rejects the message permanently; transient failures are
+retried first. Preferences are checked at send time, not at trigger time.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from definitions.channels import check_channel
 from definitions.model import SchemaModel, invalid
@@ -22,27 +28,41 @@ class SendSpec(SchemaModel):
     send: str
     channel: str
     template: str | None = None
+    fallback: list[str] = Field(default_factory=list)
     url: str | None = None
     headers: dict[str, str] | None = None
+    topic: str | None = None
+    transactional: bool = False
 
     _id = field_validator("send")(check_step_id)
     _channel = field_validator("channel")(check_channel)
 
+    @field_validator("fallback")
+    @classmethod
+    def _fallback(cls, value: list[str]) -> list[str]:
+        for name in value:
+            check_channel(name)
+        return value
+
     @model_validator(mode="after")
     def _channel_needs(self) -> SendSpec:
-        if self.channel == "webhook":
-            if not self.url:
-                raise invalid("a webhook send needs a url: expected key 'url', found none")
-        elif self.template is None:
+        channels = [self.channel, *self.fallback]
+        if len(set(channels)) != len(channels):
+            raise invalid(f"expected each channel once in channel and fallback, "
+                          f"found {', '.join(channels)}")
+        if "webhook" in channels and not self.url:
+            raise invalid("a webhook send needs a url: expected key 'url', found none")
+        others = [c for c in channels if c != "webhook"]
+        if others and self.template is None:
+            an = "an" if others[0][0] in "aeiou" else "a"
             raise invalid(
-                f"an {self.channel} send needs a template: expected key 'template', found none"
+                f"{an} {others[0]} send needs a template: expected key 'template', found none"
             )
-        if self.channel != "webhook":
+        if "webhook" not in channels:
             for key in ("url", "headers"):
                 if getattr(self, key) is not None:
-                    raise invalid(
-                        f"expected no {key!r} on a {self.channel} send ({key!r} is for webhooks)"
-                    )
+                    raise invalid(f"expected no {key!r} on a send without a webhook "
+                                  f"({key!r} is for webhooks)")
         return self
 
 
@@ -56,11 +76,22 @@ class SendStep:
     url: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     kind: Literal["send"] = "send"
+    fallback: tuple[str, ...] = ()
+    topic: str | None = None
+    """The topic recipients can opt out of (the step's, else the journey's)."""
+    transactional: bool = False
+    """Goes through topic opt-outs and the marketing unsubscribe, never a suppression."""
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """The channels to try, in order."""
+        return (self.channel, *self.fallback)
 
 
 def _compile(spec: SendSpec, ctx: CompileContext, where: Located) -> SendStep:
     if spec.template is not None:
-        ctx.use_template(spec.template, spec.channel, (*where, "template"))
+        for channel in (spec.channel, *spec.fallback):
+            ctx.use_template(spec.template, channel, (*where, "template"))
     if spec.url is not None:
         ctx.check_url(spec.url, (*where, "url"))
     return SendStep(
@@ -69,6 +100,9 @@ def _compile(spec: SendSpec, ctx: CompileContext, where: Located) -> SendStep:
         template=spec.template,
         url=spec.url,
         headers=dict(spec.headers or {}),
+        fallback=tuple(spec.fallback),
+        topic=spec.topic or ctx.topic,
+        transactional=spec.transactional,
     )
 
 
@@ -76,11 +110,10 @@ async def _run(step: SendStep, runner: Runner) -> None:
     await runner.send(step)
 
 
-KIND = StepKind(
-    name="send",
-    spec=SendSpec,
-    step=SendStep,
-    compile=_compile,
-    run=_run,
-    label=lambda s: f"send {s.template or 'payload'} via {s.channel}",
-)
+def _label(step: SendStep) -> str:
+    via = " → ".join(step.channels)
+    return f"send {step.template or 'payload'} via {via}"
+
+
+KIND = StepKind(name="send", spec=SendSpec, step=SendStep, compile=_compile, run=_run,
+                label=_label)

@@ -13,7 +13,16 @@ from sqlalchemy import (
     Table,
 )
 
-__all__ = ["events", "messages", "metadata", "profiles", "runs", "triggers"]
+__all__ = [
+    "events",
+    "messages",
+    "metadata",
+    "preferences",
+    "profiles",
+    "runs",
+    "suppressions",
+    "triggers",
+]
 
 metadata = MetaData()
 
@@ -75,6 +84,27 @@ messages = Table(
     Column("detail", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("provider_id", String(255), nullable=True),
+    Column("reason", String(255), nullable=True),
     Index("ix_messages_recipient", "recipient_id"),
     Index("ix_messages_run", "workflow_id", "run_id"),
+)
+
+preferences = Table(
+    "preferences",
+    metadata,
+    Column("recipient_id", String(255), primary_key=True),
+    Column("unsubscribed", Integer, nullable=False, default=0),
+    Column("channels", JSON, nullable=False),
+    Column("topics", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("value", String(2048), primary_key=True),
+    Column("reason", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
