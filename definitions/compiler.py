@@ -172,6 +172,24 @@ class Library:
         )
         return (None if loaded.problems else compiled), loaded
 
+    def template(self, name: str) -> CompiledTemplate:
+        """A template by name.
+
+        Raises:
+            DefinitionError: it does not exist or its file is wrong.
+        """
+        if name not in self.template_names():
+            listing = ", ".join(self.template_names()) or "none"
+            raise DefinitionError([Diagnostic(
+                str(self.directory / TEMPLATES_DIR), 0, 0,
+                f"unknown template {name!r}: expected one of {listing}"
+                f"{closest(name, self.template_names())}",
+            )])
+        template, loaded = self._template(name)
+        if template is None:
+            raise DefinitionError(loaded.problems)
+        return template
+
     def template_names(self) -> list[str]:
         """The templates defined here, by name."""
         return sorted(p.stem for p in (self.directory / TEMPLATES_DIR).glob("*.yaml"))

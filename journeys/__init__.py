@@ -14,7 +14,9 @@ from definitions.errors import (
     DefinitionError,
     DeliveryError,
     EngineUnavailableError,
+    InvalidAddressError,
     InvalidRecipientError,
+    InvalidTokenError,
     JourneysError,
     PermanentDeliveryError,
     RetryableDeliveryError,
@@ -24,17 +26,33 @@ from definitions.errors import (
 from journeys.client import JourneysClient
 from journeys.config import Settings, load_settings
 from journeys.models import RunHandle, RunStatus, TimelineEntry, TriggerHandle, TriggerStatus
-from journeys.sync import cancel, configure, status, track, trigger
+from journeys import preferences
+from journeys.consent import Preferences
+from journeys.store import MessageRecord
+from journeys.sync import (
+    cancel,
+    configure,
+    message_status,
+    messages,
+    preview,
+    status,
+    track,
+    trigger,
+)
 
 __all__ = [
     "ConfigurationError",
     "DefinitionError",
     "DeliveryError",
     "EngineUnavailableError",
+    "InvalidAddressError",
     "InvalidRecipientError",
+    "InvalidTokenError",
     "JourneysClient",
     "JourneysError",
+    "MessageRecord",
     "PermanentDeliveryError",
+    "Preferences",
     "RetryableDeliveryError",
     "RunHandle",
     "RunStatus",
@@ -47,6 +65,10 @@ __all__ = [
     "cancel",
     "configure",
     "load_settings",
+    "message_status",
+    "messages",
+    "preferences",
+    "preview",
     "status",
     "track",
     "trigger",

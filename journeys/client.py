@@ -27,7 +27,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from definitions import contract as c
 from definitions.compiler import Library
-from definitions.errors import UnknownRunError
+from activities.rendering import render_variant
+from definitions.diagnostics import Diagnostic
+from definitions.errors import ConfigurationError, DefinitionError, UnknownRunError
 from definitions.workflow import (
     JOURNEY_KEY,
     RECIPIENT_KEY,
@@ -37,7 +39,8 @@ from definitions.workflow import (
 from journeys.config import Settings, load_settings
 from journeys.models import RunHandle, RunStatus, TriggerHandle, TriggerStatus
 from journeys.recipients import check_data, parse_recipients
-from journeys.store import RunRecord, Store, TriggerRecord
+from journeys.consent import Preferences, verify_unsubscribe
+from journeys.store import MessageRecord, RunRecord, Store, TriggerRecord
 from journeys.temporal import connect
 
 __all__ = ["JourneysClient"]
@@ -74,12 +77,14 @@ class JourneysClient:
     """
 
     def __init__(
-        self, temporal: Client, store: Store, library: Library, *, task_queue: str
+        self, temporal: Client, store: Store, library: Library, *, task_queue: str,
+        signing_secret: str | None = None,
     ) -> None:
         self.temporal = temporal
         self.store = store
         self.library = library
         self.task_queue = task_queue
+        self.signing_secret = signing_secret
 
     @classmethod
     async def connect(
@@ -105,6 +110,7 @@ class JourneysClient:
             store,
             Library(directory or settings.directory),
             task_queue=task_queue or settings.temporal.task_queue,
+            signing_secret=settings.preferences.signing_secret,
         )
 
     async def close(self) -> None:
@@ -323,3 +329,112 @@ class JourneysClient:
                     raise
                 await self.store.mark_closed(run.workflow_id, run.run_id)
         return reached
+
+    # -- messages ----------------------------------------------------------------------------
+
+    async def message_status(self, message_id: str) -> MessageRecord:
+        """A message from the log: its channel, address, state, reason and provider id.
+
+        Raises:
+            UnknownRunError: no message has that id.
+        """
+        found = await self.store.get_message(message_id)
+        if found is None:
+            raise UnknownRunError(f"unknown message {message_id!r}")
+        return found
+
+    async def messages(
+        self, *, recipient: str | None = None, run: str | None = None, limit: int = 100
+    ) -> list[MessageRecord]:
+        """Messages of a recipient and/or a run (run id or workflow id), newest first."""
+        workflow_id = run_id = None
+        if run is not None:
+            found = await self._find_run(run)
+            workflow_id, run_id = found.workflow_id, found.run_id
+        return await self.store.list_messages(recipient_id=recipient, workflow_id=workflow_id,
+                                              run_id=run_id, limit=limit)
+
+    async def preview(
+        self,
+        template: str,
+        channel: str,
+        *,
+        recipient: str | None = None,
+        profile: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Render a template's variant for a channel, for a stored or a sample profile.
+
+        Raises:
+            DefinitionError: the template file is wrong or has no variant for the channel.
+            UnknownRunError: the recipient has no profile.
+            RenderError: the template cannot be rendered for this profile.
+        """
+        compiled = self.library.template(template)
+        if channel not in compiled.variants:
+            raise DefinitionError([Diagnostic(
+                str(self.library.directory / "templates" / f"{template}.yaml"), 0, 0,
+                f"template {template!r} has no {channel} variant: expected one of "
+                f"{', '.join(compiled.variants) or 'none'}",
+            )])
+        if recipient is not None:
+            stored = await self.store.get_profile(recipient)
+            if stored is None:
+                raise UnknownRunError(f"no profile for recipient {recipient!r}")
+            person = stored
+        else:
+            person = {"id": "sample", **dict(profile or {})}
+        names = {
+            "customer": person, "trigger": dict(data or {}), "event": {},
+            "journey": {"name": "preview", "step": "preview", "run_id": "", "trigger_id": "",
+                        "message_id": "preview", "unsubscribe_url": "https://example.invalid/u"},
+        }
+        return render_variant(compiled, channel, names)
+
+    # -- preferences -------------------------------------------------------------------------
+
+    async def preferences(self, recipient: str) -> Preferences:
+        """A recipient's preferences."""
+        return await self.store.get_preferences(recipient)
+
+    async def update_preferences(
+        self, recipient: str, *, unsubscribed: bool | None = None,
+        channels: Mapping[str, bool] | None = None, topics: Mapping[str, bool] | None = None,
+    ) -> Preferences:
+        """Change a recipient's preferences; what is not given is kept.
+
+        Args:
+            recipient: the recipient's id.
+            unsubscribed: unsubscribe from (True) or resubscribe to (False) marketing.
+            channels: channel → opted out (True) or back in (False).
+            topics: topic → subscribed (True) or not (False).
+        """
+        return await self.store.update_preferences(
+            recipient, unsubscribed=unsubscribed, channels=dict(channels or {}),
+            topics=dict(topics or {}),
+        )
+
+    async def unsubscribe(self, token: str) -> Preferences:
+        """Apply a signed unsubscribe token (from a link or a List-Unsubscribe POST).
+
+        Raises:
+            InvalidTokenError: the token was not signed with this installation's secret.
+            ConfigurationError: no signing secret is configured.
+        """
+        if not self.signing_secret:
+            raise ConfigurationError(
+                "unsubscribe tokens need JOURNEYS_PREFERENCES_SIGNING_SECRET")
+        recipient, topic = verify_unsubscribe(self.signing_secret, token)
+        if topic:
+            return await self.update_preferences(recipient, topics={topic: False})
+        return await self.update_preferences(recipient, unsubscribed=True)
+
+    async def suppress(self, value: str, *, reason: str, kind: str = "person") -> None:
+        """Stop every message to a person (``kind="person"``) or an address (``"address"``)."""
+        if kind not in ("person", "address"):
+            raise ValueError(f"expected kind 'person' or 'address', found {kind!r}")
+        await self.store.suppress(kind, value.lower() if kind == "address" else value, reason)
+
+    async def unsuppress(self, value: str, *, kind: str = "person") -> None:
+        """Lift a suppression."""
+        await self.store.unsuppress(kind, value.lower() if kind == "address" else value)

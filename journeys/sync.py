@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from journeys.client import JourneysClient
 from journeys.config import Settings
 from journeys.models import RunStatus, TriggerHandle, TriggerStatus
+from journeys.store import MessageRecord
 
 __all__ = ["cancel", "configure", "status", "track", "trigger"]
 
@@ -113,3 +114,31 @@ def track(recipient_id: str, event: str, data: dict[str, Any] | None = None) -> 
     """Record an event for a recipient; see :meth:`JourneysClient.track`."""
     background, client = _client()
     return background.run(client.track(recipient_id, event, data))
+
+
+def message_status(message_id: str) -> MessageRecord:
+    """A message from the log; see :meth:`JourneysClient.message_status`."""
+    background, client = _client()
+    return background.run(client.message_status(message_id))
+
+
+def messages(*, recipient: str | None = None, run: str | None = None) -> list[MessageRecord]:
+    """Messages of a recipient or run; see :meth:`JourneysClient.messages`."""
+    background, client = _client()
+    return background.run(client.messages(recipient=recipient, run=run))
+
+
+def preview(
+    template: str, channel: str, *, recipient: str | None = None,
+    profile: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Render a template for a profile; see :meth:`JourneysClient.preview`."""
+    background, client = _client()
+    return background.run(client.preview(template, channel, recipient=recipient,
+                                         profile=profile, data=data))
+
+
+def call(method: str, *args: Any, **kwargs: Any) -> Any:
+    """Call a method of the shared client and wait for its result (for journeys.preferences)."""
+    background, client = _client()
+    return background.run(getattr(client, method)(*args, **kwargs))

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 from temporalio.client import Client
 
+from activities.channels import build_channels
+from activities.journey import JourneyActivities
 from journeys.client import JourneysClient
 from journeys.config import Settings, TemporalSettings
 from journeys.devserver import DevServer
 from journeys.sinks import MailCatcher, WebhookSink
+from journeys.store import Store
 from journeys.temporal import connect
 from tests.helpers import Engine, copy_examples
+from tests.peers import FcmPeer, TwilioPeer
 from workers.worker import running_worker
 
 POSTGRES = os.environ.get("JOURNEYS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -71,30 +77,70 @@ def hooks() -> Iterator[WebhookSink]:
     sink.stop()
 
 
-def engine_settings(address: str, store_url: str, mail_port: int) -> Settings:
-    return Settings.model_validate(
-        {
-            "temporal": {"address": address, "task_queue": f"test-{secrets.token_hex(6)}"},
-            "store": {"url": store_url},
-            "email": {"host": "127.0.0.1", "port": mail_port},
-            "webhook": {"timeout": 5, "allow_private": ["127.0.0.0/8"]},
-        }
-    )
+SIGNING_SECRET = "test-signing-secret"
+
+
+def engine_settings(
+    address: str, store_url: str, mail_port: int, *, twilio: TwilioPeer | None = None,
+    fcm: FcmPeer | None = None,
+) -> Settings:
+    settings: dict[str, Any] = {
+        "temporal": {"address": address, "task_queue": f"test-{secrets.token_hex(6)}"},
+        "store": {"url": store_url},
+        "email": {"host": "127.0.0.1", "port": mail_port},
+        "webhook": {"timeout": 5, "allow_private": ["127.0.0.0/8"]},
+        "preferences": {"unsubscribe_url": "https://acme.example/unsubscribe",
+                        "signing_secret": SIGNING_SECRET},
+    }
+    if twilio is not None:
+        settings["sms"] = {"base_url": twilio.http.url, "account_sid": twilio.account_sid,
+                           "auth_token": twilio.auth_token, "from_number": "+15005550006",
+                           "default_region": "GB"}
+    if fcm is not None:
+        settings["push"] = {"base_url": fcm.http.url,
+                            "service_account": json.dumps(fcm.service_account())}
+    return Settings.model_validate(settings)
+
+
+@pytest.fixture
+def twilio() -> Iterator[TwilioPeer]:
+    peer = TwilioPeer()
+    yield peer
+    peer.http.stop()
+
+
+@pytest.fixture(scope="session")
+def fcm_session() -> Iterator[FcmPeer]:
+    peer = FcmPeer()  # one RSA key for the session: generating one takes a while
+    yield peer
+    peer.http.stop()
+
+
+@pytest.fixture
+def fcm(fcm_session: FcmPeer) -> FcmPeer:
+    fcm_session.sent.clear()
+    fcm_session.errors.clear()
+    fcm_session.unregistered.clear()
+    return fcm_session
 
 
 @pytest.fixture
 async def engine(
-    temporal_server: DevServer,
-    temporal: Client,
-    tmp_path: Path,
-    mail: MailCatcher,
-    hooks: WebhookSink,
+    temporal_server: DevServer, temporal: Client, tmp_path: Path, mail: MailCatcher,
+    hooks: WebhookSink, twilio: TwilioPeer, fcm: FcmPeer,
 ) -> AsyncIterator[Engine]:
-    """A worker on a task queue of its own, with a client on a copy of the examples."""
-    settings = engine_settings(temporal_server.address, f"sqlite:///{tmp_path}/store.db", mail.port)
+    """Workers on task queues of their own, with a client on a copy of the examples."""
+    settings = engine_settings(temporal_server.address, f"sqlite:///{tmp_path}/store.db",
+                               mail.port, twilio=twilio, fcm=fcm)
     directory = copy_examples(tmp_path / "journeys")
-    async with (
-        running_worker(settings, client=temporal),
-        await JourneysClient.connect(settings, directory=directory) as client,
-    ):
-        yield Engine(client, temporal, settings, directory, mail, hooks)
+    store = await Store.open(settings.store.url)
+    activities = JourneyActivities(store, build_channels(settings), settings.preferences)
+    try:
+        async with running_worker(settings, client=temporal, activities=activities), \
+                await JourneysClient.connect(settings, directory=directory) as client:
+            yield Engine(client, temporal, settings, directory, mail, hooks, twilio, fcm,
+                         activities)
+    finally:
+        for channel in activities.channels.values():
+            await channel.close()
+        await store.close()

@@ -13,10 +13,12 @@ from typing import Any, TypeVar
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from activities.journey import JourneyActivities
 from journeys.client import JourneysClient
 from journeys.config import Settings
 from journeys.models import RunStatus
 from journeys.sinks import MailCatcher, WebhookSink
+from tests.peers import FcmPeer, TwilioPeer
 
 T = TypeVar("T")
 
@@ -52,6 +54,9 @@ class Engine:
     directory: Path
     mail: MailCatcher
     hooks: WebhookSink
+    twilio: TwilioPeer | None = None
+    fcm: FcmPeer | None = None
+    activities: JourneyActivities | None = None
 
     def write(self, name: str, text: str) -> Path:
         """Write a journey (or ``templates/x``, ``segments``) YAML file."""

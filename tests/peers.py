@@ -84,6 +84,9 @@ class TwilioPeer:
     errors: list[str] = field(default_factory=list)
     status: int | None = None
     """Force this status (e.g. 503) for every request."""
+    fail_next: int = 0
+    """Answer the next this many requests with 503."""
+    requests: int = 0
 
     def __post_init__(self) -> None:
         self.http = HttpPeer(self.handle)
@@ -99,6 +102,10 @@ class TwilioPeer:
         if "application/x-www-form-urlencoded" not in request.headers.get("content-type", ""):
             self.errors.append("not form-encoded")
         form = request.form()
+        self.requests += 1
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return 503, {"code": 20503, "message": "try again", "status": 503}
         if self.status:
             return self.status, {"code": 20500, "message": "unavailable", "status": self.status}
         if not form.get("To", "").startswith("+") or not form.get("Body"):

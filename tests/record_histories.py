@@ -21,6 +21,8 @@ from tests.helpers import EXAMPLES, eventually
 from workers.worker import running_worker
 
 HISTORIES = Path(__file__).parent / "histories"
+VERSION = "v2"
+"""Suffix of the histories recorded now; earlier ones stay, proving old runs still replay."""
 
 
 async def record(server: DevServer, folder: str) -> None:
@@ -67,7 +69,7 @@ async def record(server: DevServer, folder: str) -> None:
             await eventually(lambda run=run: status(run.run_id), lambda s: s.done, timeout=60)
             handle = client.temporal.get_workflow_handle(run.workflow_id, run_id=run.run_id)
             history = await handle.fetch_history()
-            name = run.workflow_id.replace("/", "-")
+            name = run.workflow_id.replace("/", "-") + f"-{VERSION}"
             (HISTORIES / f"{name}.json").write_text(history.to_json())
             print(f"recorded {name}")
     mail.stop()

@@ -7,33 +7,15 @@ from definitions import errors
 
 
 def test_exported_names() -> None:
-    assert sorted(journeys.__all__) == sorted(
-        [
-            "ConfigurationError",
-            "DefinitionError",
-            "DeliveryError",
-            "EngineUnavailableError",
-            "InvalidRecipientError",
-            "JourneysClient",
-            "JourneysError",
-            "PermanentDeliveryError",
-            "RetryableDeliveryError",
-            "RunHandle",
-            "RunStatus",
-            "Settings",
-            "TimelineEntry",
-            "TriggerHandle",
-            "TriggerStatus",
-            "UnknownJourneyError",
-            "UnknownRunError",
-            "cancel",
-            "configure",
-            "load_settings",
-            "status",
-            "track",
-            "trigger",
-        ]
-    )
+    assert sorted(journeys.__all__) == sorted([
+        "ConfigurationError", "DefinitionError", "DeliveryError", "EngineUnavailableError",
+        "InvalidAddressError", "InvalidRecipientError", "InvalidTokenError", "JourneysClient",
+        "JourneysError", "MessageRecord", "PermanentDeliveryError", "Preferences",
+        "RetryableDeliveryError", "RunHandle", "RunStatus", "Settings", "TimelineEntry",
+        "TriggerHandle", "TriggerStatus", "UnknownJourneyError", "UnknownRunError", "cancel",
+        "configure", "load_settings", "message_status", "messages", "preferences", "preview",
+        "status", "track", "trigger",
+    ])  # fmt: skip
     for name in journeys.__all__:
         assert getattr(journeys, name) is not None
 

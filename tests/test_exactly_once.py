@@ -1,0 +1,126 @@
+"""Nothing is sent twice: activity retries after a recorded send, and a killed worker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+
+from activities.channels import build_channels
+from activities.journey import JourneyActivities
+from journeys.client import JourneysClient
+from journeys.devserver import DevServer
+from journeys.sinks import MailCatcher, WebhookSink
+from journeys.store import MessageRecord, Store
+from tests.conftest import engine_settings
+from tests.helpers import REPO, Engine, copy_examples, eventually
+from workers.worker import running_worker
+
+
+class LosesTheFirstReply(Store):
+    """Records a sent message, then fails as if the worker died before reporting it."""
+
+    failed = 0
+
+    async def save_message(self, message: MessageRecord) -> None:
+        await super().save_message(message)
+        if message.state == "sent" and not self.failed:
+            self.failed += 1
+            raise ConnectionError("lost the connection after recording the send")
+
+
+async def test_an_activity_retried_after_the_send_was_recorded_sends_nothing_more(
+    temporal_server: DevServer, temporal: Client, tmp_path: Path, mail: MailCatcher,
+    hooks: WebhookSink,
+) -> None:
+    settings = engine_settings(temporal_server.address, f"sqlite:///{tmp_path}/store.db",
+                               mail.port)
+    store = await LosesTheFirstReply.open(settings.store.url)
+    activities = JourneyActivities(store, build_channels(settings), settings.preferences)
+    directory = copy_examples(tmp_path / "journeys")
+    async with running_worker(settings, client=temporal, activities=activities), \
+            await JourneysClient.connect(settings, directory=directory) as client:
+        engine = Engine(client, temporal, settings, directory, mail, hooks)
+        engine.write("once", "journey: once\nsteps:\n  - send: hello\n    channel: email\n"
+                             "    template: welcome\n")
+        handle = await client.trigger("once", [{"id": "o1", "email": "o1@example.com"}])
+        status = await engine.until_done(handle.run_id)
+    assert store.failed == 1
+    assert len(mail.messages) == 1
+    [entry] = status.timeline
+    assert entry.outcome == "sent" and entry.detail["recorded"] is True
+    for channel in activities.channels.values():
+        await channel.close()
+    await store.close()
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "workers"], cwd=REPO,
+                            env={**os.environ, **env}, stdout=log.open("ab"),
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+
+async def test_a_worker_killed_mid_journey_delivers_each_message_once(
+    temporal_server: DevServer, temporal: Client, tmp_path: Path, mail: MailCatcher,
+    hooks: WebhookSink,
+) -> None:
+    settings = engine_settings(temporal_server.address, f"sqlite:///{tmp_path}/store.db",
+                               mail.port)
+    directory = copy_examples(tmp_path / "journeys")
+    (directory / "steady.yaml").write_text(f"""
+journey: steady
+steps:
+  - send: first
+    channel: email
+    template: welcome
+  - wait: 2s
+  - send: second
+    channel: webhook
+    url: {hooks.url}/second
+  - wait: 2s
+  - send: third
+    channel: email
+    template: pro_tips
+""")
+    env = {
+        "JOURNEYS_TEMPORAL_ADDRESS": settings.temporal.address,
+        "JOURNEYS_TEMPORAL_TASK_QUEUE": settings.temporal.task_queue,
+        "JOURNEYS_STORE_URL": settings.store.url,
+        "JOURNEYS_EMAIL_HOST": "127.0.0.1",
+        "JOURNEYS_EMAIL_PORT": str(mail.port),
+        "JOURNEYS_WEBHOOK_ALLOW_PRIVATE": "127.0.0.0/8",
+    }
+    log = tmp_path / "worker.log"
+    people = [{"id": f"k{i}", "email": f"k{i}@example.com"} for i in range(3)]
+    worker = start_worker(env, log)
+    try:
+        async with await JourneysClient.connect(settings, directory=directory) as client:
+            handle = await client.trigger("steady", people)
+            await asyncio.to_thread(mail.wait_for, 3, 60)  # every "first" is out: now waiting
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+            worker = start_worker(env, log)
+            await asyncio.to_thread(hooks.wait_for, 3, 60)  # every "second" is out: waiting
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+            worker = start_worker(env, log)
+            statuses: list[Any] = [
+                await eventually(lambda run=run: client.status(run.run_id),
+                                 lambda s: s.done, timeout=120, what="the end of the run")
+                for run in handle.runs
+            ]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+    assert [s.state for s in statuses] == ["completed"] * 3, log.read_text()[-2000:]
+    for person in people:
+        subjects = [m["Subject"] for m in mail.to(person["email"])]
+        assert sorted(subjects) == sorted(["Welcome to Acme, friend!",
+                                           "Three things pro users love"])
+    assert sorted(r.path for r in hooks.requests) == ["/second"] * 3
