@@ -45,10 +45,13 @@ class JourneyActivities:
         store: the store profiles, events, preferences and messages live in.
         channels: the delivery channels by name.
         preferences: unsubscribe link settings.
+
     """
 
     def __init__(
-        self, store: Store, channels: dict[str, Channel],
+        self,
+        store: Store,
+        channels: dict[str, Channel],
         preferences: PreferenceSettings | None = None,
     ) -> None:
         self.store = store
@@ -92,18 +95,40 @@ class JourneyActivities:
         message_id = message_id_for(run, step.id, channel_name)
         earlier = await self.store.get_message(message_id)
         if earlier is not None and earlier.state in DONE_STATES:
-            return c.SendResult(message_id, channel_name, earlier.state, earlier.address,
-                                {**earlier.detail, "recorded": True}, earlier.reason)
+            return c.SendResult(
+                message_id,
+                channel_name,
+                earlier.state,
+                earlier.address,
+                {**earlier.detail, "recorded": True},
+                earlier.reason,
+            )
         channel = self.channels[channel_name]
         profile = await self.store.get_profile(run.recipient_id) or {"id": run.recipient_id}
         link = self.unsubscribe_url(run.recipient_id, step.topic)
         names = variables(request, profile, message_id, link)
 
-        def record(state: str, address: str | None = None, *, reason: str | None = None,
-                   provider_id: str | None = None, **detail: Any) -> MessageRecord:
-            return MessageRecord(message_id, run.workflow_id, run.run_id, step.id,
-                                 run.recipient_id, channel_name, state, address, detail,
-                                 provider_id=provider_id, reason=reason)
+        def record(
+            state: str,
+            address: str | None = None,
+            *,
+            reason: str | None = None,
+            provider_id: str | None = None,
+            **detail: Any,
+        ) -> MessageRecord:
+            return MessageRecord(
+                message_id,
+                run.workflow_id,
+                run.run_id,
+                step.id,
+                run.recipient_id,
+                channel_name,
+                state,
+                address,
+                detail,
+                provider_id=provider_id,
+                reason=reason,
+            )
 
         async def skip(reason: str, address: str | None = None) -> c.SendResult:
             await self.store.save_message(record("skipped", address, reason=reason))
@@ -111,7 +136,8 @@ class JourneyActivities:
 
         try:
             addresses = channel.addresses(
-                profile, step, lambda text: render_string("liquid", text, names))
+                profile, step, lambda text: render_string("liquid", text, names)
+            )
         except InvalidAddressError as exc:
             return await skip(f"invalid address: {exc}")
         except RenderError as exc:
@@ -121,19 +147,28 @@ class JourneyActivities:
         shown = ", ".join(addresses)
         prefs = await self.store.get_preferences(run.recipient_id)
         suppressed = await self.store.suppression(run.recipient_id, addresses)
-        blocked = blocked_reason(prefs, channel=channel_name, topic=step.topic,
-                                 transactional=step.transactional, suppressed=suppressed)
+        blocked = blocked_reason(
+            prefs,
+            channel=channel_name,
+            topic=step.topic,
+            transactional=step.transactional,
+            suppressed=suppressed,
+        )
         if blocked:
             return await skip(blocked, shown)
         try:
-            content = (render_variant(request.template, channel_name, names)
-                       if request.template else {"body": default_webhook_body(names)})
+            content = (
+                render_variant(request.template, channel_name, names)
+                if request.template
+                else {"body": default_webhook_body(names)}
+            )
         except RenderError as exc:
             return await self._fail(record("failed", shown, reason=f"render: {exc}"))
 
         await self.store.save_message(record("queued", shown))
-        outgoing = Outgoing(message_id, addresses, content, dict(step.headers),
-                            step.transactional, link)
+        outgoing = Outgoing(
+            message_id, addresses, content, dict(step.headers), step.transactional, link
+        )
         try:
             delivery = await channel.deliver(outgoing)
         except PermanentDeliveryError as exc:
@@ -141,23 +176,27 @@ class JourneyActivities:
             return await self._fail(record("failed", shown, reason=str(exc)))
         except RetryableDeliveryError as exc:
             await self._forget(run.recipient_id, exc.stale)
-            await self.store.save_message(record("queued", shown, last_error=str(exc),
-                                                 attempt=activity.info().attempt))
+            await self.store.save_message(
+                record("queued", shown, last_error=str(exc), attempt=activity.info().attempt)
+            )
             delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
-            raise ApplicationError(str(exc), type="RetryableDeliveryError",
-                                   next_retry_delay=delay) from exc
+            raise ApplicationError(
+                str(exc), type="RetryableDeliveryError", next_retry_delay=delay
+            ) from exc
         await self._forget(run.recipient_id, delivery.stale)
         detail = {**delivery.detail, "sent_at": datetime.now(UTC).isoformat()}
-        await self.store.save_message(record("sent", shown, provider_id=delivery.provider_id,
-                                             **detail))
+        await self.store.save_message(
+            record("sent", shown, provider_id=delivery.provider_id, **detail)
+        )
         if delivery.provider_id:
             detail["provider_id"] = delivery.provider_id
         return c.SendResult(message_id, channel_name, "sent", shown, detail)
 
     async def _fail(self, message: MessageRecord) -> c.SendResult:
         await self.store.save_message(message)
-        raise ApplicationError(message.reason or "failed", type="PermanentDeliveryError",
-                               non_retryable=True)
+        raise ApplicationError(
+            message.reason or "failed", type="PermanentDeliveryError", non_retryable=True
+        )
 
     async def _forget(self, recipient_id: str, stale: list[str]) -> None:
         if stale:

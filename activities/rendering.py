@@ -11,7 +11,9 @@ __all__ = ["default_webhook_body", "render_variant", "variables"]
 
 
 def variables(
-    request: SendInput, profile: dict[str, Any], message_id: str,
+    request: SendInput,
+    profile: dict[str, Any],
+    message_id: str,
     unsubscribe_url: str | None = None,
 ) -> dict[str, Any]:
     """The names a template can use: customer, event, trigger and journey."""
@@ -38,12 +40,17 @@ def render_variant(
     if variant is None:  # only webhooks may lack a variant: they send the default body
         return {"body": default_webhook_body(names)}
     if channel == "webhook":
-        return {"body": render_value(template.engine, variant.get("body"), names,
-                                     strict=template.strict)}
+        return {
+            "body": render_value(
+                template.engine, variant.get("body"), names, strict=template.strict
+            )
+        }
     return {
         key: render_value(template.engine, value, names, strict=template.strict)
-        if key == "data" else
-        render_string(template.engine, value, names, html=key == "html", strict=template.strict)
+        if key == "data"
+        else render_string(
+            template.engine, value, names, html=key == "html", strict=template.strict
+        )
         for key, value in variant.items()
     }
 

@@ -177,14 +177,21 @@ class Library:
 
         Raises:
             DefinitionError: it does not exist or its file is wrong.
+
         """
         if name not in self.template_names():
             listing = ", ".join(self.template_names()) or "none"
-            raise DefinitionError([Diagnostic(
-                str(self.directory / TEMPLATES_DIR), 0, 0,
-                f"unknown template {name!r}: expected one of {listing}"
-                f"{closest(name, self.template_names())}",
-            )])
+            raise DefinitionError(
+                [
+                    Diagnostic(
+                        str(self.directory / TEMPLATES_DIR),
+                        0,
+                        0,
+                        f"unknown template {name!r}: expected one of {listing}"
+                        f"{closest(name, self.template_names())}",
+                    )
+                ]
+            )
         template, loaded = self._template(name)
         if template is None:
             raise DefinitionError(loaded.problems)

@@ -115,6 +115,7 @@ class DeliveryError(JourneysError):
     Attributes:
         stale: addresses the provider says no longer exist (e.g. unregistered device
             tokens), to be removed from the profile.
+
     """
 
     def __init__(self, message: str, *, stale: Sequence[str] = ()) -> None:
@@ -127,6 +128,7 @@ class RetryableDeliveryError(DeliveryError):
 
     Attributes:
         retry_after: seconds the provider asked to wait (``Retry-After``), if it did.
+
     """
 
     def __init__(

@@ -165,6 +165,7 @@ def render_string(
 
     Raises:
         RenderError: with the engine's reason.
+
     """
     try:
         return str(_parser(engine, html, strict)(text).render(**variables))

@@ -198,14 +198,22 @@ class JourneyWorkflow:
 
     async def _attempt(self, step: SendStep, channel: str) -> c.SendResult:
         template = self._plan.templates.get(step.template) if step.template else None
-        request = c.SendInput(self._info(), step, template, self._input.data, self._input.event,
-                              channel=channel)
+        request = c.SendInput(
+            self._info(), step, template, self._input.data, self._input.event, channel=channel
+        )
         # Sends go to a task queue per channel, so each can carry its provider's rate limit.
-        queue = (f"{workflow.info().task_queue}.send.{channel}"
-                 if workflow.patched(CHANNEL_QUEUES_PATCH) else None)
+        queue = (
+            f"{workflow.info().task_queue}.send.{channel}"
+            if workflow.patched(CHANNEL_QUEUES_PATCH)
+            else None
+        )
         delivery = workflow.start_activity(
-            c.SEND, request, result_type=c.SendResult, task_queue=queue,
-            start_to_close_timeout=timedelta(seconds=60), retry_policy=_SEND_RETRY,
+            c.SEND,
+            request,
+            result_type=c.SendResult,
+            task_queue=queue,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=_SEND_RETRY,
             summary=f"{step.id}: send {step.template or 'payload'} via {channel}",
         )
         try:
@@ -236,14 +244,21 @@ class JourneyWorkflow:
         last = attempts[-1]
         states = {a.state for a in attempts}
         state = "sent" if "sent" in states else "skipped" if states == {"skipped"} else "failed"
-        detail: dict[str, Any] = {"channel": last.channel, "address": last.address,
-                                  "message_id": last.message_id, **last.detail}
+        detail: dict[str, Any] = {
+            "channel": last.channel,
+            "address": last.address,
+            "message_id": last.message_id,
+            **last.detail,
+        }
         if last.reason:
             detail["reason" if last.state == "skipped" else "error"] = last.reason
         if len(step.channels) > 1:
             detail["attempts"] = [
-                {"channel": a.channel, "state": a.state, **({"reason": a.reason} if a.reason
-                                                              else {})}
+                {
+                    "channel": a.channel,
+                    "state": a.state,
+                    **({"reason": a.reason} if a.reason else {}),
+                }
                 for a in attempts
             ]
         self.record(step.id, "send", state, **detail)

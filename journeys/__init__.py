@@ -23,11 +23,11 @@ from definitions.errors import (
     UnknownJourneyError,
     UnknownRunError,
 )
+from journeys import preferences
 from journeys.client import JourneysClient
 from journeys.config import Settings, load_settings
-from journeys.models import RunHandle, RunStatus, TimelineEntry, TriggerHandle, TriggerStatus
-from journeys import preferences
 from journeys.consent import Preferences
+from journeys.models import RunHandle, RunStatus, TimelineEntry, TriggerHandle, TriggerStatus
 from journeys.store import MessageRecord
 from journeys.sync import (
     cancel,

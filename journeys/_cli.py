@@ -11,6 +11,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+from definitions.channels import CHANNELS
 from definitions.compiler import Library
 from definitions.errors import JourneysError
 from definitions.graph import to_mermaid
@@ -41,7 +42,10 @@ def _json(text: str | None, what: str) -> dict[str, Any]:
 
 
 def _with_client(
-    args: argparse.Namespace, action: Callable[[Any], Coroutine[Any, Any, int]]
+    args: argparse.Namespace,
+    action: Callable[[Any], Coroutine[Any, Any, int]],
+    *,
+    temporal: bool = True,
 ) -> int:
     from journeys.client import JourneysClient
 
@@ -49,7 +53,7 @@ def _with_client(
 
     async def go() -> int:
         async with await JourneysClient.connect(
-            settings, directory=_directory(args, settings)
+            settings, directory=_directory(args, settings), temporal=temporal
         ) as client:
             return await action(client)
 
@@ -140,6 +144,117 @@ def cmd_track(args: argparse.Namespace) -> int:
         return 0
 
     return _with_client(args, action)
+
+
+def _message_line(message: Any) -> str:
+    when = message.updated_at.strftime("%Y-%m-%d %H:%M:%S") if message.updated_at else "-"
+    why = f"  ({message.reason})" if message.reason else ""
+    return (
+        f"{when}  {message.state:<8} {message.channel:<8} {message.step:<16} "
+        f"{message.address or '-'}{why}\n    {message.id}"
+    )
+
+
+def cmd_messages(args: argparse.Namespace) -> int:
+    from journeys.report import as_json
+
+    if args.recipient is None and args.run is None:
+        raise SystemExit("journeys messages: give --recipient ID and/or --run RUN")
+
+    async def action(client: Any) -> int:
+        found = await client.messages(recipient=args.recipient, run=args.run, limit=args.limit)
+        if args.json:
+            print(as_json(found))
+        elif not found:
+            print("no messages")
+        for message in [] if args.json else found:
+            print(_message_line(message))
+        return 0
+
+    return _with_client(args, action, temporal=False)
+
+
+def cmd_message(args: argparse.Namespace) -> int:
+    from journeys.report import as_json
+
+    async def action(client: Any) -> int:
+        message = await client.message_status(args.id)
+        print(as_json(message) if args.json else _message_line(message))
+        return 0
+
+    return _with_client(args, action, temporal=False)
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    profile = _json(args.profile, "--profile") if args.profile else None
+    data = _json(args.data, "--data")
+
+    async def action(client: Any) -> int:
+        rendered = await client.preview(
+            args.template, args.channel, recipient=args.recipient, profile=profile, data=data
+        )
+        for key, value in rendered.items():
+            text = value if isinstance(value, str) else json.dumps(value, indent=2)
+            print(f"--- {key}\n{text.rstrip()}")
+        return 0
+
+    return _with_client(args, action, temporal=False)
+
+
+def cmd_preferences(args: argparse.Namespace) -> int:
+    channels = {**dict.fromkeys(args.opt_out, True), **dict.fromkeys(args.opt_in, False)}
+    topics: dict[str, bool] = {}
+    for item in args.topic:
+        name, _, value = item.partition("=")
+        if value not in ("on", "off") or not name:
+            raise SystemExit(f"journeys preferences: --topic expects NAME=on|off, found {item!r}")
+        topics[name] = value == "on"
+    unsubscribed = True if args.unsubscribe else False if args.resubscribe else None
+
+    async def action(client: Any) -> int:
+        if channels or topics or unsubscribed is not None:
+            prefs = await client.update_preferences(
+                args.recipient, unsubscribed=unsubscribed, channels=channels, topics=topics
+            )
+        else:
+            prefs = await client.preferences(args.recipient)
+        opted_out = ", ".join(c for c, out in sorted(prefs.channels.items()) if out) or "none"
+        listed = ", ".join(f"{t}={'on' if on else 'off'}" for t, on in sorted(prefs.topics.items()))
+        print(
+            f"recipient     {prefs.recipient_id}\n"
+            f"unsubscribed  {'yes' if prefs.unsubscribed else 'no'}\n"
+            f"opted out of  {opted_out}\n"
+            f"topics        {listed or '(all subscribed)'}"
+        )
+        return 0
+
+    return _with_client(args, action, temporal=False)
+
+
+def cmd_suppress(args: argparse.Namespace) -> int:
+    kind = "address" if args.address else "person"
+
+    async def action(client: Any) -> int:
+        if args.lift:
+            await client.unsuppress(args.value, kind=kind)
+            print(f"lifted the suppression of {kind} {args.value}")
+        else:
+            await client.suppress(args.value, kind=kind, reason=args.reason)
+            print(f"suppressed {kind} {args.value}: {args.reason}")
+        return 0
+
+    return _with_client(args, action, temporal=False)
+
+
+def cmd_unsubscribe(args: argparse.Namespace) -> int:
+    async def action(client: Any) -> int:
+        prefs = await client.unsubscribe(args.token)
+        print(
+            f"applied: {prefs.recipient_id} unsubscribed={prefs.unsubscribed} topics={prefs.topics}"
+        )
+        return 0
+
+    return _with_client(args, action, temporal=False)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -237,6 +352,39 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("recipient")
     c.add_argument("event")
     c.add_argument("--data", help="JSON object with the event's data")
+    c = add("messages", cmd_messages, "list the messages of a recipient or a run")
+    c.add_argument("--recipient", metavar="ID")
+    c.add_argument("--run", metavar="RUN", help="run id or workflow id")
+    c.add_argument("--limit", type=int, default=100)
+    c.add_argument("--json", action="store_true", help="print JSON")
+    c = add("message", cmd_message, "show one message by id")
+    c.add_argument("id")
+    c.add_argument("--json", action="store_true", help="print JSON")
+    c = add("preview", cmd_preview, "render a template for a recipient or a sample profile")
+    c.add_argument("template")
+    c.add_argument("--channel", required=True, choices=list(CHANNELS))
+    who = c.add_mutually_exclusive_group()
+    who.add_argument("--recipient", metavar="ID", help="a stored profile")
+    who.add_argument("--profile", metavar="JSON", help="a sample profile")
+    c.add_argument("--data", metavar="JSON", help="trigger data (trigger.*)")
+    c = add("preferences", cmd_preferences, "show or change a recipient's preferences")
+    c.add_argument("recipient")
+    sub_or_not = c.add_mutually_exclusive_group()
+    sub_or_not.add_argument("--unsubscribe", action="store_true", help="from all marketing")
+    sub_or_not.add_argument("--resubscribe", action="store_true")
+    c.add_argument(
+        "--opt-out", action="append", default=[], metavar="CHANNEL", choices=list(CHANNELS)
+    )
+    c.add_argument(
+        "--opt-in", action="append", default=[], metavar="CHANNEL", choices=list(CHANNELS)
+    )
+    c.add_argument("--topic", action="append", default=[], metavar="NAME=on|off")
+    c = add("suppress", cmd_suppress, "stop every message to a person or address")
+    c.add_argument("value", help="a recipient id, or an address with --address")
+    c.add_argument("--address", action="store_true", help="VALUE is an address")
+    c.add_argument("--reason", default="suppressed by an operator")
+    c.add_argument("--lift", action="store_true", help="lift the suppression instead")
+    add("unsubscribe", cmd_unsubscribe, "apply a signed unsubscribe token").add_argument("token")
     add("worker", cmd_worker, "run a worker (as `python -m workers`)", journeys_dir=False)
     c = add(
         "dev",

@@ -25,11 +25,16 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.rendering import render_variant
 from definitions import contract as c
 from definitions.compiler import Library
-from activities.rendering import render_variant
 from definitions.diagnostics import Diagnostic
-from definitions.errors import ConfigurationError, DefinitionError, UnknownRunError
+from definitions.errors import (
+    ConfigurationError,
+    DefinitionError,
+    EngineUnavailableError,
+    UnknownRunError,
+)
 from definitions.workflow import (
     JOURNEY_KEY,
     RECIPIENT_KEY,
@@ -37,9 +42,9 @@ from definitions.workflow import (
     TRIGGER_KEY,
 )
 from journeys.config import Settings, load_settings
+from journeys.consent import Preferences, verify_unsubscribe
 from journeys.models import RunHandle, RunStatus, TriggerHandle, TriggerStatus
 from journeys.recipients import check_data, parse_recipients
-from journeys.consent import Preferences, verify_unsubscribe
 from journeys.store import MessageRecord, RunRecord, Store, TriggerRecord
 from journeys.temporal import connect
 
@@ -69,18 +74,25 @@ class JourneysClient:
     Create one with :meth:`connect` and close it (or use ``async with``).
 
     Args:
-        temporal: a client made by :func:`journeys.temporal.connect`.
+        temporal: a client made by :func:`journeys.temporal.connect`; None for a client
+            that only reads and writes the store (preferences, messages, previews).
         store: the engine's store.
         library: the journeys directory.
         task_queue: the task queue workers poll.
+        signing_secret: the key of unsubscribe tokens.
 
     """
 
     def __init__(
-        self, temporal: Client, store: Store, library: Library, *, task_queue: str,
+        self,
+        temporal: Client | None,
+        store: Store,
+        library: Library,
+        *,
+        task_queue: str,
         signing_secret: str | None = None,
     ) -> None:
-        self.temporal = temporal
+        self._temporal = temporal
         self.store = store
         self.library = library
         self.task_queue = task_queue
@@ -93,6 +105,7 @@ class JourneysClient:
         *,
         directory: str | Path | None = None,
         task_queue: str | None = None,
+        temporal: bool = True,
     ) -> JourneysClient:
         """Connect to Temporal and open the store, as the configuration says.
 
@@ -100,18 +113,31 @@ class JourneysClient:
             settings: the configuration; by default ``journeys.toml`` and the environment.
             directory: the journeys directory, instead of the configured one.
             task_queue: the task queue, instead of the configured one.
+            temporal: False to open only the store (no runs: preferences, messages, previews).
 
         """
         settings = settings or load_settings()
-        temporal = await connect(settings.temporal)
+        engine = await connect(settings.temporal) if temporal else None
         store = await Store.open(settings.store.url)
         return cls(
-            temporal,
+            engine,
             store,
             Library(directory or settings.directory),
             task_queue=task_queue or settings.temporal.task_queue,
             signing_secret=settings.preferences.signing_secret,
         )
+
+    @property
+    def temporal(self) -> Client:
+        """The Temporal client.
+
+        Raises:
+            EngineUnavailableError: this client was opened without Temporal.
+
+        """
+        if self._temporal is None:
+            raise EngineUnavailableError("this client was opened without Temporal")
+        return self._temporal
 
     async def close(self) -> None:
         """Close the store's connections."""
@@ -337,6 +363,7 @@ class JourneysClient:
 
         Raises:
             UnknownRunError: no message has that id.
+
         """
         found = await self.store.get_message(message_id)
         if found is None:
@@ -351,8 +378,9 @@ class JourneysClient:
         if run is not None:
             found = await self._find_run(run)
             workflow_id, run_id = found.workflow_id, found.run_id
-        return await self.store.list_messages(recipient_id=recipient, workflow_id=workflow_id,
-                                              run_id=run_id, limit=limit)
+        return await self.store.list_messages(
+            recipient_id=recipient, workflow_id=workflow_id, run_id=run_id, limit=limit
+        )
 
     async def preview(
         self,
@@ -369,14 +397,21 @@ class JourneysClient:
             DefinitionError: the template file is wrong or has no variant for the channel.
             UnknownRunError: the recipient has no profile.
             RenderError: the template cannot be rendered for this profile.
+
         """
         compiled = self.library.template(template)
         if channel not in compiled.variants:
-            raise DefinitionError([Diagnostic(
-                str(self.library.directory / "templates" / f"{template}.yaml"), 0, 0,
-                f"template {template!r} has no {channel} variant: expected one of "
-                f"{', '.join(compiled.variants) or 'none'}",
-            )])
+            raise DefinitionError(
+                [
+                    Diagnostic(
+                        str(self.library.directory / "templates" / f"{template}.yaml"),
+                        0,
+                        0,
+                        f"template {template!r} has no {channel} variant: expected one of "
+                        f"{', '.join(compiled.variants) or 'none'}",
+                    )
+                ]
+            )
         if recipient is not None:
             stored = await self.store.get_profile(recipient)
             if stored is None:
@@ -385,9 +420,17 @@ class JourneysClient:
         else:
             person = {"id": "sample", **dict(profile or {})}
         names = {
-            "customer": person, "trigger": dict(data or {}), "event": {},
-            "journey": {"name": "preview", "step": "preview", "run_id": "", "trigger_id": "",
-                        "message_id": "preview", "unsubscribe_url": "https://example.invalid/u"},
+            "customer": person,
+            "trigger": dict(data or {}),
+            "event": {},
+            "journey": {
+                "name": "preview",
+                "step": "preview",
+                "run_id": "",
+                "trigger_id": "",
+                "message_id": "preview",
+                "unsubscribe_url": "https://example.invalid/u",
+            },
         }
         return render_variant(compiled, channel, names)
 
@@ -398,8 +441,12 @@ class JourneysClient:
         return await self.store.get_preferences(recipient)
 
     async def update_preferences(
-        self, recipient: str, *, unsubscribed: bool | None = None,
-        channels: Mapping[str, bool] | None = None, topics: Mapping[str, bool] | None = None,
+        self,
+        recipient: str,
+        *,
+        unsubscribed: bool | None = None,
+        channels: Mapping[str, bool] | None = None,
+        topics: Mapping[str, bool] | None = None,
     ) -> Preferences:
         """Change a recipient's preferences; what is not given is kept.
 
@@ -408,9 +455,12 @@ class JourneysClient:
             unsubscribed: unsubscribe from (True) or resubscribe to (False) marketing.
             channels: channel → opted out (True) or back in (False).
             topics: topic → subscribed (True) or not (False).
+
         """
         return await self.store.update_preferences(
-            recipient, unsubscribed=unsubscribed, channels=dict(channels or {}),
+            recipient,
+            unsubscribed=unsubscribed,
+            channels=dict(channels or {}),
             topics=dict(topics or {}),
         )
 
@@ -420,10 +470,10 @@ class JourneysClient:
         Raises:
             InvalidTokenError: the token was not signed with this installation's secret.
             ConfigurationError: no signing secret is configured.
+
         """
         if not self.signing_secret:
-            raise ConfigurationError(
-                "unsubscribe tokens need JOURNEYS_PREFERENCES_SIGNING_SECRET")
+            raise ConfigurationError("unsubscribe tokens need JOURNEYS_PREFERENCES_SIGNING_SECRET")
         recipient, topic = verify_unsubscribe(self.signing_secret, token)
         if topic:
             return await self.update_preferences(recipient, topics={topic: False})

@@ -25,8 +25,8 @@ __all__ = [
     "EmailSettings",
     "PreferenceSettings",
     "PushSettings",
-    "SmsSettings",
     "Settings",
+    "SmsSettings",
     "StoreSettings",
     "TemporalSettings",
     "WebhookSettings",
@@ -196,7 +196,9 @@ def _apply_environment(raw: dict[str, Any], env: Mapping[str, str]) -> None:
                 value = env.get(f"JOURNEYS_{name.upper()}_{key.upper()}")
                 if value is not None:
                     is_list = "list" in str(section.model_fields[key].annotation)
-                    parsed = [v.strip() for v in value.split(",") if v.strip()] if is_list else value
+                    parsed = (
+                        [v.strip() for v in value.split(",") if v.strip()] if is_list else value
+                    )
                     raw.setdefault(name, {})[key] = parsed
         elif (value := env.get(f"JOURNEYS_{name.upper()}")) is not None:
             raw[name] = value

@@ -59,6 +59,7 @@ def blocked_reason(
         topic: the message's topic, if it has one.
         transactional: whether the send step is transactional.
         suppressed: the reason of a suppression that applies, if any.
+
     """
     if suppressed:
         return f"suppressed ({suppressed})"
@@ -99,6 +100,7 @@ def verify_unsubscribe(secret: str, token: str) -> tuple[str, str | None]:
 
     Raises:
         InvalidTokenError: the token is malformed or its signature does not match.
+
     """
     try:
         payload, signature = token.split(".")

@@ -26,12 +26,16 @@ def get(recipient: str) -> Preferences:
 
 
 def update(
-    recipient: str, *, unsubscribed: bool | None = None,
-    channels: Mapping[str, bool] | None = None, topics: Mapping[str, bool] | None = None,
+    recipient: str,
+    *,
+    unsubscribed: bool | None = None,
+    channels: Mapping[str, bool] | None = None,
+    topics: Mapping[str, bool] | None = None,
 ) -> Preferences:
     """Change a recipient's preferences; see :meth:`JourneysClient.update_preferences`."""
-    result: Preferences = call("update_preferences", recipient, unsubscribed=unsubscribed,
-                               channels=channels, topics=topics)
+    result: Preferences = call(
+        "update_preferences", recipient, unsubscribed=unsubscribed, channels=channels, topics=topics
+    )
     return result
 
 

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from journeys.models import RunStatus, TriggerStatus
 
-__all__ = ["run_text", "status_json", "trigger_text", "ui_link"]
+__all__ = ["as_json", "run_text", "status_json", "trigger_text", "ui_link"]
 
 
 def ui_link(ui_url: str, namespace: str, run: RunStatus) -> str:
@@ -88,3 +88,10 @@ def status_json(status: RunStatus | TriggerStatus) -> str:
     if isinstance(status, TriggerStatus):
         data["counts"] = status.counts
     return json.dumps(data, indent=2, default=str)
+
+
+def as_json(value: Any) -> str:
+    """Dataclasses (or lists of them) as JSON."""
+    if isinstance(value, list):
+        return json.dumps([asdict(v) for v in value], indent=2, default=str)
+    return json.dumps(asdict(value), indent=2, default=str)

@@ -129,13 +129,18 @@ def messages(*, recipient: str | None = None, run: str | None = None) -> list[Me
 
 
 def preview(
-    template: str, channel: str, *, recipient: str | None = None,
-    profile: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None,
+    template: str,
+    channel: str,
+    *,
+    recipient: str | None = None,
+    profile: Mapping[str, Any] | None = None,
+    data: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Render a template for a profile; see :meth:`JourneysClient.preview`."""
     background, client = _client()
-    return background.run(client.preview(template, channel, recipient=recipient,
-                                         profile=profile, data=data))
+    return background.run(
+        client.preview(template, channel, recipient=recipient, profile=profile, data=data)
+    )
 
 
 def call(method: str, *args: Any, **kwargs: Any) -> Any:

@@ -81,7 +81,11 @@ SIGNING_SECRET = "test-signing-secret"
 
 
 def engine_settings(
-    address: str, store_url: str, mail_port: int, *, twilio: TwilioPeer | None = None,
+    address: str,
+    store_url: str,
+    mail_port: int,
+    *,
+    twilio: TwilioPeer | None = None,
     fcm: FcmPeer | None = None,
 ) -> Settings:
     settings: dict[str, Any] = {
@@ -89,16 +93,24 @@ def engine_settings(
         "store": {"url": store_url},
         "email": {"host": "127.0.0.1", "port": mail_port},
         "webhook": {"timeout": 5, "allow_private": ["127.0.0.0/8"]},
-        "preferences": {"unsubscribe_url": "https://acme.example/unsubscribe",
-                        "signing_secret": SIGNING_SECRET},
+        "preferences": {
+            "unsubscribe_url": "https://acme.example/unsubscribe",
+            "signing_secret": SIGNING_SECRET,
+        },
     }
     if twilio is not None:
-        settings["sms"] = {"base_url": twilio.http.url, "account_sid": twilio.account_sid,
-                           "auth_token": twilio.auth_token, "from_number": "+15005550006",
-                           "default_region": "GB"}
+        settings["sms"] = {
+            "base_url": twilio.http.url,
+            "account_sid": twilio.account_sid,
+            "auth_token": twilio.auth_token,
+            "from_number": "+15005550006",
+            "default_region": "GB",
+        }
     if fcm is not None:
-        settings["push"] = {"base_url": fcm.http.url,
-                            "service_account": json.dumps(fcm.service_account())}
+        settings["push"] = {
+            "base_url": fcm.http.url,
+            "service_account": json.dumps(fcm.service_account()),
+        }
     return Settings.model_validate(settings)
 
 
@@ -126,20 +138,29 @@ def fcm(fcm_session: FcmPeer) -> FcmPeer:
 
 @pytest.fixture
 async def engine(
-    temporal_server: DevServer, temporal: Client, tmp_path: Path, mail: MailCatcher,
-    hooks: WebhookSink, twilio: TwilioPeer, fcm: FcmPeer,
+    temporal_server: DevServer,
+    temporal: Client,
+    tmp_path: Path,
+    mail: MailCatcher,
+    hooks: WebhookSink,
+    twilio: TwilioPeer,
+    fcm: FcmPeer,
 ) -> AsyncIterator[Engine]:
     """Workers on task queues of their own, with a client on a copy of the examples."""
-    settings = engine_settings(temporal_server.address, f"sqlite:///{tmp_path}/store.db",
-                               mail.port, twilio=twilio, fcm=fcm)
+    settings = engine_settings(
+        temporal_server.address, f"sqlite:///{tmp_path}/store.db", mail.port, twilio=twilio, fcm=fcm
+    )
     directory = copy_examples(tmp_path / "journeys")
     store = await Store.open(settings.store.url)
     activities = JourneyActivities(store, build_channels(settings), settings.preferences)
     try:
-        async with running_worker(settings, client=temporal, activities=activities), \
-                await JourneysClient.connect(settings, directory=directory) as client:
-            yield Engine(client, temporal, settings, directory, mail, hooks, twilio, fcm,
-                         activities)
+        async with (
+            running_worker(settings, client=temporal, activities=activities),
+            await JourneysClient.connect(settings, directory=directory) as client,
+        ):
+            yield Engine(
+                client, temporal, settings, directory, mail, hooks, twilio, fcm, activities
+            )
     finally:
         for channel in activities.channels.values():
             await channel.close()

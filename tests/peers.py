@@ -44,10 +44,11 @@ class HttpPeer:
         peer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0))
-                request = Request("POST", self.path,
-                                  {k.lower(): v for k, v in self.headers.items()}, raw)
+                request = Request(
+                    "POST", self.path, {k.lower(): v for k, v in self.headers.items()}, raw
+                )
                 peer.requests.append(request)
                 status, body = handle(request)
                 data = json.dumps(body).encode()
@@ -133,13 +134,19 @@ class FcmPeer:
         self.http = HttpPeer(self.handle)
 
     def service_account(self) -> dict[str, str]:
-        pem = self.key.private_bytes(serialization.Encoding.PEM,
-                                     serialization.PrivateFormat.PKCS8,
-                                     serialization.NoEncryption()).decode()
-        return {"type": "service_account", "project_id": self.project_id,
-                "private_key_id": "k1", "private_key": pem,
-                "client_email": f"push@{self.project_id}.iam.gserviceaccount.com",
-                "token_uri": f"{self.http.url}/token"}
+        pem = self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        return {
+            "type": "service_account",
+            "project_id": self.project_id,
+            "private_key_id": "k1",
+            "private_key": pem,
+            "client_email": f"push@{self.project_id}.iam.gserviceaccount.com",
+            "token_uri": f"{self.http.url}/token",
+        }
 
     def handle(self, request: Request) -> Reply:
         if request.path == "/token":
@@ -152,9 +159,18 @@ class FcmPeer:
             return 401, {"error": {"code": 401, "status": "UNAUTHENTICATED"}}
         message = request.json()["message"]
         if message["token"] in self.unregistered:
-            return 404, {"error": {"code": 404, "status": "NOT_FOUND", "details": [
-                {"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
-                 "errorCode": "UNREGISTERED"}]}}
+            return 404, {
+                "error": {
+                    "code": 404,
+                    "status": "NOT_FOUND",
+                    "details": [
+                        {
+                            "@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
+                            "errorCode": "UNREGISTERED",
+                        }
+                    ],
+                }
+            }
         self.sent.append(message)
         return 200, {"name": f"projects/{self.project_id}/messages/{secrets.token_hex(6)}"}
 
@@ -165,10 +181,13 @@ class FcmPeer:
         header, claims, signature = form["assertion"].split(".")
         pad = lambda s: s + "=" * (-len(s) % 4)  # noqa: E731
         try:
-            self.key.public_key().verify(base64.urlsafe_b64decode(pad(signature)),
-                                         f"{header}.{claims}".encode(), padding.PKCS1v15(),
-                                         hashes.SHA256())
-        except Exception:  # noqa: BLE001
+            self.key.public_key().verify(
+                base64.urlsafe_b64decode(pad(signature)),
+                f"{header}.{claims}".encode(),
+                padding.PKCS1v15(),
+                hashes.SHA256(),
+            )
+        except Exception:
             self.errors.append("bad JWT signature")
             return 400, {"error": "invalid_grant"}
         body = json.loads(base64.urlsafe_b64decode(pad(claims)))
@@ -177,5 +196,4 @@ class FcmPeer:
         if body.get("aud") != f"{self.http.url}/token":
             self.errors.append("bad audience")
         self.tokens_issued += 1
-        return 200, {"access_token": self.access_token, "expires_in": 3600,
-                     "token_type": "Bearer"}
+        return 200, {"access_token": self.access_token, "expires_in": 3600, "token_type": "Bearer"}

@@ -142,8 +142,7 @@ async def test_webhook_statuses(status: int, error: type[Exception] | None) -> N
     sink = WebhookSink().start()
     sink.status = status
     channel = WebhookChannel(WebhookSettings(timeout=5, allow_private=["127.0.0.0/8"]))
-    message = Outgoing("run/step/webhook", [f"{sink.url}/in"], {"body": {"a": 1}},
-                       {"x-extra": "1"})
+    message = Outgoing("run/step/webhook", [f"{sink.url}/in"], {"body": {"a": 1}}, {"x-extra": "1"})
     try:
         if error is None:
             delivery = await channel.deliver(message)

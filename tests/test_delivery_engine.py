@@ -23,8 +23,11 @@ push:
 
 def journey(engine: Engine, name: str, send: str, extra: str = "") -> None:
     engine.write("templates/multi", MULTI_TEMPLATE)
-    engine.write(name, f"journey: {name}\n{extra}steps:\n  - send: note\n    template: multi\n"
-                       + "".join(f"    {line}\n" for line in send.strip().splitlines()))
+    engine.write(
+        name,
+        f"journey: {name}\n{extra}steps:\n  - send: note\n    template: multi\n"
+        + "".join(f"    {line}\n" for line in send.strip().splitlines()),
+    )
 
 
 def send_entry(status: RunStatus) -> Any:
@@ -33,8 +36,10 @@ def send_entry(status: RunStatus) -> Any:
 
 
 def attempts(status: RunStatus) -> list[tuple[str, str, str]]:
-    return [(a["channel"], a["state"], a.get("reason", ""))
-            for a in send_entry(status).detail["attempts"]]
+    return [
+        (a["channel"], a["state"], a.get("reason", ""))
+        for a in send_entry(status).detail["attempts"]
+    ]
 
 
 async def run(engine: Engine, name: str, person: dict[str, Any]) -> RunStatus:
@@ -45,8 +50,11 @@ async def run(engine: Engine, name: str, person: dict[str, Any]) -> RunStatus:
 async def test_fallback_past_missing_addresses(engine: Engine) -> None:
     journey(engine, "fb", "channel: sms\nfallback: [push, email]")
     status = await run(engine, "fb", {"id": "f1", "email": "f1@example.com"})
-    assert attempts(status) == [("sms", "skipped", "no address"),
-                                ("push", "skipped", "no address"), ("email", "sent", "")]
+    assert attempts(status) == [
+        ("sms", "skipped", "no address"),
+        ("push", "skipped", "no address"),
+        ("email", "sent", ""),
+    ]
     assert send_entry(status).outcome == "sent"
     assert send_entry(status).detail["channel"] == "email"
     assert [m["To"] for m in engine.mail.messages] == ["f1@example.com"]
@@ -57,9 +65,16 @@ async def test_fallback_past_opt_out_and_unregistered_tokens(engine: Engine) -> 
     engine.fcm.unregistered = {"old-phone"}
     await engine.client.update_preferences("f2", channels={"sms": True})
     journey(engine, "fb", "channel: sms\nfallback: [push, email]")
-    status = await run(engine, "fb", {"id": "f2", "phone": "07911 123456",
-                                      "email": "f2@example.com",
-                                      "devices": [{"token": "old-phone", "platform": "ios"}]})
+    status = await run(
+        engine,
+        "fb",
+        {
+            "id": "f2",
+            "phone": "07911 123456",
+            "email": "f2@example.com",
+            "devices": [{"token": "old-phone", "platform": "ios"}],
+        },
+    )
     assert attempts(status) == [
         ("sms", "skipped", "opted out of sms"),
         ("push", "failed", "every device token is unregistered"),
@@ -74,8 +89,9 @@ async def test_fallback_past_a_permanent_provider_rejection(engine: Engine) -> N
     assert engine.twilio is not None and engine.fcm is not None
     engine.twilio.invalid = {"+447911123456": 21610}
     journey(engine, "fb", "channel: sms\nfallback: [push]")
-    status = await run(engine, "fb", {"id": "f3", "phone": "+44 7911 123456",
-                                      "devices": ["tablet-token"]})
+    status = await run(
+        engine, "fb", {"id": "f3", "phone": "+44 7911 123456", "devices": ["tablet-token"]}
+    )
     [(sms, sms_state, sms_reason), push] = attempts(status)
     assert (sms, sms_state) == ("sms", "failed") and "21610" in sms_reason
     assert push == ("push", "sent", "")
@@ -90,8 +106,9 @@ async def test_transient_failures_are_retried_before_falling_back(engine: Engine
     assert engine.twilio is not None
     engine.twilio.fail_next = 1
     journey(engine, "retry", "channel: sms\nfallback: [email]")
-    status = await run(engine, "retry", {"id": "r1", "phone": "07911 123456",
-                                         "email": "r1@example.com"})
+    status = await run(
+        engine, "retry", {"id": "r1", "phone": "07911 123456", "email": "r1@example.com"}
+    )
     assert attempts(status) == [("sms", "sent", "")]
     assert engine.twilio.requests == 2  # a 503, then the retry that went through
     assert len(engine.twilio.sent) == 1
@@ -100,7 +117,9 @@ async def test_transient_failures_are_retried_before_falling_back(engine: Engine
 
 async def test_preferences_topics_and_transactional(engine: Engine) -> None:
     engine.write("templates/multi", MULTI_TEMPLATE)
-    engine.write("prefs", """
+    engine.write(
+        "prefs",
+        """
 journey: prefs
 topic: product_news
 steps:
@@ -115,7 +134,8 @@ steps:
     channel: email
     template: multi
     topic: weekly_digest
-""")
+""",
+    )
     people = [
         {"id": "p-unsub", "email": "unsub@example.com"},
         {"id": "p-topic", "email": "topic@example.com"},
@@ -129,13 +149,19 @@ steps:
     outcome = {}
     for run_handle in handle.runs:
         status = await engine.until_done(run_handle.run_id)
-        outcome[status.recipient_id] = [(e.step, e.outcome, e.detail.get("reason", ""))
-                                        for e in status.timeline]
-    assert outcome["p-unsub"] == [("news", "skipped", "opted out (unsubscribed)"),
-                                  ("receipt", "sent", ""),
-                                  ("digest", "skipped", "opted out (unsubscribed)")]
-    assert outcome["p-topic"] == [("news", "skipped", "opted out of topic product_news"),
-                                  ("receipt", "sent", ""), ("digest", "sent", "")]
+        outcome[status.recipient_id] = [
+            (e.step, e.outcome, e.detail.get("reason", "")) for e in status.timeline
+        ]
+    assert outcome["p-unsub"] == [
+        ("news", "skipped", "opted out (unsubscribed)"),
+        ("receipt", "sent", ""),
+        ("digest", "skipped", "opted out (unsubscribed)"),
+    ]
+    assert outcome["p-topic"] == [
+        ("news", "skipped", "opted out of topic product_news"),
+        ("receipt", "sent", ""),
+        ("digest", "sent", ""),
+    ]
     assert outcome["p-supp"] == [
         ("news", "skipped", "suppressed (address: hard bounce)"),
         ("receipt", "skipped", "suppressed (address: hard bounce)"),
@@ -146,7 +172,9 @@ steps:
 
 async def test_list_unsubscribe_and_one_click_tokens(engine: Engine) -> None:
     engine.write("templates/multi", MULTI_TEMPLATE)
-    engine.write("mails", """
+    engine.write(
+        "mails",
+        """
 journey: mails
 topic: tips
 steps:
@@ -157,7 +185,8 @@ steps:
     channel: email
     template: multi
     transactional: true
-""")
+""",
+    )
     await run(engine, "mails", {"id": "u1", "email": "u1@example.com"})
     tip, receipt = engine.mail.messages
     assert receipt["List-Unsubscribe"] is None
@@ -171,6 +200,7 @@ steps:
     assert preferences.topics == {"tips": False}
     forged = sign_unsubscribe("another-secret", "u1")
     from journeys import InvalidTokenError
+
     try:
         await engine.client.unsubscribe(forged)
     except InvalidTokenError as exc:
@@ -181,7 +211,9 @@ steps:
 
 async def test_smtp_connections_are_reused(engine: Engine) -> None:
     engine.write("templates/multi", MULTI_TEMPLATE)
-    engine.write("two", """
+    engine.write(
+        "two",
+        """
 journey: two
 steps:
   - send: one
@@ -190,9 +222,11 @@ steps:
   - send: two
     channel: email
     template: multi
-""")
-    handle = await engine.client.trigger("two", [{"id": f"c{i}", "email": f"c{i}@example.com"}
-                                                for i in range(3)])
+""",
+    )
+    handle = await engine.client.trigger(
+        "two", [{"id": f"c{i}", "email": f"c{i}@example.com"} for i in range(3)]
+    )
     for r in handle.runs:
         await engine.until_done(r.run_id)
     assert len(engine.mail.messages) == 6
@@ -202,7 +236,9 @@ steps:
 
 async def test_each_failure_kind_ends_in_its_recorded_state(engine: Engine) -> None:
     engine.write("templates/multi", MULTI_TEMPLATE)
-    engine.write("kinds", f"""
+    engine.write(
+        "kinds",
+        f"""
 journey: kinds
 steps:
   - send: text
@@ -217,13 +253,16 @@ steps:
   - send: hook
     channel: webhook
     url: {engine.hooks.url}/gone
-""")
+""",
+    )
     engine.mail.reject_code = 550
     engine.hooks.status = 410
     status = await run(engine, "kinds", {"id": "k1", "phone": "12", "email": "k1@example.com"})
     states = {m.step: m for m in await engine.client.messages(recipient="k1")}
     assert (states["text"].state, states["text"].reason) == (
-        "skipped", "invalid address: invalid phone number '12': not a valid number in region GB")
+        "skipped",
+        "invalid address: invalid phone number '12': not a valid number in region GB",
+    )
     assert (states["notify"].state, states["notify"].reason) == ("skipped", "no address")
     assert states["mail"].state == "failed" and "SMTP 550" in (states["mail"].reason or "")
     assert states["hook"].state == "failed" and "410" in (states["hook"].reason or "")
@@ -234,8 +273,9 @@ steps:
 
 async def test_undefined_variables_fail_the_message_instead_of_sending_it(engine: Engine) -> None:
     engine.write("templates/strict", 'email: { subject: "Hi {{ customer.nickname }}", text: "x" }')
-    engine.write("strict", "journey: strict\nsteps:\n  - send: s\n    channel: email\n"
-                           "    template: strict\n")
+    engine.write(
+        "strict", "journey: strict\nsteps:\n  - send: s\n    channel: email\n    template: strict\n"
+    )
     status = await run(engine, "strict", {"id": "s1", "email": "s1@example.com"})
     entry = send_entry(status)
     assert entry.outcome == "failed"

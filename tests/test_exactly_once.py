@@ -36,19 +36,25 @@ class LosesTheFirstReply(Store):
 
 
 async def test_an_activity_retried_after_the_send_was_recorded_sends_nothing_more(
-    temporal_server: DevServer, temporal: Client, tmp_path: Path, mail: MailCatcher,
+    temporal_server: DevServer,
+    temporal: Client,
+    tmp_path: Path,
+    mail: MailCatcher,
     hooks: WebhookSink,
 ) -> None:
-    settings = engine_settings(temporal_server.address, f"sqlite:///{tmp_path}/store.db",
-                               mail.port)
+    settings = engine_settings(temporal_server.address, f"sqlite:///{tmp_path}/store.db", mail.port)
     store = await LosesTheFirstReply.open(settings.store.url)
     activities = JourneyActivities(store, build_channels(settings), settings.preferences)
     directory = copy_examples(tmp_path / "journeys")
-    async with running_worker(settings, client=temporal, activities=activities), \
-            await JourneysClient.connect(settings, directory=directory) as client:
+    async with (
+        running_worker(settings, client=temporal, activities=activities),
+        await JourneysClient.connect(settings, directory=directory) as client,
+    ):
         engine = Engine(client, temporal, settings, directory, mail, hooks)
-        engine.write("once", "journey: once\nsteps:\n  - send: hello\n    channel: email\n"
-                             "    template: welcome\n")
+        engine.write(
+            "once",
+            "journey: once\nsteps:\n  - send: hello\n    channel: email\n    template: welcome\n",
+        )
         handle = await client.trigger("once", [{"id": "o1", "email": "o1@example.com"}])
         status = await engine.until_done(handle.run_id)
     assert store.failed == 1
@@ -61,17 +67,24 @@ async def test_an_activity_retried_after_the_send_was_recorded_sends_nothing_mor
 
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "workers"], cwd=REPO,
-                            env={**os.environ, **env}, stdout=log.open("ab"),
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "workers"],
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 async def test_a_worker_killed_mid_journey_delivers_each_message_once(
-    temporal_server: DevServer, temporal: Client, tmp_path: Path, mail: MailCatcher,
+    temporal_server: DevServer,
+    temporal: Client,
+    tmp_path: Path,
+    mail: MailCatcher,
     hooks: WebhookSink,
 ) -> None:
-    settings = engine_settings(temporal_server.address, f"sqlite:///{tmp_path}/store.db",
-                               mail.port)
+    settings = engine_settings(temporal_server.address, f"sqlite:///{tmp_path}/store.db", mail.port)
     directory = copy_examples(tmp_path / "journeys")
     (directory / "steady.yaml").write_text(f"""
 journey: steady
@@ -111,8 +124,12 @@ steps:
             worker.wait()
             worker = start_worker(env, log)
             statuses: list[Any] = [
-                await eventually(lambda run=run: client.status(run.run_id),
-                                 lambda s: s.done, timeout=120, what="the end of the run")
+                await eventually(
+                    lambda run=run: client.status(run.run_id),
+                    lambda s: s.done,
+                    timeout=120,
+                    what="the end of the run",
+                )
                 for run in handle.runs
             ]
     finally:
@@ -121,6 +138,7 @@ steps:
     assert [s.state for s in statuses] == ["completed"] * 3, log.read_text()[-2000:]
     for person in people:
         subjects = [m["Subject"] for m in mail.to(person["email"])]
-        assert sorted(subjects) == sorted(["Welcome to Acme, friend!",
-                                           "Three things pro users love"])
+        assert sorted(subjects) == sorted(
+            ["Welcome to Acme, friend!", "Three things pro users love"]
+        )
     assert sorted(r.path for r in hooks.requests) == ["/second"] * 3

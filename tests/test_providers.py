@@ -37,25 +37,37 @@ def fcm() -> Iterator[FcmPeer]:
 
 
 def sms_channel(peer: TwilioPeer) -> SmsChannel:
-    return SmsChannel(SmsSettings(base_url=peer.http.url, account_sid=peer.account_sid,
-                                  auth_token=peer.auth_token, from_number="+15005550006",
-                                  default_region="GB"))
+    return SmsChannel(
+        SmsSettings(
+            base_url=peer.http.url,
+            account_sid=peer.account_sid,
+            auth_token=peer.auth_token,
+            from_number="+15005550006",
+            default_region="GB",
+        )
+    )
 
 
-@pytest.mark.parametrize(("raw", "region", "expected"), [
-    ("+1 (415) 555-2671", "US", "+14155552671"),
-    ("020 7946 0018", "GB", "+442079460018"),
-    ("06 12 34 56 78", "FR", "+33612345678"),
-])
+@pytest.mark.parametrize(
+    ("raw", "region", "expected"),
+    [
+        ("+1 (415) 555-2671", "US", "+14155552671"),
+        ("020 7946 0018", "GB", "+442079460018"),
+        ("06 12 34 56 78", "FR", "+33612345678"),
+    ],
+)
 def test_numbers_are_normalised_to_e164(raw: str, region: str, expected: str) -> None:
     assert to_e164(raw, region) == expected
 
 
-@pytest.mark.parametrize(("raw", "why"), [
-    ("12", "not a valid number"),
-    ("not a number", "The string supplied did not seem to be a phone number"),
-    ("+1 555", "not a valid number"),
-])
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        ("12", "not a valid number"),
+        ("not a number", "The string supplied did not seem to be a phone number"),
+        ("+1 555", "not a valid number"),
+    ],
+)
 def test_invalid_numbers_say_why(raw: str, why: str) -> None:
     with pytest.raises(InvalidAddressError, match=why):
         to_e164(raw, "US")
@@ -88,13 +100,16 @@ async def test_twilio_errors_are_translated(twilio: TwilioPeer) -> None:
 
 async def test_push_with_oauth_and_unregistered_tokens(fcm: FcmPeer) -> None:
     fcm.unregistered = {"gone-token"}
-    channel = PushChannel(PushSettings(base_url=fcm.http.url,
-                                       service_account=json.dumps(fcm.service_account())))
+    channel = PushChannel(
+        PushSettings(base_url=fcm.http.url, service_account=json.dumps(fcm.service_account()))
+    )
     tokens = channel.addresses(
-        {"devices": [{"token": "live-token", "platform": "ios"}, "gone-token"]}, None, str)
+        {"devices": [{"token": "live-token", "platform": "ios"}, "gone-token"]}, None, str
+    )
     assert tokens == ["live-token", "gone-token"]
     delivery = await channel.deliver(
-        Outgoing("m1", tokens, {"title": "Hello", "body": "World", "data": {"k": "v"}}))
+        Outgoing("m1", tokens, {"title": "Hello", "body": "World", "data": {"k": "v"}})
+    )
     again = await channel.deliver(Outgoing("m2", ["live-token"], {"body": "Again"}))
     await channel.close()
     assert fcm.errors == []
@@ -102,15 +117,18 @@ async def test_push_with_oauth_and_unregistered_tokens(fcm: FcmPeer) -> None:
     assert delivery.stale == ["gone-token"]
     assert delivery.provider_id and delivery.provider_id.startswith("projects/journeys-test/")
     assert again.stale == []
-    assert fcm.sent[0] == {"token": "live-token", "notification": {"title": "Hello",
-                                                                    "body": "World"},
-                           "data": {"k": "v"}}
+    assert fcm.sent[0] == {
+        "token": "live-token",
+        "notification": {"title": "Hello", "body": "World"},
+        "data": {"k": "v"},
+    }
 
 
 async def test_push_to_only_unregistered_tokens_fails_permanently(fcm: FcmPeer) -> None:
     fcm.unregistered = {"a", "b"}
-    channel = PushChannel(PushSettings(base_url=fcm.http.url,
-                                       service_account=json.dumps(fcm.service_account())))
+    channel = PushChannel(
+        PushSettings(base_url=fcm.http.url, service_account=json.dumps(fcm.service_account()))
+    )
     with pytest.raises(PermanentDeliveryError, match="unregistered") as caught:
         await channel.deliver(Outgoing("m1", ["a", "b"], {"body": "x"}))
     await channel.close()
@@ -122,8 +140,11 @@ def verify_standard_webhook(secret: str, headers: dict[str, str], body: bytes) -
     key = base64.b64decode(secret.split("_", 1)[1])
     signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
     expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-    return any(sig.split(",", 1)[1] == expected
-               for sig in headers["webhook-signature"].split(" ") if sig.startswith("v1,"))
+    return any(
+        sig.split(",", 1)[1] == expected
+        for sig in headers["webhook-signature"].split(" ")
+        if sig.startswith("v1,")
+    )
 
 
 async def test_webhooks_are_signed() -> None:
@@ -131,10 +152,12 @@ async def test_webhooks_are_signed() -> None:
     sink = WebhookSink().start()
     channel = WebhookChannel(WebhookSettings(secret=secret, allow_private=["127.0.0.1/32"]))
     try:
-        await channel.deliver(Outgoing("run/step/webhook", [f"{sink.url}/h"],
-                                       {"body": {"hello": "world"}}))
-        await channel.deliver(Outgoing("run/step/webhook", [f"{sink.url}/h"],
-                                       {"body": {"hello": "world"}}))
+        await channel.deliver(
+            Outgoing("run/step/webhook", [f"{sink.url}/h"], {"body": {"hello": "world"}})
+        )
+        await channel.deliver(
+            Outgoing("run/step/webhook", [f"{sink.url}/h"], {"body": {"hello": "world"}})
+        )
     finally:
         await channel.close()
         sink.stop()
@@ -145,10 +168,17 @@ async def test_webhooks_are_signed() -> None:
     assert first.headers["webhook-id"] == retry.headers["webhook-id"]  # an idempotency key
 
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1:9/x", "http://localhost:9/x", "http://10.1.2.3/x", "http://169.254.169.254/",
-    "http://[::1]:9/x", "http://192.168.0.10/x",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/x",
+        "http://localhost:9/x",
+        "http://10.1.2.3/x",
+        "http://169.254.169.254/",
+        "http://[::1]:9/x",
+        "http://192.168.0.10/x",
+    ],
+)
 async def test_private_targets_are_refused(url: str) -> None:
     channel = WebhookChannel(WebhookSettings())
     try:

@@ -73,18 +73,23 @@ def build_workers(
     workers = [main]
     for name in activities.channels:
         rate = getattr(getattr(settings, name, None), "rate_limit", None)
-        workers.append(Worker(
-            client,
-            task_queue=channel_queue(task_queue, name),
-            activities=[activities.send_message],
-            max_task_queue_activities_per_second=rate,
-        ))
+        workers.append(
+            Worker(
+                client,
+                task_queue=channel_queue(task_queue, name),
+                activities=[activities.send_message],
+                max_task_queue_activities_per_second=rate,
+            )
+        )
     return workers
 
 
 @contextlib.asynccontextmanager
 async def running_worker(
-    settings: Settings, *, client: Client | None = None, task_queue: str | None = None,
+    settings: Settings,
+    *,
+    client: Client | None = None,
+    task_queue: str | None = None,
     activities: JourneyActivities | None = None,
 ) -> AsyncIterator[list[Worker]]:
     """The workers running in the background of the current event loop until the block ends.
@@ -94,6 +99,7 @@ async def running_worker(
         client: a Temporal client (default: one connected from the settings).
         task_queue: the main task queue (default: the configured one).
         activities: the activities to run (default: built from the settings).
+
     """
     client = client or await connect(settings.temporal)
     await ensure_search_attributes(client)

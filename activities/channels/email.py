@@ -69,9 +69,14 @@ class EmailChannel:
     async def _connect(self) -> aiosmtplib.SMTP:
         s = self.settings
         smtp = aiosmtplib.SMTP(
-            hostname=s.host, port=s.port, username=s.username, password=s.password,
-            use_tls=s.security == "tls", start_tls=s.security == "starttls" or None,
-            timeout=s.timeout, cert_bundle=s.ca_file,
+            hostname=s.host,
+            port=s.port,
+            username=s.username,
+            password=s.password,
+            use_tls=s.security == "tls",
+            start_tls=s.security == "starttls" or None,
+            timeout=s.timeout,
+            cert_bundle=s.ca_file,
         )
         await smtp.connect()
         self.connections_opened += 1

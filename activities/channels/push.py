@@ -60,10 +60,16 @@ class _ServiceAccount:
 
     def assertion(self, now: int) -> str:
         header = {"alg": "RS256", "typ": "JWT", "kid": self.key_id}
-        claims = {"iss": self.email, "scope": SCOPE, "aud": self.token_uri,
-                  "iat": now, "exp": now + 3600}
-        signing_input = ".".join(_b64(json.dumps(part, separators=(",", ":")).encode())
-                                 for part in (header, claims))
+        claims = {
+            "iss": self.email,
+            "scope": SCOPE,
+            "aud": self.token_uri,
+            "iat": now,
+            "exp": now + 3600,
+        }
+        signing_input = ".".join(
+            _b64(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)
+        )
         signature = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
         return f"{signing_input}.{_b64(signature)}"
 
@@ -107,16 +113,21 @@ class PushChannel:
                 return self._token[0]
             account = self._service_account()
             try:
-                response = await self._client.post(account.token_uri, data={
-                    "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
-                    "assertion": account.assertion(int(time.time())),
-                })
+                response = await self._client.post(
+                    account.token_uri,
+                    data={
+                        "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                        "assertion": account.assertion(int(time.time())),
+                    },
+                )
             except httpx.HTTPError as exc:
                 raise RetryableDeliveryError(f"OAuth token endpoint: {exc!r}") from exc
             raise_for_delivery(response, "the OAuth token endpoint", response.text[:200])
             body = response.json()
-            self._token = (body["access_token"],
-                           time.monotonic() + float(body.get("expires_in", 3600)))
+            self._token = (
+                body["access_token"],
+                time.monotonic() + float(body.get("expires_in", 3600)),
+            )
             return self._token[0]
 
     async def deliver(self, message: Outgoing) -> Delivery:
@@ -156,7 +167,8 @@ class PushChannel:
         try:
             response = await self._client.post(
                 f"/v1/projects/{account.project_id}/messages:send",
-                json={"message": payload}, headers={"authorization": f"Bearer {token}"},
+                json={"message": payload},
+                headers={"authorization": f"Bearer {token}"},
             )
         except httpx.HTTPError as exc:
             raise RetryableDeliveryError(f"FCM: {exc!r}") from exc

@@ -20,8 +20,12 @@ from .http import raise_for_delivery
 __all__ = ["SmsChannel", "to_e164"]
 
 # Twilio error codes that say the number cannot receive this message.
-_NUMBER_ERRORS = {21211: "invalid 'To' number", 21614: "not a mobile number",
-                  21610: "the recipient replied STOP", 21408: "region not enabled"}
+_NUMBER_ERRORS = {
+    21211: "invalid 'To' number",
+    21614: "not a mobile number",
+    21610: "the recipient replied STOP",
+    21408: "region not enabled",
+}
 
 
 def to_e164(raw: object, region: str) -> str:
@@ -29,6 +33,7 @@ def to_e164(raw: object, region: str) -> str:
 
     Raises:
         InvalidAddressError: saying why the number is not valid.
+
     """
     if not isinstance(raw, str | int):
         raise InvalidAddressError(f"invalid phone number {raw!r}: not a string")
@@ -76,7 +81,8 @@ class SmsChannel:
             raise PermanentDeliveryError("SMS is not configured: set [sms] from_number")
         try:
             response = await self._client.post(
-                f"/2010-04-01/Accounts/{s.account_sid}/Messages.json", data=form,
+                f"/2010-04-01/Accounts/{s.account_sid}/Messages.json",
+                data=form,
                 auth=(s.account_sid, s.auth_token),
             )
         except httpx.HTTPError as exc:
@@ -84,8 +90,9 @@ class SmsChannel:
         body = _json(response)
         if response.status_code == 400 and body.get("code") in _NUMBER_ERRORS:
             code = body["code"]
-            raise PermanentDeliveryError(f"Twilio {code}: {_NUMBER_ERRORS[code]} "
-                                         f"({body.get('message', '')})")
+            raise PermanentDeliveryError(
+                f"Twilio {code}: {_NUMBER_ERRORS[code]} ({body.get('message', '')})"
+            )
         raise_for_delivery(response, "Twilio", str(body.get("message") or ""))
         return Delivery(provider_id=body.get("sid"), detail={"status": body.get("status")})
 

@@ -73,8 +73,9 @@ class WebhookChannel:
     async def _check_target(self, url: str) -> None:
         host = urlsplit(url).hostname or ""
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, None,
-                                                                 type=socket.SOCK_STREAM)
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, None, type=socket.SOCK_STREAM
+            )
         except OSError as exc:
             raise RetryableDeliveryError(f"cannot resolve {host}: {exc}") from exc
         for info in infos:

@@ -48,8 +48,9 @@ class SendSpec(SchemaModel):
     def _channel_needs(self) -> SendSpec:
         channels = [self.channel, *self.fallback]
         if len(set(channels)) != len(channels):
-            raise invalid(f"expected each channel once in channel and fallback, "
-                          f"found {', '.join(channels)}")
+            raise invalid(
+                f"expected each channel once in channel and fallback, found {', '.join(channels)}"
+            )
         if "webhook" in channels and not self.url:
             raise invalid("a webhook send needs a url: expected key 'url', found none")
         others = [c for c in channels if c != "webhook"]
@@ -61,8 +62,9 @@ class SendSpec(SchemaModel):
         if "webhook" not in channels:
             for key in ("url", "headers"):
                 if getattr(self, key) is not None:
-                    raise invalid(f"expected no {key!r} on a send without a webhook "
-                                  f"({key!r} is for webhooks)")
+                    raise invalid(
+                        f"expected no {key!r} on a send without a webhook ({key!r} is for webhooks)"
+                    )
         return self
 
 
@@ -115,5 +117,4 @@ def _label(step: SendStep) -> str:
     return f"send {step.template or 'payload'} via {via}"
 
 
-KIND = StepKind(name="send", spec=SendSpec, step=SendStep, compile=_compile, run=_run,
-                label=_label)
+KIND = StepKind(name="send", spec=SendSpec, step=SendStep, compile=_compile, run=_run, label=_label)

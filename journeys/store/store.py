@@ -330,8 +330,12 @@ class Store:
         return found[0] if found else None
 
     async def list_messages(
-        self, *, recipient_id: str | None = None, workflow_id: str | None = None,
-        run_id: str | None = None, limit: int = 100,
+        self,
+        *,
+        recipient_id: str | None = None,
+        workflow_id: str | None = None,
+        run_id: str | None = None,
+        limit: int = 100,
     ) -> list[MessageRecord]:
         """Messages, newest first, of a recipient and/or a run."""
         where = []
@@ -344,15 +348,29 @@ class Store:
         return await self._messages(*where, limit=limit)
 
     async def _messages(self, *where: Any, limit: int = 100) -> list[MessageRecord]:
-        query = (select(t.messages).where(*where)
-                 .order_by(t.messages.c.created_at.desc(), t.messages.c.id).limit(limit))
+        query = (
+            select(t.messages)
+            .where(*where)
+            .order_by(t.messages.c.created_at.desc(), t.messages.c.id)
+            .limit(limit)
+        )
         async with self.engine.connect() as conn:
             rows = await conn.execute(query)
             return [
                 MessageRecord(
-                    r.id, r.workflow_id, r.run_id, r.step, r.recipient_id, r.channel, r.state,
-                    r.address, dict(r.detail), _aware(r.created_at), _aware(r.updated_at),
-                    r.provider_id, r.reason,
+                    r.id,
+                    r.workflow_id,
+                    r.run_id,
+                    r.step,
+                    r.recipient_id,
+                    r.channel,
+                    r.state,
+                    r.address,
+                    dict(r.detail),
+                    _aware(r.created_at),
+                    _aware(r.updated_at),
+                    r.provider_id,
+                    r.reason,
                 )
                 for r in rows
             ]
@@ -361,10 +379,17 @@ class Store:
         """Record a message, or the new state of one already recorded."""
         now = _now()
         values = {
-            "workflow_id": message.workflow_id, "run_id": message.run_id, "step": message.step,
-            "recipient_id": message.recipient_id, "channel": message.channel,
-            "address": message.address, "state": message.state, "detail": message.detail,
-            "provider_id": message.provider_id, "reason": message.reason, "updated_at": now,
+            "workflow_id": message.workflow_id,
+            "run_id": message.run_id,
+            "step": message.step,
+            "recipient_id": message.recipient_id,
+            "channel": message.channel,
+            "address": message.address,
+            "state": message.state,
+            "detail": message.detail,
+            "provider_id": message.provider_id,
+            "reason": message.reason,
+            "updated_at": now,
         }
         async with self.engine.begin() as conn:
             changed = await conn.execute(
@@ -380,60 +405,89 @@ class Store:
     async def get_preferences(self, recipient_id: str) -> Preferences:
         """A recipient's preferences (the defaults when none were set)."""
         async with self.engine.connect() as conn:
-            row = (await conn.execute(
-                select(t.preferences).where(t.preferences.c.recipient_id == recipient_id)
-            )).first()
+            row = (
+                await conn.execute(
+                    select(t.preferences).where(t.preferences.c.recipient_id == recipient_id)
+                )
+            ).first()
         if row is None:
             return Preferences(recipient_id)
-        return Preferences(recipient_id, bool(row.unsubscribed), dict(row.channels),
-                           dict(row.topics))
+        return Preferences(
+            recipient_id, bool(row.unsubscribed), dict(row.channels), dict(row.topics)
+        )
 
     async def update_preferences(
-        self, recipient_id: str, *, unsubscribed: bool | None = None,
-        channels: dict[str, bool] | None = None, topics: dict[str, bool] | None = None,
+        self,
+        recipient_id: str,
+        *,
+        unsubscribed: bool | None = None,
+        channels: dict[str, bool] | None = None,
+        topics: dict[str, bool] | None = None,
     ) -> Preferences:
         """Change some preferences, keeping the others; returns the result."""
         async with self.engine.begin() as conn:
-            row = (await conn.execute(
-                select(t.preferences).where(t.preferences.c.recipient_id == recipient_id)
-            )).first()
+            row = (
+                await conn.execute(
+                    select(t.preferences).where(t.preferences.c.recipient_id == recipient_id)
+                )
+            ).first()
             merged = Preferences(
                 recipient_id,
                 bool(row.unsubscribed) if row and unsubscribed is None else bool(unsubscribed),
                 {**(dict(row.channels) if row else {}), **(channels or {})},
                 {**(dict(row.topics) if row else {}), **(topics or {})},
             )
-            values = {"unsubscribed": int(merged.unsubscribed), "channels": merged.channels,
-                      "topics": merged.topics, "updated_at": _now()}
+            values = {
+                "unsubscribed": int(merged.unsubscribed),
+                "channels": merged.channels,
+                "topics": merged.topics,
+                "updated_at": _now(),
+            }
             if row is None:
-                await conn.execute(t.preferences.insert().values(recipient_id=recipient_id,
-                                                                 **values))
+                await conn.execute(
+                    t.preferences.insert().values(recipient_id=recipient_id, **values)
+                )
             else:
-                await conn.execute(update(t.preferences).where(
-                    t.preferences.c.recipient_id == recipient_id).values(**values))
+                await conn.execute(
+                    update(t.preferences)
+                    .where(t.preferences.c.recipient_id == recipient_id)
+                    .values(**values)
+                )
         return merged
 
     async def suppress(self, kind: str, value: str, reason: str) -> None:
         """Suppress a person (``kind="person"``) or an address (``kind="address"``)."""
         async with self.engine.begin() as conn:
-            exists = (await conn.execute(select(t.suppressions.c.kind).where(
-                t.suppressions.c.kind == kind, t.suppressions.c.value == value))).first()
+            exists = (
+                await conn.execute(
+                    select(t.suppressions.c.kind).where(
+                        t.suppressions.c.kind == kind, t.suppressions.c.value == value
+                    )
+                )
+            ).first()
             if exists is None:
-                await conn.execute(t.suppressions.insert().values(
-                    kind=kind, value=value, reason=reason, created_at=_now()))
+                await conn.execute(
+                    t.suppressions.insert().values(
+                        kind=kind, value=value, reason=reason, created_at=_now()
+                    )
+                )
 
     async def unsuppress(self, kind: str, value: str) -> None:
         """Lift a suppression."""
         async with self.engine.begin() as conn:
-            await conn.execute(t.suppressions.delete().where(
-                t.suppressions.c.kind == kind, t.suppressions.c.value == value))
+            await conn.execute(
+                t.suppressions.delete().where(
+                    t.suppressions.c.kind == kind, t.suppressions.c.value == value
+                )
+            )
 
     async def suppression(self, recipient_id: str, addresses: list[str]) -> str | None:
         """The reason a person or one of these addresses is suppressed, or None."""
         wanted = [("person", recipient_id), *(("address", a.lower()) for a in addresses)]
         async with self.engine.connect() as conn:
-            rows = await conn.execute(select(t.suppressions).where(
-                t.suppressions.c.value.in_([v for _, v in wanted])))
+            rows = await conn.execute(
+                select(t.suppressions).where(t.suppressions.c.value.in_([v for _, v in wanted]))
+            )
             for row in rows:
                 if (row.kind, row.value) in wanted:
                     return f"{row.kind}: {row.reason}"
@@ -442,19 +496,23 @@ class Store:
     async def remove_devices(self, recipient_id: str, tokens: list[str]) -> None:
         """Take push tokens off a profile's ``devices``."""
         async with self.engine.begin() as conn:
-            row = (await conn.execute(
-                select(t.profiles.c.attributes).where(t.profiles.c.id == recipient_id)
-            )).first()
+            row = (
+                await conn.execute(
+                    select(t.profiles.c.attributes).where(t.profiles.c.id == recipient_id)
+                )
+            ).first()
             if row is None:
                 return
             attributes = dict(row.attributes)
             devices = attributes.get("devices") or []
             attributes["devices"] = [
-                d for d in devices
-                if (d.get("token") if isinstance(d, dict) else d) not in tokens
+                d for d in devices if (d.get("token") if isinstance(d, dict) else d) not in tokens
             ]
-            await conn.execute(update(t.profiles).where(t.profiles.c.id == recipient_id)
-                               .values(attributes=attributes, updated_at=_now()))
+            await conn.execute(
+                update(t.profiles)
+                .where(t.profiles.c.id == recipient_id)
+                .values(attributes=attributes, updated_at=_now())
+            )
 
 
 def _upgrade(connection: Connection) -> None:
