@@ -66,6 +66,13 @@ def run_text(run: RunStatus) -> str:
                 f"  {entry.at.strftime('%H:%M:%S.%f')[:-3]}  "
                 f"{entry.step:<{width}}  {entry.kind:<8}  {_outcome(entry)}"
             )
+            if entry.detail.get("attempts"):
+                tried = " · ".join(
+                    f"{a['channel']} {a['state']}"
+                    + (f" ({a['reason']})" if a.get("reason") else "")
+                    for a in entry.detail["attempts"]
+                )
+                lines.append(f"  {'':12}  {'':<{width}}  attempts: {tried}")
     elif run.state != "running":
         lines.append("timeline   (not available: no worker answered)")
     return "\n".join(lines)

@@ -219,10 +219,13 @@ async def test_dev_runs_server_and_worker_and_keeps_state(tmp_path: Path) -> Non
 
 
 def test_preferences_preview_and_suppress_need_only_the_store(tmp_path: Path) -> None:
-    env = {"JOURNEYS_STORE_URL": f"sqlite:///{tmp_path}/store.db",
-           "JOURNEYS_TEMPORAL_ADDRESS": "127.0.0.1:1"}  # nothing listens there: not needed
-    changed = journeys("preferences", "u9", "--opt-out", "sms", "--topic", "news=off",
-                       "--unsubscribe", env=env)
+    env = {
+        "JOURNEYS_STORE_URL": f"sqlite:///{tmp_path}/store.db",
+        "JOURNEYS_TEMPORAL_ADDRESS": "127.0.0.1:1",
+    }  # nothing listens there: not needed
+    changed = journeys(
+        "preferences", "u9", "--opt-out", "sms", "--topic", "news=off", "--unsubscribe", env=env
+    )
     assert changed.returncode == 0, changed.stderr
     assert "unsubscribed  yes" in changed.stdout
     assert "opted out of  sms" in changed.stdout
@@ -231,31 +234,38 @@ def test_preferences_preview_and_suppress_need_only_the_store(tmp_path: Path) ->
     assert "unsubscribed  no" in shown.stdout and "opted out of  none" in shown.stdout
     bad = journeys("preferences", "u9", "--topic", "news", env=env)
     assert bad.returncode != 0 and "NAME=on|off" in bad.stderr
-    preview = journeys("preview", "welcome", "--channel", "email", "--profile",
-                       '{"first_name": "Zoe", "plan": "pro"}', env=env)
+    preview = journeys(
+        "preview",
+        "welcome",
+        "--channel",
+        "email",
+        "--profile",
+        '{"first_name": "Zoe", "plan": "pro"}',
+        env=env,
+    )
     assert preview.returncode == 0, preview.stderr
     assert "--- subject\nWelcome to Acme, Zoe!" in preview.stdout
     assert "Your pro account is ready." in preview.stdout
     missing = journeys("preview", "welcome", "--channel", "webhook", env=env)
     assert missing.returncode == 1
     assert "has no webhook variant" in missing.stderr
-    nobody = journeys("preview", "welcome", "--channel", "email", "--recipient", "ghost",
-                      env=env)
+    nobody = journeys("preview", "welcome", "--channel", "email", "--recipient", "ghost", env=env)
     assert "no profile for recipient 'ghost'" in nobody.stderr
-    suppressed = journeys("suppress", "a@b.example", "--address", "--reason", "bounced",
-                          env=env)
+    suppressed = journeys("suppress", "a@b.example", "--address", "--reason", "bounced", env=env)
     assert "suppressed address a@b.example: bounced" in suppressed.stdout
     lifted = journeys("suppress", "a@b.example", "--address", "--lift", env=env)
     assert "lifted" in lifted.stdout
     assert journeys("messages", "--recipient", "u9", env=env).stdout.strip() == "no messages"
-    forged = journeys("unsubscribe", "abc.def", env={
-        **env, "JOURNEYS_PREFERENCES_SIGNING_SECRET": "s"})
+    forged = journeys(
+        "unsubscribe", "abc.def", env={**env, "JOURNEYS_PREFERENCES_SIGNING_SECRET": "s"}
+    )
     assert forged.returncode == 1 and "invalid unsubscribe token" in forged.stderr
 
 
 async def test_messages_of_a_recipient_from_the_command_line(engine: Engine) -> None:
-    handle = await engine.client.trigger("demo", [{"id": "m1", "email": "m1@example.com"}],
-                                         data={"webhook_url": engine.hooks.url})
+    handle = await engine.client.trigger(
+        "demo", [{"id": "m1", "email": "m1@example.com"}], data={"webhook_url": engine.hooks.url}
+    )
     await engine.until_at(handle.run_id, "activation")
     env = {"JOURNEYS_STORE_URL": engine.settings.store.url}
     listed = await journeys_async("messages", "--recipient", "m1", env=env)
