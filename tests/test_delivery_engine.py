@@ -6,6 +6,7 @@ from typing import Any
 
 from journeys import MessageRecord, RunStatus
 from journeys.consent import sign_unsubscribe, verify_unsubscribe
+from journeys.report import run_text
 from tests.conftest import SIGNING_SECRET
 from tests.helpers import Engine
 
@@ -57,6 +58,10 @@ async def test_fallback_past_missing_addresses(engine: Engine) -> None:
     ]
     assert send_entry(status).outcome == "sent"
     assert send_entry(status).detail["channel"] == "email"
+    assert (
+        "attempts: sms skipped (no address) · push skipped (no address) · email sent"
+        in run_text(status)
+    )
     assert [m["To"] for m in engine.mail.messages] == ["f1@example.com"]
 
 
@@ -289,3 +294,21 @@ async def test_preview_renders_for_stored_and_sample_profiles(engine: Engine) ->
     assert stored["subject"] == "Welcome to Acme, Pia!"
     sample = await engine.client.preview("crm_note", "webhook", profile={"email": "x@y.z"})
     assert sample["body"]["email"] == "x@y.z"
+
+
+async def test_channel_rate_limits_go_to_their_task_queues(engine: Engine) -> None:
+    from workers.worker import build_workers, channel_queue
+
+    settings = engine.settings.model_copy(
+        update={
+            "sms": engine.settings.sms.model_copy(update={"rate_limit": 2.0}),
+            "email": engine.settings.email.model_copy(update={"rate_limit": 50.0}),
+        }
+    )
+    assert engine.activities is not None
+    workers = build_workers(engine.temporal, engine.activities, "rl", settings)
+    limits = {w.task_queue: w.config().get("max_task_queue_activities_per_second") for w in workers}
+    assert limits[channel_queue("rl", "sms")] == 2.0
+    assert limits[channel_queue("rl", "email")] == 50.0
+    assert limits[channel_queue("rl", "push")] is None
+    assert limits["rl"] is None
