@@ -16,7 +16,7 @@ from definitions.conditions import (
 from definitions.durations import parse_duration
 from journeys.store import Store
 
-__all__ = ["attribute_value", "compare", "evaluate"]
+__all__ = ["attribute_value", "compare", "count_matches", "evaluate"]
 
 _MISSING = object()
 
@@ -31,33 +31,69 @@ def attribute_value(profile: dict[str, Any], path: str) -> Any:
     return value
 
 
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "text"
+    if value is None:
+        return "null"
+    return type(value).__name__
+
+
+def _same(actual: Any, expected: Any) -> bool:
+    return _kind(actual) == _kind(expected) and bool(actual == expected)
+
+
 def compare(actual: Any, op: str, expected: Any) -> bool:
-    """Apply a comparison operator; mismatched types compare as not matching."""
+    """Apply a comparison operator; values of different kinds never match.
+
+    The kinds are text, number, boolean and null (``true`` is not ``1``), as in the SQL
+    the segment queries use.
+    """
     if op == "exists":
         present = actual is not _MISSING and actual is not None
         return present if expected is None else present == bool(expected)
     if actual is _MISSING:
         return op == "ne"
-    try:
-        if op == "eq":
-            return bool(actual == expected)
-        if op == "ne":
-            return bool(actual != expected)
-        if op == "gt":
-            return bool(actual > expected)
-        if op == "gte":
-            return bool(actual >= expected)
-        if op == "lt":
-            return bool(actual < expected)
-        if op == "lte":
-            return bool(actual <= expected)
-        if op == "in":
-            return actual in expected
-        if op == "contains":
-            return expected in actual
-    except TypeError:
+    if op == "eq":
+        return _same(actual, expected)
+    if op == "ne":
+        return not _same(actual, expected)
+    if op == "in":
+        return any(_same(actual, item) for item in expected)
+    if op == "contains":
+        if isinstance(actual, str):
+            return isinstance(expected, str) and expected in actual
+        if isinstance(actual, list):
+            return any(_same(item, expected) for item in actual)
+        if isinstance(actual, dict):
+            return isinstance(expected, str) and expected in actual
         return False
+    if _kind(actual) != _kind(expected) or _kind(actual) not in ("number", "text"):
+        return False
+    if op == "gt":
+        return bool(actual > expected)
+    if op == "gte":
+        return bool(actual >= expected)
+    if op == "lt":
+        return bool(actual < expected)
+    if op == "lte":
+        return bool(actual <= expected)
     raise ValueError(f"unknown operator {op!r}")
+
+
+def count_matches(count: int, op: str, number: int) -> bool:
+    """``count <op> number``."""
+    return {
+        "eq": count == number,
+        "gt": count > number,
+        "gte": count >= number,
+        "lt": count < number,
+        "lte": count <= number,
+    }[op]
 
 
 async def evaluate(
@@ -77,9 +113,15 @@ async def evaluate(
         since = None
         if condition.within:
             since = (now or datetime.now(UTC)) - timedelta(seconds=parse_duration(condition.within))
-        done = await store.event_count(recipient_id, condition.event, since) > 0
+        times = await store.event_count(recipient_id, condition.event, since)
+        if condition.count is not None:
+            done = count_matches(times, condition.count.op, condition.count.number)
+        else:
+            done = times > 0
         return done == condition.happened
     if isinstance(condition, SegmentCondition):
+        if condition.manual:
+            return await store.is_member(condition.segment, recipient_id)
         if condition.condition is None:
             raise ValueError(f"segment {condition.segment!r} was not resolved by the compiler")
         return await evaluate(condition.condition, recipient_id, store, now=now, profile=profile)

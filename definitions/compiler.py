@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, Discriminator, Field, Tag, TypeAdapter, ValidationError
 
 from definitions.channels import CHANNELS
 from definitions.conditions import (
@@ -50,10 +50,28 @@ class JourneySpec(SchemaModel):
     steps: list[AnyStepSpec] = Field(min_length=1)
 
 
-class SegmentsSpec(SchemaModel):
-    """``segments.yaml``: named conditions that journeys refer to with ``segment: NAME``."""
+class ManualSegment(SchemaModel):
+    """A segment whose members are added and removed by id (through the API or client)."""
 
-    segments: dict[str, Condition] = Field(default_factory=dict)
+    manual: Literal[True]
+    description: str = ""
+
+
+def _segment_kind(value: Any) -> str:
+    manual = isinstance(value, ManualSegment) or (isinstance(value, dict) and "manual" in value)
+    return "seg:manual" if manual else "seg:condition"
+
+
+SegmentDefinition = Annotated[
+    Annotated[ManualSegment, Tag("seg:manual")] | Annotated[Condition, Tag("seg:condition")],
+    Discriminator(_segment_kind),
+]
+
+
+class SegmentsSpec(SchemaModel):
+    """``segments.yaml``: named conditions (or manual lists) journeys use as ``segment: NAME``."""
+
+    segments: dict[str, SegmentDefinition] = Field(default_factory=dict)
 
 
 def _validate(model: type[BaseModel], source: SourceFile, problems: list[Diagnostic]) -> Any | None:
@@ -150,6 +168,26 @@ class Library:
             return str(path.resolve().relative_to(Path.cwd()))
         except ValueError:
             return str(path)
+
+    def segments(self) -> dict[str, Any]:
+        """The segments of segments.yaml, resolved: name → SegmentCondition.
+
+        Raises:
+            DefinitionError: segments.yaml is wrong.
+
+        """
+        loaded = self._segments()
+        if loaded.problems:
+            raise DefinitionError(loaded.problems)
+        if loaded.spec is None or loaded.source is None:
+            return {}
+        ctx = CompileContext(self, loaded.source)
+        resolved = {
+            name: ctx._segment(name, ("segments", name, "x"), ()) for name in loaded.spec.segments
+        }
+        if ctx.problems:
+            raise DefinitionError(ctx.problems)
+        return resolved
 
     def _segments(self) -> _Loaded:
         return self._load(self.directory / SEGMENTS_FILE, SegmentsSpec)
@@ -347,6 +385,8 @@ class CompileContext:
             return SegmentCondition(segment=name)
         if loaded.source is not None and loaded.source.text not in self.used_sources:
             self.used_sources.append(loaded.source.text)
+        if isinstance(known[name], ManualSegment):
+            return SegmentCondition(segment=name, manual=True)
         inner = self.condition(known[name], where[:-1], (*seen, name))
         return SegmentCondition(segment=name, condition=inner)
 

@@ -26,6 +26,7 @@ __all__ = [
     "AttributeCondition",
     "Condition",
     "EventCondition",
+    "EventCount",
     "NotCondition",
     "SegmentCondition",
     "children",
@@ -37,8 +38,16 @@ __all__ = [
 Op = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "exists"]
 
 
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
 class AttributeCondition(SchemaModel):
-    """Compare a profile attribute (a dotted path into the profile) with a value."""
+    """Compare a profile attribute (a dotted path into the profile) with a value.
+
+    Values are compared only with values of the same kind: text with text, numbers with
+    numbers, booleans with booleans (``true`` is not ``1``); anything else does not match.
+    """
 
     attribute: str
     op: Op = "eq"
@@ -46,30 +55,85 @@ class AttributeCondition(SchemaModel):
 
     @model_validator(mode="after")
     def _value_fits_op(self) -> AttributeCondition:
-        if self.op == "in" and not isinstance(self.value, list):
-            raise invalid(
-                "expected a list as the value of op 'in', found " + type(self.value).__name__
-            )
+        if self.op == "in":
+            if not isinstance(self.value, list) or not all(_scalar(v) for v in self.value):
+                raise invalid(
+                    "expected a list of text, numbers or booleans as the value of "
+                    f"op 'in', found {type(self.value).__name__}"
+                )
+            return self
         if self.op not in ("exists", "eq", "ne") and self.value is None:
             raise invalid(f"expected a value to compare with for op {self.op!r}, found nothing")
+        if not _scalar(self.value):
+            raise invalid(
+                f"expected text, a number or a boolean as the value of op "
+                f"{self.op!r}, found a {type(self.value).__name__}"
+            )
+        if self.op in ("gt", "gte", "lt", "lte") and isinstance(self.value, bool):
+            raise invalid(
+                f"expected text or a number to compare with op {self.op!r}, found a boolean"
+            )
         return self
 
 
+CountOp = Literal["eq", "gt", "gte", "lt", "lte"]
+
+
+class EventCount(SchemaModel):
+    """How many times: ``{gte: 3}`` (one of eq, gt, gte, lt, lte)."""
+
+    eq: int | None = None
+    gt: int | None = None
+    gte: int | None = None
+    lt: int | None = None
+    lte: int | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> EventCount:
+        given = [k for k in ("eq", "gt", "gte", "lt", "lte") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise invalid(
+                "expected one of eq, gt, gte, lt, lte in count, found "
+                + (", ".join(given) or "none")
+            )
+        return self
+
+    @property
+    def op(self) -> str:
+        """The comparison."""
+        return next(k for k in ("eq", "gt", "gte", "lt", "lte") if getattr(self, k) is not None)
+
+    @property
+    def number(self) -> int:
+        """The number compared with."""
+        value: int = getattr(self, self.op)
+        return value
+
+
 class EventCondition(SchemaModel):
-    """The recipient did (or did not) do an event, ever or within a time frame."""
+    """The recipient did (or did not) do an event, ever or within a time frame.
+
+    With ``count`` it is about how many times (``count: {gte: 3}``); ``happened: false``
+    inverts the whole test.
+    """
 
     event: str
     within: str | None = None
     happened: bool = True
+    count: EventCount | None = None
 
     _check_within = field_validator("within")(lambda v: None if v is None else check_duration(v))
 
 
 class SegmentCondition(SchemaModel):
-    """Membership of a named segment; the compiler fills in its condition."""
+    """Membership of a named segment; the compiler fills in its condition.
+
+    A manual segment (people added by id) has no condition and ``manual`` set.
+    """
 
     segment: str
     condition: Condition | None = Field(default=None, exclude=False)
+    manual: bool = False
 
 
 class AllCondition(SchemaModel):
@@ -168,7 +232,8 @@ def describe_condition(condition: Any) -> str:
     if isinstance(condition, EventCondition):
         verb = "did" if condition.happened else "did not do"
         frame = f" within {condition.within}" if condition.within else ""
-        return f"{verb} {condition.event}{frame}"
+        times = f" {condition.count.op} {condition.count.number} times" if condition.count else ""
+        return f"{verb} {condition.event}{times}{frame}"
     if isinstance(condition, SegmentCondition):
         return f"in segment {condition.segment}"
     if isinstance(condition, NotCondition):

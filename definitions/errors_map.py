@@ -41,7 +41,10 @@ def diagnostics_from(
 
 
 def _strip(loc: Located) -> Located:
-    return tuple(p for p in loc if not (isinstance(p, str) and p[:5] in ("step:", "cond:")))
+    return tuple(p for p in loc if not (isinstance(p, str) and p.startswith(_TAGS)))
+
+
+_TAGS = ("step:", "cond:", "seg:")
 
 
 def _diagnostic(
@@ -126,6 +129,10 @@ def _allowed_keys(root: type[BaseModel], loc: Located) -> list[str]:
             model, annotation = KINDS[part[5:]].spec, None
         elif isinstance(part, str) and part.startswith("cond:"):
             model, annotation = CONDITION_MODELS[part[5:]], None
+        elif part == "seg:manual":
+            from definitions.compiler import ManualSegment
+
+            model, annotation = ManualSegment, None
         elif isinstance(part, str) and model is not None:
             fields = {(f.alias or n): f for n, f in model.model_fields.items()}
             if part not in fields:

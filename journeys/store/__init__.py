@@ -4,6 +4,13 @@ SQLAlchemy 2 (async) on SQLite by default, PostgreSQL by URL; the schema is kept
 migrations that run when the store opens.
 """
 
-from journeys.store.store import MessageRecord, RunRecord, Store, TriggerRecord, normalise_url
+from journeys.store.store import (
+    MessageRecord,
+    PersonPage,
+    RunRecord,
+    Store,
+    TriggerRecord,
+    normalise_url,
+)
 
-__all__ = ["MessageRecord", "RunRecord", "Store", "TriggerRecord", "normalise_url"]
+__all__ = ["MessageRecord", "PersonPage", "RunRecord", "Store", "TriggerRecord", "normalise_url"]

@@ -19,8 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from definitions.errors import ConfigurationError, EngineUnavailableError
 from journeys.consent import Preferences
 from journeys.store import tables as t
+from journeys.store.people import PeopleStore, PersonPage
 
-__all__ = ["MessageRecord", "RunRecord", "Store", "TriggerRecord", "normalise_url"]
+__all__ = [
+    "MessageRecord",
+    "PersonPage",
+    "RunRecord",
+    "Store",
+    "TriggerRecord",
+    "normalise_url",
+]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -37,6 +45,11 @@ def normalise_url(url: str) -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _email_of(attributes: dict[str, Any]) -> str | None:
+    email = attributes.get("email")
+    return email.strip().lower()[:320] if isinstance(email, str) and email.strip() else None
 
 
 def _aware(value: datetime) -> datetime:
@@ -88,7 +101,7 @@ class MessageRecord:
     """Why it was skipped or failed."""
 
 
-class Store:
+class Store(PeopleStore):
     """Access to the store's tables.
 
     Args:
@@ -141,11 +154,16 @@ class Store:
 
     # -- profiles ------------------------------------------------------------------------
 
-    async def upsert_profiles(self, profiles: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        """Create profiles or merge attributes into them, all in one transaction."""
+    async def upsert_profiles(self, profiles: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+        """Create profiles or merge attributes into them, all in one transaction.
+
+        ``created_at`` is kept from the first time a profile was written. Returns the ids
+        that were created (not merely updated).
+        """
         if not profiles:
-            return
+            return []
         now = _now()
+        created: list[str] = []
         async with self.engine.begin() as conn:
             ids = [pid for pid, _ in profiles]
             rows = await conn.execute(
@@ -158,45 +176,97 @@ class Store:
                     await conn.execute(
                         update(t.profiles)
                         .where(t.profiles.c.id == pid)
-                        .values(attributes=existing[pid], updated_at=now)
+                        .values(
+                            attributes=existing[pid], updated_at=now, email=_email_of(existing[pid])
+                        )
                     )
                 else:
                     existing[pid] = dict(attributes)
+                    created.append(pid)
                     await conn.execute(
                         t.profiles.insert().values(
-                            id=pid, attributes=dict(attributes), created_at=now, updated_at=now
+                            id=pid,
+                            attributes=dict(attributes),
+                            created_at=now,
+                            updated_at=now,
+                            email=_email_of(attributes),
                         )
                     )
+        return created
 
     async def get_profile(self, recipient_id: str) -> dict[str, Any] | None:
-        """A profile's attributes with its ``id``, or None when there is none."""
+        """A profile's attributes with its ``id`` and ``devices``, or None when there is none.
+
+        ``devices`` lists the devices registered through the API and any the profile's
+        own ``devices`` attribute holds.
+        """
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(select(t.profiles).where(t.profiles.c.id == recipient_id))
             ).first()
-        if row is None:
-            return None
-        return {**row.attributes, "id": row.id}
+            if row is None:
+                return None
+            registered = (
+                await conn.execute(
+                    select(t.devices)
+                    .where(t.devices.c.recipient_id == recipient_id)
+                    .order_by(t.devices.c.created_at)
+                )
+            ).all()
+        profile = {**row.attributes, "id": row.id}
+        if registered:
+            inline = list(profile.get("devices") or [])
+            known = {d.get("token") if isinstance(d, dict) else d for d in inline}
+            inline += [
+                {"token": d.token, "platform": d.platform, **d.attributes}
+                for d in registered
+                if d.token not in known
+            ]
+            profile["devices"] = inline
+        return profile
+
+    async def profile_created_at(self, recipient_id: str) -> datetime | None:
+        """When a profile was first written."""
+        async with self.engine.connect() as conn:
+            value = (
+                await conn.execute(
+                    select(t.profiles.c.created_at).where(t.profiles.c.id == recipient_id)
+                )
+            ).scalar()
+        return _aware(value) if value else None
 
     # -- events --------------------------------------------------------------------------
 
     async def record_event(
         self,
-        recipient_id: str,
+        recipient_id: str | None,
         name: str,
         data: dict[str, Any] | None = None,
         at: datetime | None = None,
-    ) -> int:
-        """Store an event; returns its id."""
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                t.events.insert().values(
-                    recipient_id=recipient_id,
-                    name=name,
-                    data=dict(data or {}),
-                    timestamp=at or _now(),
+        *,
+        anonymous_id: str | None = None,
+        event_id: str | None = None,
+    ) -> int | None:
+        """Store an event of a person (or an anonymous visitor); returns its id.
+
+        Returns None when ``event_id`` was recorded before: a repeat changes nothing.
+        """
+        try:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(
+                    t.events.insert().values(
+                        recipient_id=recipient_id,
+                        name=name,
+                        data=dict(data or {}),
+                        timestamp=at or _now(),
+                        anonymous_id=anonymous_id,
+                        event_id=event_id,
+                    )
                 )
-            )
+        except IntegrityError:
+            if event_id is None:
+                raise
+            return None
         key = result.inserted_primary_key
         return int(key[0]) if key else 0
 

@@ -14,12 +14,16 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "devices",
     "events",
     "messages",
     "metadata",
     "preferences",
     "profiles",
     "runs",
+    "segment_members",
+    "segment_state",
+    "segments",
     "suppressions",
     "triggers",
 ]
@@ -33,17 +37,23 @@ profiles = Table(
     Column("attributes", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The ``email`` attribute lower-cased, for look-ups and filters.
+    Column("email", String(320), nullable=True, index=True),
 )
 
 events = Table(
     "events",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("recipient_id", String(255), nullable=False),
+    Column("recipient_id", String(255), nullable=True),
     Column("name", String(255), nullable=False),
     Column("data", JSON, nullable=False),
     Column("timestamp", DateTime(timezone=True), nullable=False),
+    Column("anonymous_id", String(255), nullable=True, index=True),
+    # The sender's id of the event (Customer.io's ``id``): a repeat is ignored.
+    Column("event_id", String(255), nullable=True, unique=True),
     Index("ix_events_recipient_name_time", "recipient_id", "name", "timestamp"),
+    Index("ix_events_name_time", "name", "timestamp"),
 )
 
 triggers = Table(
@@ -107,4 +117,43 @@ suppressions = Table(
     Column("value", String(2048), primary_key=True),
     Column("reason", String(255), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("recipient_id", String(255), primary_key=True),
+    Column("token", String(4096), primary_key=True),
+    Column("platform", String(32), nullable=False),
+    Column("attributes", JSON, nullable=False),
+    Column("last_used", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+segments = Table(
+    "segments",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    # manual (people added by id) or dynamic (a condition defined through the API)
+    Column("kind", String(16), nullable=False),
+    Column("condition", JSON, nullable=True),
+    Column("description", String(1024), nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+segment_members = Table(
+    "segment_members",
+    metadata,
+    Column("segment", String(255), primary_key=True),
+    Column("recipient_id", String(255), primary_key=True, index=True),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+)
+
+segment_state = Table(
+    "segment_state",
+    metadata,
+    Column("segment", String(255), primary_key=True),
+    Column("recipient_id", String(255), primary_key=True),
+    # Membership last seen, for telling when a person enters a segment.
+    Column("since", DateTime(timezone=True), nullable=False),
 )
