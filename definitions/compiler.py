@@ -13,7 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Discriminator, Field, Tag, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from definitions.channels import CHANNELS
 from definitions.conditions import (
@@ -24,9 +33,10 @@ from definitions.conditions import (
     SegmentCondition,
 )
 from definitions.diagnostics import Diagnostic, closest
+from definitions.durations import parse_duration
 from definitions.errors import DefinitionError, UnknownJourneyError
 from definitions.errors_map import diagnostics_from
-from definitions.model import SchemaModel
+from definitions.model import SchemaModel, check_duration, invalid
 from definitions.plan import MAIN, Plan
 from definitions.source import Located, SourceFile, load_yaml
 from definitions.steps import KINDS, AnyStepSpec
@@ -40,14 +50,50 @@ _STEP_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyStepSpec)
 TEMPLATES_DIR = "templates"
 
 
+class TriggerSpec(SchemaModel):
+    """What starts a journey by itself: an event, or entering a segment."""
+
+    event: str | None = None
+    segment: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> TriggerSpec:
+        if (self.event is None) == (self.segment is None):
+            raise invalid(
+                "expected one of 'event' or 'segment' in trigger, found "
+                + ("both" if self.event else "neither")
+            )
+        return self
+
+
+class EntryLimit(SchemaModel):
+    """``entry: {at_most_once_per: 7d}``."""
+
+    at_most_once_per: str
+
+    _duration = field_validator("at_most_once_per")(check_duration)
+
+
 class JourneySpec(SchemaModel):
     """A journey file as written in YAML."""
 
     journey: str
     description: str = ""
     topic: str | None = None
+    trigger: TriggerSpec | None = None
+    entry: str | EntryLimit = "once"
+    broadcast_id: int | None = None
     exit_when: Condition | None = None
     steps: list[AnyStepSpec] = Field(min_length=1)
+
+    @field_validator("entry")
+    @classmethod
+    def _entry(cls, value: str | EntryLimit) -> str | EntryLimit:
+        if isinstance(value, str) and value not in ("once", "every_time"):
+            raise invalid(
+                f"expected once, every_time or {{at_most_once_per: DURATION}}, found {value!r}"
+            )
+        return value
 
 
 class ManualSegment(SchemaModel):
@@ -260,12 +306,16 @@ class Library:
         ctx = CompileContext(self, loaded.source, topic=spec.topic)
         exit_when = ctx.condition(spec.exit_when, ("exit_when",)) if spec.exit_when else None
         ctx.sequence(spec.steps, ("steps",), MAIN)
+        trigger_segment = None
+        if spec.trigger is not None and spec.trigger.segment is not None:
+            trigger_segment = ctx._segment(spec.trigger.segment, ("trigger", "segment"), ())
         problems.extend(ctx.problems)
         if problems:
             return None, _in_order(problems)
         digest = hashlib.sha256(loaded.source.text.encode())
         for text in ctx.used_sources:
             digest.update(text.encode())
+        entry = spec.entry if isinstance(spec.entry, str) else "interval"
         plan = Plan(
             journey=name,
             digest=digest.hexdigest()[:16],
@@ -274,6 +324,15 @@ class Library:
             description=spec.description,
             exit_when=exit_when,
             templates=ctx.templates,
+            trigger_event=spec.trigger.event if spec.trigger else None,
+            trigger_segment=trigger_segment,
+            entry=entry,
+            entry_interval=(
+                parse_duration(spec.entry.at_most_once_per)
+                if isinstance(spec.entry, EntryLimit)
+                else None
+            ),
+            broadcast_id=spec.broadcast_id,
         )
         return plan, []
 

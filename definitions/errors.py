@@ -6,7 +6,8 @@ Every exception a caller can see derives from :class:`JourneysError`::
     ├── DefinitionError          a journey, segment or template file is wrong
     ├── ConfigurationError       journeys.toml or a JOURNEYS_* variable is wrong
     ├── UnknownJourneyError      trigger() named a journey that does not exist
-    ├── InvalidRecipientError    trigger() was given recipients it cannot use
+    ├── InvalidRequestError      input that cannot be used, field by field
+    │   └── InvalidRecipientError    trigger() was given recipients it cannot use
     ├── UnknownRunError          status()/cancel() of a run or trigger that does not exist
     ├── EngineUnavailableError   the Temporal server or the store cannot be reached
     ├── InvalidTokenError        an unsubscribe token that was not signed here
@@ -34,6 +35,7 @@ __all__ = [
     "EngineUnavailableError",
     "InvalidAddressError",
     "InvalidRecipientError",
+    "InvalidRequestError",
     "InvalidTokenError",
     "JourneysError",
     "PermanentDeliveryError",
@@ -82,7 +84,22 @@ class UnknownJourneyError(JourneysError):
         super().__init__(f"unknown journey {name!r}: expected one of {known}")
 
 
-class InvalidRecipientError(JourneysError):
+class InvalidRequestError(JourneysError):
+    """Input that cannot be used (a person id, event data, a segment definition…).
+
+    Attributes:
+        problems: one line per problem, each naming the field that is wrong.
+
+    """
+
+    heading = "invalid request, nothing was changed"
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__(f"{self.heading}:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+class InvalidRecipientError(InvalidRequestError):
     """Recipients passed to trigger() that cannot be used.
 
     Attributes:
@@ -90,11 +107,7 @@ class InvalidRecipientError(JourneysError):
 
     """
 
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = list(problems)
-        super().__init__(
-            "invalid recipients, nothing was started:\n" + "\n".join(f"  {p}" for p in problems)
-        )
+    heading = "invalid recipients, nothing was started"
 
 
 class UnknownRunError(JourneysError):

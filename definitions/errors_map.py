@@ -32,7 +32,10 @@ _TYPE_WORDS = {
 
 
 def diagnostics_from(
-    error: ValidationError, source: SourceFile, root: type[BaseModel], base: Located = ()
+    error: ValidationError,
+    source: SourceFile,
+    root: type[BaseModel] | None,
+    base: Located = (),
 ) -> Iterator[Diagnostic]:
     """One diagnostic per error, with the tags of tagged unions taken out of the paths."""
     for item in error.errors(include_url=False):
@@ -48,7 +51,7 @@ _TAGS = ("step:", "cond:", "seg:")
 
 
 def _diagnostic(
-    item: Any, raw: Located, source: SourceFile, root: type[BaseModel], base: Located
+    item: Any, raw: Located, source: SourceFile, root: type[BaseModel] | None, base: Located
 ) -> Diagnostic:
     kind = item["type"]
     where = (*base, *_strip(raw))
@@ -117,7 +120,7 @@ def _not_a_kind(kind: str, where: Located, found: Any, source: SourceFile) -> Di
     return source.diagnostic((*where, str(unknown)), message, at_key=True)
 
 
-def _allowed_keys(root: type[BaseModel], loc: Located) -> list[str]:
+def _allowed_keys(root: type[BaseModel] | None, loc: Located) -> list[str]:
     """The keys the model at ``loc`` accepts, found by walking field annotations."""
     from definitions.conditions import _KINDS as CONDITION_MODELS
     from definitions.steps import KINDS

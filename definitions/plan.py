@@ -38,6 +38,16 @@ class Plan:
     """The goal: a recipient leaves as soon as this holds."""
     templates: dict[str, CompiledTemplate] = field(default_factory=dict)
     """The templates the send steps use, by name."""
+    trigger_event: str | None = None
+    """The event that starts this journey for the person who did it."""
+    trigger_segment: Condition | None = None
+    """The segment (a resolved SegmentCondition) whose new members start this journey."""
+    entry: str = "once"
+    """Who may enter again: ``once``, ``every_time`` or ``interval``."""
+    entry_interval: float | None = None
+    """With ``interval``: seconds that must pass between two entries of a person."""
+    broadcast_id: int | None = None
+    """The id Customer.io's broadcast API (``/v1/campaigns/{id}/triggers``) knows it by."""
 
     def step(self, step_id: str) -> Any:
         """The compiled step with this id."""

@@ -139,8 +139,12 @@ def cmd_track(args: argparse.Namespace) -> int:
     data = _json(args.data, "--data")
 
     async def action(client: Any) -> int:
-        reached = await client.track(args.recipient, args.event, data)
-        print(f"recorded {args.event} for {args.recipient}; reached {reached} running journeys")
+        result = await client.track(args.recipient, args.event, data)
+        started = f"; started {len(result.started)}" if result.started else ""
+        print(
+            f"recorded {args.event} for {args.recipient}; reached {result.reached} "
+            f"running journeys{started}"
+        )
         return 0
 
     return _with_client(args, action)

@@ -44,6 +44,7 @@ from definitions.workflow import (
 from journeys.config import Settings, load_settings
 from journeys.consent import Preferences, verify_unsubscribe
 from journeys.models import RunHandle, RunStatus, TriggerHandle, TriggerStatus
+from journeys.people import PeopleMixin
 from journeys.recipients import check_data, parse_recipients
 from journeys.store import MessageRecord, RunRecord, Store, TriggerRecord
 from journeys.temporal import connect
@@ -68,8 +69,8 @@ def workflow_id_for(journey: str, recipient_id: str) -> str:
     return f"{journey}/{recipient_id}"
 
 
-class JourneysClient:
-    """Trigger, inspect and cancel journey runs; record events.
+class JourneysClient(PeopleMixin):
+    """Trigger, inspect and cancel journey runs; people, events, segments and messages.
 
     Create one with :meth:`connect` and close it (or use ``async with``).
 
@@ -203,7 +204,12 @@ class JourneysClient:
         return TriggerHandle(record.id, journey, list(runs))
 
     async def _start(
-        self, plan: Any, trigger: TriggerRecord, recipient_id: str, data: dict[str, Any]
+        self,
+        plan: Any,
+        trigger: TriggerRecord,
+        recipient_id: str,
+        data: dict[str, Any],
+        event: dict[str, Any] | None = None,
     ) -> RunHandle:
         workflow_id = workflow_id_for(plan.journey, recipient_id)
         attributes = TypedSearchAttributes(
@@ -217,7 +223,7 @@ class JourneysClient:
         try:
             handle = await self.temporal.start_workflow(
                 c.WORKFLOW,
-                c.JourneyInput(plan, recipient_id, trigger.id, data),
+                c.JourneyInput(plan, recipient_id, trigger.id, data, dict(event or {})),
                 id=workflow_id,
                 task_queue=self.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
@@ -333,22 +339,13 @@ class JourneysClient:
 
     # -- events ----------------------------------------------------------------------------
 
-    async def track(self, recipient_id: str, event: str, data: dict[str, Any] | None = None) -> int:
-        """Record an event and send it to the recipient's running journeys.
-
-        Returns:
-            How many running journeys it reached.
-
-        """
-        payload = check_data(data)
-        if not isinstance(event, str) or not event:
-            raise ValueError(f"expected an event name, found {event!r}")
-        await self.store.record_event(recipient_id, event, payload)
+    async def signal_runs(self, recipient_id: str, event: str, data: dict[str, Any]) -> int:
+        """Send an event to the recipient's running journeys; returns how many it reached."""
         reached = 0
         for run in await self.store.open_runs(recipient_id):
             handle = self.temporal.get_workflow_handle(run.workflow_id, run_id=run.run_id)
             try:
-                await handle.signal(c.EVENT_SIGNAL, c.EventSignal(event, payload))
+                await handle.signal(c.EVENT_SIGNAL, c.EventSignal(event, data))
                 reached += 1
             except RPCError as exc:
                 if exc.status != RPCStatusCode.NOT_FOUND:

@@ -6,9 +6,9 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from definitions.errors import InvalidRecipientError
+from definitions.errors import InvalidRecipientError, InvalidRequestError
 
-__all__ = ["check_data", "parse_recipients"]
+__all__ = ["check_data", "parse_condition", "parse_recipients"]
 
 MAX_ID_LENGTH = 255
 
@@ -69,14 +69,35 @@ def parse_recipients(recipients: Iterable[Any]) -> list[tuple[str, dict[str, Any
     return parsed
 
 
+def parse_condition(raw: Any, name: str) -> Any:
+    """A condition from JSON data, or an error in the words ``journeys validate`` uses.
+
+    Raises:
+        InvalidRequestError: naming each problem.
+
+    """
+    from pydantic import TypeAdapter, ValidationError
+
+    from definitions.conditions import Condition
+    from definitions.errors_map import diagnostics_from
+    from definitions.source import SourceFile
+
+    try:
+        return TypeAdapter(Condition).validate_python(raw)
+    except ValidationError as exc:
+        source = SourceFile(name, "", raw)
+        problems = [f"{name}: {d.message}" for d in diagnostics_from(exc, source, None)]
+        raise InvalidRequestError(problems) from None
+
+
 def check_data(data: Any, name: str = "data") -> dict[str, Any]:
     """Trigger or event data: a JSON-serialisable mapping."""
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise InvalidRecipientError([f"{name}: expected a mapping, found {type(data).__name__}"])
+        raise InvalidRequestError([f"{name}: expected a mapping, found {type(data).__name__}"])
     try:
         json.dumps(data)
     except (TypeError, ValueError) as exc:
-        raise InvalidRecipientError([f"{name}: expected JSON values, {exc}"]) from None
+        raise InvalidRequestError([f"{name}: expected JSON values, {exc}"]) from None
     return data

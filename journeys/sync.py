@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from journeys.client import JourneysClient
 from journeys.config import Settings
 from journeys.models import RunStatus, TriggerHandle, TriggerStatus
+from journeys.people import TrackResult
 from journeys.store import MessageRecord
 
 __all__ = ["cancel", "configure", "status", "track", "trigger"]
@@ -110,7 +111,7 @@ def cancel(run_or_trigger_id: str) -> RunStatus | TriggerStatus:
     return background.run(client.cancel(run_or_trigger_id))
 
 
-def track(recipient_id: str, event: str, data: dict[str, Any] | None = None) -> int:
+def track(recipient_id: str, event: str, data: dict[str, Any] | None = None) -> TrackResult:
     """Record an event for a recipient; see :meth:`JourneysClient.track`."""
     background, client = _client()
     return background.run(client.track(recipient_id, event, data))

@@ -100,7 +100,7 @@ steps:
     )
     fast, slow = handle.runs
     await engine.until_at(fast.run_id, "activated")
-    assert await engine.client.track("fast", "app_activated", {"via": "test"}) == 1
+    assert (await engine.client.track("fast", "app_activated", {"via": "test"})).reached == 1
     done_fast = await engine.until_done(fast.run_id)
     done_slow = await engine.until_done(slow.run_id)
     assert steps_of(done_fast) == [("activated", "event arrived"), ("congrats", "sent")]

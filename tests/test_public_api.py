@@ -9,7 +9,7 @@ from definitions import errors
 def test_exported_names() -> None:
     assert sorted(journeys.__all__) == sorted([
         "ConfigurationError", "DefinitionError", "DeliveryError", "EngineUnavailableError",
-        "InvalidAddressError", "InvalidRecipientError", "InvalidTokenError", "JourneysClient",
+        "InvalidAddressError", "InvalidRecipientError", "InvalidRequestError", "InvalidTokenError", "JourneysClient",
         "JourneysError", "MessageRecord", "PermanentDeliveryError", "Preferences",
         "RetryableDeliveryError", "RunHandle", "RunStatus", "Settings", "TimelineEntry",
         "TriggerHandle", "TriggerStatus", "UnknownJourneyError", "UnknownRunError", "cancel",

@@ -360,6 +360,10 @@ class Store(PeopleStore):
             where.append(t.runs.c.run_id == run_id)
         return list(reversed(await self._runs(*where)))
 
+    async def find_runs_of(self, recipient_id: str) -> list[RunRecord]:
+        """Every run of a person, oldest first."""
+        return await self._runs(t.runs.c.recipient_id == recipient_id)
+
     async def find_run(self, run_id: str) -> RunRecord | None:
         """A run by its Temporal run id."""
         found = await self._runs(t.runs.c.run_id == run_id)
