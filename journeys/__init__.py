@@ -25,6 +25,7 @@ from definitions.errors import (
     UnknownRunError,
 )
 from journeys import preferences
+from journeys.api_client import APIError, AsyncClient, AuthenticationError, Client, RateLimitError
 from journeys.client import JourneysClient
 from journeys.config import Settings, load_settings
 from journeys.consent import Preferences
@@ -42,6 +43,10 @@ from journeys.sync import (
 )
 
 __all__ = [
+    "APIError",
+    "AsyncClient",
+    "AuthenticationError",
+    "Client",
     "ConfigurationError",
     "DefinitionError",
     "DeliveryError",
@@ -55,6 +60,7 @@ __all__ = [
     "MessageRecord",
     "PermanentDeliveryError",
     "Preferences",
+    "RateLimitError",
     "RetryableDeliveryError",
     "RunHandle",
     "RunStatus",

@@ -305,6 +305,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(keep=args.keep)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from journeys.server import create_app
+
+    settings = _settings(args)
+    server = settings.server
+    certfile = args.certfile or server.certfile
+    keyfile = args.keyfile or server.keyfile
+    if bool(certfile) != bool(keyfile):
+        raise SystemExit("journeys serve: give both --certfile and --keyfile, or neither")
+    if not (server.site_id and server.api_key) and not server.tokens:
+        print(
+            "journeys serve: warning: no credentials are configured ([server] site_id with "
+            "JOURNEYS_SERVER_API_KEY, or JOURNEYS_SERVER_TOKENS): every request will be "
+            "refused",
+            file=sys.stderr,
+        )
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or server.host,
+        port=args.port or server.port,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+        log_level="info",
+    )
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from journeys.store import Store
 
@@ -404,6 +433,11 @@ def parser() -> argparse.ArgumentParser:
         journeys_dir=False,
     )
     c.add_argument("--keep", action="store_true", help="keep the server and UI up afterwards")
+    c = add("serve", cmd_serve, "run the HTTP API (Customer.io Track API, broadcasts, native)")
+    c.add_argument("--host", help="address to listen on (default: [server] host)")
+    c.add_argument("--port", type=int, help="port (default: [server] port)")
+    c.add_argument("--certfile", help="TLS certificate (PEM): serve HTTPS")
+    c.add_argument("--keyfile", help="TLS private key (PEM)")
     add("migrate", cmd_migrate, "bring the store's schema up to date", journeys_dir=False)
     return top
 

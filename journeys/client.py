@@ -159,6 +159,7 @@ class JourneysClient(PeopleMixin):
         *,
         data: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        per_recipient_data: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> TriggerHandle:
         """Start a journey for recipients: one run each.
 
@@ -171,6 +172,7 @@ class JourneysClient(PeopleMixin):
             recipients: ids, or mappings with an ``id`` and profile fields to upsert.
             data: values the journey's templates see as ``trigger.*``.
             idempotency_key: makes the whole call safe to retry.
+            per_recipient_data: values for one recipient each, over ``data``.
 
         Raises:
             UnknownJourneyError: no such journey (the error lists those that exist).
@@ -181,6 +183,10 @@ class JourneysClient(PeopleMixin):
         plan = self.library.compile(journey)
         people = parse_recipients(recipients)
         payload = check_data(data)
+        personal = {
+            rid: check_data(dict(d), f"data of {rid}")
+            for rid, d in (per_recipient_data or {}).items()
+        }
         record = TriggerRecord(
             id=f"trg_{secrets.token_hex(8)}",
             journey=journey,
@@ -198,7 +204,9 @@ class JourneysClient(PeopleMixin):
                 run = ours[recipient_id]
                 return RunHandle(run.run_id, run.workflow_id, journey, recipient_id)
             async with gate:
-                return await self._start(plan, record, recipient_id, payload)
+                return await self._start(
+                    plan, record, recipient_id, {**payload, **personal.get(recipient_id, {})}
+                )
 
         runs = await asyncio.gather(*(start(rid) for rid, _ in people))
         return TriggerHandle(record.id, journey, list(runs))

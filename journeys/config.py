@@ -25,6 +25,7 @@ __all__ = [
     "EmailSettings",
     "PreferenceSettings",
     "PushSettings",
+    "ServerSettings",
     "Settings",
     "SmsSettings",
     "StoreSettings",
@@ -40,6 +41,9 @@ _SECRETS = {
     ("push", "service_account"): "JOURNEYS_PUSH_SERVICE_ACCOUNT",
     ("webhook", "secret"): "JOURNEYS_WEBHOOK_SECRET",
     ("preferences", "signing_secret"): "JOURNEYS_PREFERENCES_SIGNING_SECRET",
+    ("server", "api_key"): "JOURNEYS_SERVER_API_KEY",
+    ("server", "app_api_key"): "JOURNEYS_SERVER_APP_API_KEY",
+    ("server", "tokens"): "JOURNEYS_SERVER_TOKENS",
 }
 
 
@@ -125,6 +129,30 @@ class PreferenceSettings(_Section):
     """HMAC key of unsubscribe tokens (only from JOURNEYS_PREFERENCES_SIGNING_SECRET)."""
 
 
+class ServerSettings(_Section):
+    """``journeys serve``: the HTTP API."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    certfile: str | None = None
+    """TLS certificate (PEM); with ``keyfile`` the server speaks HTTPS."""
+    keyfile: str | None = None
+    site_id: str | None = None
+    """Customer.io Track API credentials: HTTP Basic ``site_id:api_key``."""
+    api_key: str | None = Field(default=None, repr=False)
+    """Only from JOURNEYS_SERVER_API_KEY."""
+    app_api_key: str | None = Field(default=None, repr=False)
+    """Bearer key of the broadcast (App API) endpoint; only from JOURNEYS_SERVER_APP_API_KEY."""
+    tokens: list[str] = Field(default_factory=list, repr=False)
+    """Bearer tokens of the native API; only from JOURNEYS_SERVER_TOKENS (comma-separated)."""
+    rate_limit: float = 100.0
+    """Requests per second per credential (a burst of twice that is allowed)."""
+    max_body_bytes: int = 32_768
+    """Largest request body, except batches."""
+    max_batch_bytes: int = 512_000
+    """Largest batch body (Customer.io's limit is 500 KB)."""
+
+
 class DevSettings(_Section):
     """``journeys dev``: the local Temporal server."""
 
@@ -144,6 +172,7 @@ class Settings(_Section):
     push: PushSettings = PushSettings()
     webhook: WebhookSettings = WebhookSettings()
     preferences: PreferenceSettings = PreferenceSettings()
+    server: ServerSettings = ServerSettings()
     dev: DevSettings = DevSettings()
 
 

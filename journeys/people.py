@@ -415,6 +415,8 @@ class PeopleMixin:
 
     async def _apply(self, op: Mapping[str, Any]) -> list[RunHandle]:
         kind = op.get("type")
+        if kind == "invalid":
+            raise ValueError(op.get("error") or "invalid operation")
         if kind == "identify":
             return await self.identify(
                 op["id"], op.get("attributes") or {}, anonymous_id=op.get("anonymous_id")

@@ -1,0 +1,424 @@
+"""A Python client for the native HTTP API of ``journeys serve``: sync and async.
+
+::
+
+    from journeys import Client
+
+    with Client("https://journeys.internal:8080", token="...") as api:
+        api.identify("u42", {"email": "ana@example.com"})   # queued
+        api.track("u42", "signed_up", {"plan": "pro"})       # queued
+        api.trigger("onboarding", ["u42"])                   # sent now
+    # leaving the block flushes the queue
+
+``identify`` and ``track`` go into a buffer sent in batches (``batch_size`` operations at
+a time, or when ``flush()`` or ``close()`` is called); each tracked event carries an
+``event_id`` so a retried batch never records it twice. Requests are retried with
+exponential backoff on 429 (honouring ``Retry-After``), 5xx and connection errors, never on
+other 4xx answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from definitions.errors import (
+    EngineUnavailableError,
+    InvalidRequestError,
+    JourneysError,
+    UnknownRunError,
+)
+
+__all__ = ["APIError", "AsyncClient", "AuthenticationError", "Client", "RateLimitError"]
+
+
+class APIError(JourneysError):
+    """An answer of the HTTP API that is an error.
+
+    Attributes:
+        status: the HTTP status.
+        body: the decoded JSON body, when there was one.
+
+    """
+
+    def __init__(self, message: str, *, status: int, body: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class AuthenticationError(APIError):
+    """401 or 403: the token is missing, unknown, or not for this endpoint."""
+
+
+class RateLimitError(APIError):
+    """429 after the retries; ``retry_after`` says how long the server asked to wait."""
+
+    def __init__(
+        self, message: str, *, status: int, body: Any = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status=status, body=body)
+        self.retry_after = retry_after
+
+
+def _error(response: httpx.Response) -> Exception:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    message = (body or {}).get("meta", {}).get("error") if isinstance(body, dict) else None
+    message = message or f"HTTP {response.status_code}"
+    status = response.status_code
+    if status in (401, 403):
+        return AuthenticationError(message, status=status, body=body)
+    if status == 429:
+        return RateLimitError(message, status=status, body=body, retry_after=_retry_after(response))
+    if status in (400, 413, 422):
+        problems = [f"{e['field']}: {e['message']}" for e in (body or {}).get("errors", [])]
+        return InvalidRequestError(problems or [message])
+    if status == 404:
+        return UnknownRunError(message)
+    return EngineUnavailableError(f"{message} (HTTP {status})")
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers["retry-after"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _retryable(response: httpx.Response) -> bool:
+    return response.status_code == 429 or response.status_code >= 500
+
+
+def _verify(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
+    return ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+
+
+def _path(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _track_op(
+    person_id: str, event: str, data: Mapping[str, Any] | None, timestamp: datetime | float | None
+) -> dict[str, Any]:
+    when = timestamp.timestamp() if isinstance(timestamp, datetime) else timestamp
+    return {
+        "type": "track",
+        "id": person_id,
+        "event": event,
+        "data": dict(data or {}),
+        "timestamp": when,
+        "event_id": str(uuid.uuid4()),
+    }
+
+
+class _Base:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        batch_size: int = 100,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.batch_size = batch_size
+        self.queue: list[dict[str, Any]] = []
+        """Operations waiting to be sent."""
+
+    def _delay(self, attempt: int, response: httpx.Response | None) -> float:
+        hinted = _retry_after(response) if response is not None else None
+        return hinted if hinted is not None else min(30.0, self.backoff * 2**attempt)
+
+    @staticmethod
+    def _check_batch(results: list[dict[str, Any]]) -> None:
+        failed = [r for r in results if not r.get("ok")]
+        if failed:
+            raise InvalidRequestError([f"operation {r['index']}: {r.get('error')}" for r in failed])
+
+
+class Client(_Base):
+    """The native API, synchronously.
+
+    Args:
+        base_url: the server, e.g. ``https://journeys.internal:8080``.
+        token: a Bearer token of the server (``JOURNEYS_SERVER_TOKENS``).
+        max_retries: retries of a request on 429, 5xx and connection errors.
+        backoff: the first retry's delay in seconds; it doubles each time.
+        batch_size: operations per batch request.
+        timeout: seconds per request.
+        verify: TLS verification: True, False, or a CA bundle path.
+
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        batch_size: int = 100,
+        timeout: float = 10.0,
+        verify: bool | str | ssl.SSLContext = True,
+    ) -> None:
+        super().__init__(
+            base_url, token, max_retries=max_retries, backoff=backoff, batch_size=batch_size
+        )
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout,
+            verify=_verify(verify),
+            headers={"authorization": f"Bearer {token}"},
+        )
+
+    def request(
+        self, method: str, path: str, json: Any = None, params: Mapping[str, Any] | None = None
+    ) -> Any:
+        """Send a request with retries; the decoded JSON answer, or a typed error."""
+        response = None
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = self._http.request(method, path, json=json, params=params)
+            except httpx.TransportError as exc:
+                if attempt == self.max_retries:
+                    raise EngineUnavailableError(f"cannot reach {self.base_url}: {exc}") from exc
+                time.sleep(self._delay(attempt, None))
+                continue
+            if not _retryable(response) or attempt == self.max_retries:
+                break
+            time.sleep(self._delay(attempt, response))
+        assert response is not None
+        if response.status_code >= 400:
+            raise _error(response)
+        return response.json()
+
+    def trigger(
+        self,
+        journey: str,
+        recipients: Sequence[str | Mapping[str, Any]],
+        *,
+        data: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Start a journey (sent at once, not queued)."""
+        body = {
+            "recipients": list(recipients),
+            "data": dict(data or {}),
+            "idempotency_key": idempotency_key,
+        }
+        result: dict[str, Any] = self.request(
+            "POST", f"/v1/journeys/{_path(journey)}/trigger", body
+        )
+        return result
+
+    def status(self, run_or_trigger_id: str) -> dict[str, Any]:
+        """A run's or a trigger's status."""
+        result: dict[str, Any] = self.request("GET", f"/v1/runs/{run_or_trigger_id}")
+        return result
+
+    def cancel(self, run_or_trigger_id: str) -> dict[str, Any]:
+        """Cancel a run or a trigger."""
+        result: dict[str, Any] = self.request("POST", f"/v1/runs/{run_or_trigger_id}/cancel")
+        return result
+
+    def identify(self, person_id: str, attributes: Mapping[str, Any] | None = None) -> None:
+        """Queue an identify."""
+        self._enqueue({"type": "identify", "id": person_id, "attributes": dict(attributes or {})})
+
+    def track(
+        self,
+        person_id: str,
+        event: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        timestamp: datetime | float | None = None,
+    ) -> None:
+        """Queue an event."""
+        self._enqueue(_track_op(person_id, event, data, timestamp))
+
+    def person(self, person_id: str) -> dict[str, Any]:
+        """A person (flushes the queue first, so it is up to date)."""
+        self.flush()
+        result: dict[str, Any] = self.request("GET", f"/v1/people/{_path(person_id)}")
+        return result
+
+    def delete_person(self, person_id: str) -> bool:
+        """Delete a person and everything about them (flushes the queue first)."""
+        self.flush()
+        return bool(self.request("DELETE", f"/v1/people/{_path(person_id)}")["deleted"])
+
+    def segment_members(
+        self, segment: str, *, after: str | None = None, limit: int = 100
+    ) -> dict[str, Any]:
+        """A page of a segment's members."""
+        self.flush()
+        params = {"limit": limit, **({"after": after} if after else {})}
+        result: dict[str, Any] = self.request(
+            "GET", f"/v1/segments/{_path(segment)}/members", params=params
+        )
+        return result
+
+    def _enqueue(self, operation: dict[str, Any]) -> None:
+        self.queue.append(operation)
+        if len(self.queue) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the queued operations in batches; unsent ones stay queued on error."""
+        while self.queue:
+            chunk = self.queue[: self.batch_size]
+            answer = self.request("POST", "/v1/batch", {"operations": chunk})
+            del self.queue[: len(chunk)]
+            self._check_batch(answer["results"])
+
+    def close(self) -> None:
+        """Flush the queue and close the connections."""
+        try:
+            self.flush()
+        finally:
+            self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncClient(_Base):
+    """The native API for asyncio programs; the same methods as :class:`Client`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        batch_size: int = 100,
+        timeout: float = 10.0,
+        verify: bool | str | ssl.SSLContext = True,
+    ) -> None:
+        super().__init__(
+            base_url, token, max_retries=max_retries, backoff=backoff, batch_size=batch_size
+        )
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=timeout,
+            verify=_verify(verify),
+            headers={"authorization": f"Bearer {token}"},
+        )
+
+    async def request(
+        self, method: str, path: str, json: Any = None, params: Mapping[str, Any] | None = None
+    ) -> Any:
+        """Send a request with retries; the decoded JSON answer, or a typed error."""
+        response = None
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = await self._http.request(method, path, json=json, params=params)
+            except httpx.TransportError as exc:
+                if attempt == self.max_retries:
+                    raise EngineUnavailableError(f"cannot reach {self.base_url}: {exc}") from exc
+                await asyncio.sleep(self._delay(attempt, None))
+                continue
+            if not _retryable(response) or attempt == self.max_retries:
+                break
+            await asyncio.sleep(self._delay(attempt, response))
+        assert response is not None
+        if response.status_code >= 400:
+            raise _error(response)
+        return response.json()
+
+    async def trigger(
+        self,
+        journey: str,
+        recipients: Sequence[str | Mapping[str, Any]],
+        *,
+        data: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Start a journey (sent at once, not queued)."""
+        body = {
+            "recipients": list(recipients),
+            "data": dict(data or {}),
+            "idempotency_key": idempotency_key,
+        }
+        result: dict[str, Any] = await self.request(
+            "POST", f"/v1/journeys/{_path(journey)}/trigger", body
+        )
+        return result
+
+    async def status(self, run_or_trigger_id: str) -> dict[str, Any]:
+        """A run's or a trigger's status."""
+        result: dict[str, Any] = await self.request("GET", f"/v1/runs/{run_or_trigger_id}")
+        return result
+
+    async def cancel(self, run_or_trigger_id: str) -> dict[str, Any]:
+        """Cancel a run or a trigger."""
+        result: dict[str, Any] = await self.request("POST", f"/v1/runs/{run_or_trigger_id}/cancel")
+        return result
+
+    async def identify(self, person_id: str, attributes: Mapping[str, Any] | None = None) -> None:
+        """Queue an identify."""
+        await self._enqueue(
+            {"type": "identify", "id": person_id, "attributes": dict(attributes or {})}
+        )
+
+    async def track(
+        self,
+        person_id: str,
+        event: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        timestamp: datetime | float | None = None,
+    ) -> None:
+        """Queue an event."""
+        await self._enqueue(_track_op(person_id, event, data, timestamp))
+
+    async def person(self, person_id: str) -> dict[str, Any]:
+        """A person (flushes the queue first)."""
+        await self.flush()
+        result: dict[str, Any] = await self.request("GET", f"/v1/people/{_path(person_id)}")
+        return result
+
+    async def _enqueue(self, operation: dict[str, Any]) -> None:
+        self.queue.append(operation)
+        if len(self.queue) >= self.batch_size:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Send the queued operations in batches; unsent ones stay queued on error."""
+        while self.queue:
+            chunk = self.queue[: self.batch_size]
+            answer = await self.request("POST", "/v1/batch", {"operations": chunk})
+            del self.queue[: len(chunk)]
+            self._check_batch(answer["results"])
+
+    async def aclose(self) -> None:
+        """Flush the queue and close the connections."""
+        try:
+            await self.flush()
+        finally:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
