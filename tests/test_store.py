@@ -117,3 +117,57 @@ async def test_conditions(store: Store, condition: dict[str, object], expected: 
     )
     await store.record_event("c1", "login", {}, at=datetime.now(UTC) - timedelta(days=3))
     assert await evaluate(CONDITION.validate_python(condition), "c1", store) is expected
+
+
+async def test_people_lookups_and_pages(store: Store) -> None:
+    await store.upsert_profiles(
+        [(f"lp{i}", {"email": f"LP{i}@Example.com", "n": i % 2}) for i in range(5)]
+    )
+    assert await store.find_by_email("lp3@example.com") == "lp3"
+    page = await store.list_people(limit=2, after="lo")  # the database is shared: skip others
+    assert page.ids == ["lp0", "lp1"] and page.next == "lp1"
+    assert (await store.list_people(after="lp3", limit=1)).ids == ["lp4"]
+    assert (await store.list_people(attribute=("n", 1))).ids == ["lp1", "lp3"]
+    assert (await store.list_people(email="LP2@example.com")).ids == ["lp2"]
+
+
+async def test_events_are_deduplicated_and_anonymous_ones_attach(store: Store) -> None:
+    assert await store.record_event("ev", "x", event_id="e-1") is not None
+    assert await store.record_event("ev", "x", event_id="e-1") is None
+    await store.record_event(None, "seen", anonymous_id="anon-9")
+    await store.record_event(None, "seen", anonymous_id="anon-9")
+    assert await store.attach_anonymous("ev", "anon-9") == 2
+    assert await store.event_count("ev", "seen") == 2
+    assert await store.attach_anonymous("ev", "anon-9") == 0
+
+
+async def test_merge_and_delete_people(store: Store) -> None:
+    await store.upsert_profiles([("mp", {"a": 1}), ("ms", {"a": 2, "b": 3})])
+    await store.record_event("ms", "login")
+    await store.add_device("ms", "tok", "ios")
+    await store.add_device("mp", "tok", "ios")
+    await store.add_members("list", ["ms"])
+    await store.update_preferences("ms", topics={"news": False})
+    await store.merge_people("mp", "ms")
+    merged = await store.get_profile("mp")
+    assert merged is not None and merged["a"] == 1 and merged["b"] == 3
+    assert [d["token"] for d in merged["devices"]] == ["tok"]
+    assert await store.event_count("mp", "login") == 1
+    assert await store.is_member("list", "mp")
+    assert (await store.get_preferences("mp")).topics == {"news": False}
+    assert await store.get_profile("ms") is None
+    assert await store.delete_person("mp") is True
+    assert await store.get_profile("mp") is None
+    assert await store.event_count("mp", "login") == 0
+    assert not await store.is_member("list", "mp")
+    assert await store.delete_person("mp") is False
+
+
+async def test_segment_entry_is_a_change_from_out_to_in(store: Store) -> None:
+    assert await store.entered("se", {"a", "b"}, {"a", "b", "c"}) == {"a", "b"}
+    assert await store.entered("se", {"a", "b"}, {"a", "b", "c"}) == set()
+    assert await store.entered("se", {"b"}, {"a", "b", "c"}) == set()  # left a
+    assert await store.entered("se", {"a", "b", "z"}, {"a", "b", "c"}) == {"a"}
+    assert await store.last_run_started("j", "se") is None
+    await store.add_run(RunRecord("j/se", "r1", "j", "se", "trg", datetime.now(UTC)))
+    assert await store.last_run_started("j", "se") is not None
