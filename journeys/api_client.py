@@ -123,6 +123,8 @@ def _track_op(
 
 
 class _Base:
+    _transport: Any = None
+
     def __init__(
         self,
         base_url: str,
@@ -131,6 +133,8 @@ class _Base:
         max_retries: int = 3,
         backoff: float = 0.5,
         batch_size: int = 100,
+        timeout: float = 10.0,
+        verify: bool | str | ssl.SSLContext = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
@@ -139,6 +143,31 @@ class _Base:
         self.batch_size = batch_size
         self.queue: list[dict[str, Any]] = []
         """Operations waiting to be sent."""
+        self._http = self._transport(
+            base_url=self.base_url,
+            timeout=timeout,
+            verify=_verify(verify),
+            headers={"authorization": f"Bearer {token}"},
+        )
+
+    def _after(
+        self, attempt: int, response: httpx.Response | None, error: Exception | None
+    ) -> float | None:
+        """Seconds to wait before trying again, or None to stop with this answer."""
+        if error is not None:
+            if attempt == self.max_retries:
+                raise EngineUnavailableError(f"cannot reach {self.base_url}: {error}") from error
+            return self._delay(attempt, None)
+        assert response is not None
+        if _retryable(response) and attempt < self.max_retries:
+            return self._delay(attempt, response)
+        return None
+
+    @staticmethod
+    def _answer(response: httpx.Response) -> Any:
+        if response.status_code >= 400:
+            raise _error(response)
+        return response.json()
 
     def _delay(self, attempt: int, response: httpx.Response | None) -> float:
         hinted = _retry_after(response) if response is not None else None
@@ -165,47 +194,24 @@ class Client(_Base):
 
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        token: str,
-        *,
-        max_retries: int = 3,
-        backoff: float = 0.5,
-        batch_size: int = 100,
-        timeout: float = 10.0,
-        verify: bool | str | ssl.SSLContext = True,
-    ) -> None:
-        super().__init__(
-            base_url, token, max_retries=max_retries, backoff=backoff, batch_size=batch_size
-        )
-        self._http = httpx.Client(
-            base_url=self.base_url,
-            timeout=timeout,
-            verify=_verify(verify),
-            headers={"authorization": f"Bearer {token}"},
-        )
+    _transport = httpx.Client
 
     def request(
         self, method: str, path: str, json: Any = None, params: Mapping[str, Any] | None = None
     ) -> Any:
         """Send a request with retries; the decoded JSON answer, or a typed error."""
-        response = None
         for attempt in range(self.max_retries + 1):
+            response, error = None, None
             try:
                 response = self._http.request(method, path, json=json, params=params)
             except httpx.TransportError as exc:
-                if attempt == self.max_retries:
-                    raise EngineUnavailableError(f"cannot reach {self.base_url}: {exc}") from exc
-                time.sleep(self._delay(attempt, None))
-                continue
-            if not _retryable(response) or attempt == self.max_retries:
+                error = exc
+            wait = self._after(attempt, response, error)
+            if wait is None:
                 break
-            time.sleep(self._delay(attempt, response))
+            time.sleep(wait)
         assert response is not None
-        if response.status_code >= 400:
-            raise _error(response)
-        return response.json()
+        return self._answer(response)
 
     def trigger(
         self,
@@ -303,47 +309,24 @@ class Client(_Base):
 class AsyncClient(_Base):
     """The native API for asyncio programs; the same methods as :class:`Client`."""
 
-    def __init__(
-        self,
-        base_url: str,
-        token: str,
-        *,
-        max_retries: int = 3,
-        backoff: float = 0.5,
-        batch_size: int = 100,
-        timeout: float = 10.0,
-        verify: bool | str | ssl.SSLContext = True,
-    ) -> None:
-        super().__init__(
-            base_url, token, max_retries=max_retries, backoff=backoff, batch_size=batch_size
-        )
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            timeout=timeout,
-            verify=_verify(verify),
-            headers={"authorization": f"Bearer {token}"},
-        )
+    _transport = httpx.AsyncClient
 
     async def request(
         self, method: str, path: str, json: Any = None, params: Mapping[str, Any] | None = None
     ) -> Any:
         """Send a request with retries; the decoded JSON answer, or a typed error."""
-        response = None
         for attempt in range(self.max_retries + 1):
+            response, error = None, None
             try:
                 response = await self._http.request(method, path, json=json, params=params)
             except httpx.TransportError as exc:
-                if attempt == self.max_retries:
-                    raise EngineUnavailableError(f"cannot reach {self.base_url}: {exc}") from exc
-                await asyncio.sleep(self._delay(attempt, None))
-                continue
-            if not _retryable(response) or attempt == self.max_retries:
+                error = exc
+            wait = self._after(attempt, response, error)
+            if wait is None:
                 break
-            await asyncio.sleep(self._delay(attempt, response))
+            await asyncio.sleep(wait)
         assert response is not None
-        if response.status_code >= 400:
-            raise _error(response)
-        return response.json()
+        return self._answer(response)
 
     async def trigger(
         self,
