@@ -157,6 +157,7 @@ class Library:
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
         self._cache: dict[Path, tuple[float, _Loaded]] = {}
+        self._plans: dict[str, tuple[Any, tuple[Plan | None, list[Diagnostic]]]] = {}
 
     def names(self) -> list[str]:
         """The journeys defined here, by name (the file name without ``.yaml``)."""
@@ -285,7 +286,25 @@ class Library:
         """The templates defined here, by name."""
         return sorted(p.stem for p in (self.directory / TEMPLATES_DIR).glob("*.yaml"))
 
+    def _stamp(self, name: str) -> tuple[tuple[str, int], ...]:
+        """What a compiled journey depends on, with modification times."""
+        paths = [
+            self.path_of(name),
+            self.directory / SEGMENTS_FILE,
+            *sorted((self.directory / TEMPLATES_DIR).glob("*.yaml")),
+        ]
+        return tuple((str(p), p.stat().st_mtime_ns if p.exists() else 0) for p in paths)
+
     def _compile(self, name: str) -> tuple[Plan | None, list[Diagnostic]]:
+        stamp = self._stamp(name)
+        cached = self._plans.get(name)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        result = self._compile_now(name)
+        self._plans[name] = (stamp, result)
+        return result
+
+    def _compile_now(self, name: str) -> tuple[Plan | None, list[Diagnostic]]:
         loaded = self._load(self.path_of(name), JourneySpec)
         problems = list(loaded.problems)
         if loaded.source is None:

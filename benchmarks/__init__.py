@@ -1,0 +1,1 @@
+"""Benchmarks of journeys on this machine: ``python -m benchmarks``."""

