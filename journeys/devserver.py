@@ -7,6 +7,7 @@ import concurrent.futures
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +20,14 @@ from definitions.errors import EngineUnavailableError
 from journeys.temporal import search_attribute_flags
 
 __all__ = ["DevServer", "free_port", "temporal_cli"]
+
+
+def _die_with_parent() -> None:
+    """In the child: be sent SIGTERM when the process that started us dies, even by SIGKILL."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -47,6 +56,9 @@ def temporal_cli() -> str:
 
 class DevServer:
     """``temporal server start-dev`` as a child process, with the journeys search attributes.
+
+    On Linux the server is stopped when the process that started it dies, however it dies
+    (call :meth:`start` from a thread that lives as long as the server should).
 
     Args:
         port: the gRPC port (a free one by default).
@@ -117,6 +129,7 @@ class DevServer:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -275,3 +275,34 @@ async def test_messages_of_a_recipient_from_the_command_line(engine: Engine) -> 
     one = await journeys_async("message", message_id, "--json", env=env)
     assert '"state": "sent"' in one.stdout and '"address": "m1@example.com"' in one.stdout
     await engine.client.cancel(handle.run_id)
+
+
+def test_a_dev_server_does_not_outlive_its_parent(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    script = (
+        "from journeys.devserver import DevServer\n"
+        "import sys, time\n"
+        "s = DevServer(); s.start(); print(s._process.pid, flush=True); time.sleep(600)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(child, signal.SIGKILL)
+    raise AssertionError("the dev server outlived the process that started it")
