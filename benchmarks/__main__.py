@@ -189,7 +189,9 @@ async def track(
     result: dict[str, Any] = {}
     try:
         async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", headers={"authorization": "Bearer bench"}
+            base_url=f"http://127.0.0.1:{port}",
+            headers={"authorization": "Bearer bench"},
+            timeout=120,
         ) as http:
             gate = asyncio.Semaphore(16)
 
