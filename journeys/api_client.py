@@ -108,6 +108,18 @@ def _path(value: str) -> str:
     return quote(value, safe="")
 
 
+def _trigger_body(
+    recipients: Sequence[str | Mapping[str, Any]],
+    data: Mapping[str, Any] | None,
+    idempotency_key: str | None,
+) -> dict[str, Any]:
+    return {
+        "recipients": list(recipients),
+        "data": dict(data or {}),
+        "idempotency_key": idempotency_key,
+    }
+
+
 def _track_op(
     person_id: str, event: str, data: Mapping[str, Any] | None, timestamp: datetime | float | None
 ) -> dict[str, Any]:
@@ -222,11 +234,7 @@ class Client(_Base):
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Start a journey (sent at once, not queued)."""
-        body = {
-            "recipients": list(recipients),
-            "data": dict(data or {}),
-            "idempotency_key": idempotency_key,
-        }
+        body = _trigger_body(recipients, data, idempotency_key)
         result: dict[str, Any] = self.request(
             "POST", f"/v1/journeys/{_path(journey)}/trigger", body
         )
@@ -337,11 +345,7 @@ class AsyncClient(_Base):
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Start a journey (sent at once, not queued)."""
-        body = {
-            "recipients": list(recipients),
-            "data": dict(data or {}),
-            "idempotency_key": idempotency_key,
-        }
+        body = _trigger_body(recipients, data, idempotency_key)
         result: dict[str, Any] = await self.request(
             "POST", f"/v1/journeys/{_path(journey)}/trigger", body
         )

@@ -103,28 +103,23 @@ class PeopleMixin:
     store: Store
     library: Library
 
-    # Provided by JourneysClient.
-    async def _start(
-        self,
-        plan: Any,
-        trigger: TriggerRecord,
-        recipient_id: str,
-        data: dict[str, Any],
-        event: dict[str, Any] | None = None,
-    ) -> RunHandle:
-        raise NotImplementedError  # pragma: no cover
+    if TYPE_CHECKING:  # provided by JourneysClient
 
-    async def signal_runs(self, recipient_id: str, event: str, data: dict[str, Any]) -> int:
-        raise NotImplementedError  # pragma: no cover
+        async def _start(
+            self,
+            plan: Any,
+            trigger: TriggerRecord,
+            recipient_id: str,
+            data: dict[str, Any],
+            event: dict[str, Any] | None = None,
+        ) -> RunHandle: ...
 
-    async def cancel(
-        self, run_or_trigger_id: str, *, wait: timedelta = timedelta(seconds=30)
-    ) -> Any:
-        raise NotImplementedError  # pragma: no cover
+        async def signal_runs(self, recipient_id: str, event: str, data: dict[str, Any]) -> int: ...
 
-    @property
-    def temporal(self) -> Any:
-        raise NotImplementedError  # pragma: no cover
+        async def cancel(self, run_or_trigger_id: str, *, wait: timedelta = ...) -> Any: ...
+
+        @property
+        def temporal(self) -> Any: ...
 
     # -- identify and track ----------------------------------------------------------------
 
@@ -174,8 +169,9 @@ class PeopleMixin:
         if recorded is None:
             return TrackResult(recorded=False)
         reached = await self.signal_runs(person_id, event, payload)
-        started = await self._enter_event(person_id, event, payload, timestamp)
-        started += await self._enter_segments(person_id)
+        plans = self._triggered()
+        started = await self._enter_event(person_id, event, payload, timestamp, plans)
+        started += await self._enter_segments(person_id, plans)
         return TrackResult(True, reached, started)
 
     async def track_anonymous(
@@ -612,9 +608,14 @@ class PeopleMixin:
         return started
 
     async def _enter_event(
-        self, person_id: str, event: str, data: dict[str, Any], timestamp: datetime | None
+        self,
+        person_id: str,
+        event: str,
+        data: dict[str, Any],
+        timestamp: datetime | None,
+        triggered: list[Plan],
     ) -> list[RunHandle]:
-        plans = [p for p in self._triggered() if p.trigger_event == event]
+        plans = [p for p in triggered if p.trigger_event == event]
         if not plans:
             return []
         at = (timestamp or datetime.now(UTC)).isoformat()
@@ -622,8 +623,21 @@ class PeopleMixin:
             plans, person_id, {}, {"name": event, "data": data, "timestamp": at}, f"event {event}"
         )
 
-    async def _enter_segments(self, person_id: str) -> list[RunHandle]:
-        plans = [p for p in self._triggered() if p.trigger_segment is not None]
+    async def _enter_segments(
+        self, person_id: str, triggered: list[Plan] | None = None
+    ) -> list[RunHandle]:
+        """Start the journeys of the trigger segments the person has just entered.
+
+        Args:
+            person_id: the person.
+            triggered: the self-starting journeys, when the caller has them already.
+
+        """
+        plans = [
+            p
+            for p in (self._triggered() if triggered is None else triggered)
+            if p.trigger_segment is not None
+        ]
         if not plans:
             return []
         watched = {
