@@ -11,6 +11,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.channels import Channel, Outgoing
+from activities.cohorts import CohortActivities
 from activities.conditions import evaluate
 from activities.rendering import default_webhook_body, render_variant, variables
 from definitions import contract as c
@@ -38,13 +39,14 @@ def message_id_for(run: c.RunInfo, step: str, channel: str) -> str:
     return f"{run.workflow_id}/{run.run_id}/{step}/{channel}"
 
 
-class JourneyActivities:
+class JourneyActivities(CohortActivities):
     """The activities, sharing one store and one set of channels.
 
     Args:
         store: the store profiles, events, preferences and messages live in.
         channels: the delivery channels by name.
         preferences: unsubscribe link settings.
+        rate_limits: messages per second, by channel, that this process sends at most.
 
     """
 
@@ -53,14 +55,26 @@ class JourneyActivities:
         store: Store,
         channels: dict[str, Channel],
         preferences: PreferenceSettings | None = None,
+        *,
+        rate_limits: dict[str, float] | None = None,
     ) -> None:
+        super().__init__(rate_limits)
         self.store = store
         self.channels = channels
         self.preferences = preferences or PreferenceSettings()
 
     def all(self) -> list[Any]:
-        """The activity callables to register on a worker."""
-        return [self.evaluate_condition, self.send_message, self.window_delay]
+        """The activity callables of the main task queue."""
+        return [
+            self.evaluate_condition,
+            self.send_message,
+            self.window_delay,
+            *self.cohort_activities(),
+        ]
+
+    def sends(self) -> list[Any]:
+        """The activity callables of a channel's task queue."""
+        return [self.send_message, self.send_messages]
 
     @activity.defn(name=c.EVALUATE)
     async def evaluate_condition(self, request: c.EvaluateInput) -> bool:
@@ -90,6 +104,10 @@ class JourneyActivities:
         Skips (no address, invalid address, opted out, suppressed) return normally; a
         permanent failure raises a non-retryable ``PermanentDeliveryError``.
         """
+        return await self.deliver(request)
+
+    async def deliver(self, request: c.SendInput) -> c.SendResult:
+        """The body of ``send_message``, shared with the batched ``send_messages``."""
         step, run = request.step, request.run
         channel_name = request.channel or step.channel
         message_id = message_id_for(run, step.id, channel_name)
@@ -166,6 +184,7 @@ class JourneyActivities:
             return await self._fail(record("failed", shown, reason=f"render: {exc}"))
 
         await self.store.save_message(record("queued", shown))
+        await self.pace(channel_name)
         outgoing = Outgoing(
             message_id, addresses, content, dict(step.headers), step.transactional, link
         )

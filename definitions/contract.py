@@ -18,28 +18,61 @@ from definitions.steps.window import WindowStep
 from definitions.templates import CompiledTemplate
 
 __all__ = [
+    "CANCEL_RECIPIENT_UPDATE",
+    "CLAIM",
+    "CLOSE",
+    "COUNTS_QUERY",
     "EVALUATE",
+    "EVALUATE_MANY",
+    "MEMBER_QUERY",
     "SEND",
+    "SEND_MANY",
+    "TRIGGER_WORKFLOW",
     "WINDOW",
+    "WINDOW_MANY",
     "WORKFLOW",
+    "ClaimInput",
+    "ClaimResult",
+    "CloseInput",
+    "CohortCounts",
+    "CohortMember",
+    "CohortSnapshot",
     "EvaluateInput",
+    "EvaluateManyInput",
     "EventSignal",
+    "GroupSnapshot",
     "JourneyInput",
+    "MemberRequest",
+    "MemberState",
     "RunInfo",
     "RunProgress",
     "SendInput",
+    "SendManyInput",
+    "SendManyResult",
     "SendResult",
     "TimelineEntry",
+    "TriggerInput",
+    "TriggerProgress",
     "WindowInput",
+    "WindowManyInput",
 ]
 
 WORKFLOW = "Journey"
+TRIGGER_WORKFLOW = "JourneyTrigger"
 EVALUATE = "evaluate_condition"
+EVALUATE_MANY = "evaluate_conditions"
 SEND = "send_message"
+SEND_MANY = "send_messages"
 WINDOW = "window_delay"
+WINDOW_MANY = "window_delays"
+CLAIM = "claim_cohort"
+CLOSE = "close_runs"
 
 EVENT_SIGNAL = "event"
 PROGRESS_QUERY = "progress"
+COUNTS_QUERY = "counts"
+MEMBER_QUERY = "member"
+CANCEL_RECIPIENT_UPDATE = "cancel_recipient"
 
 
 @dataclass(frozen=True)
@@ -64,6 +97,27 @@ class JourneyInput:
     """Data passed to trigger(), seen by templates as ``trigger.*``."""
     event: dict[str, Any] = field(default_factory=dict)
     """The event that started the run, seen by templates as ``event.*``."""
+    members: list[CohortMember] = field(default_factory=list)
+    """A cohort's recipients; empty for a cohort of one (``recipient_id``)."""
+    cohort: str = ""
+    """The cohort's name in its trigger (``cohort-3``); empty for a cohort of one."""
+    batch_sizes: dict[str, int] = field(default_factory=dict)
+    """Recipients per send activity, by channel (default 100)."""
+    history_limit: int = 10_000
+    """History events after which the cohort continues as new at its next quiet moment."""
+    resume: CohortSnapshot | None = None
+    """Where every recipient stood when the previous run continued as new."""
+
+
+@dataclass(frozen=True)
+class CohortMember:
+    """One recipient of a cohort."""
+
+    recipient_id: str
+    run_id: str
+    """The recipient's run id in the cohort (``m_…``): message ids and status use it."""
+    data: dict[str, Any] = field(default_factory=dict)
+    """Values for this recipient only, over the trigger's data."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +126,15 @@ class EventSignal:
 
     name: str
     data: dict[str, Any] = field(default_factory=dict)
+    recipient_id: str = ""
+    """Whose event it is; needed by a cohort of more than one."""
+
+
+@dataclass(frozen=True)
+class MemberRequest:
+    """Names one recipient of a cohort (the ``member`` query, the cancel update)."""
+
+    recipient_id: str
 
 
 @dataclass(frozen=True)
@@ -97,6 +160,54 @@ class RunProgress:
     steps_done: list[str] = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
     exit_reason: str | None = None
+    counts: CohortCounts | None = None
+    """For a cohort of more than one: how many recipients did what (no timeline)."""
+
+
+@dataclass(frozen=True)
+class CohortCounts:
+    """A cohort at a glance: its recipients' states, and per step what happened."""
+
+    members: int
+    states: dict[str, int] = field(default_factory=dict)
+    """Recipients by state: running, completed, exited, cancelled."""
+    steps: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per step id: ``reached``, outcomes (``sent``, ``skipped``, ``then``…) and ``waiting``."""
+
+
+@dataclass
+class MemberState:
+    """What the cohort knows of one recipient (carried over when continuing as new)."""
+
+    member: CohortMember
+    state: str = "running"
+    current: str | None = None
+    done: list[str] = field(default_factory=list)
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    exit_reason: str | None = None
+    unused_events: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GroupSnapshot:
+    """Recipients parked together at a wait, and where they go on from."""
+
+    members: list[str]
+    frames: list[tuple[str, int]]
+    """The continuation: (sequence, index of the step being waited in), innermost last."""
+    deadline: datetime | None = None
+    """When the wait ends (None: a wait_for with no timeout)."""
+    released: list[tuple[datetime, list[str]]] = field(default_factory=list)
+    """For a window: later groups still to open, by time."""
+
+
+@dataclass(frozen=True)
+class CohortSnapshot:
+    """A cohort's whole state, handed from one run to the next by continue-as-new."""
+
+    members: list[MemberState]
+    groups: list[GroupSnapshot]
+    steps: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -132,6 +243,106 @@ class SendResult:
     detail: dict[str, Any] = field(default_factory=dict)
     reason: str | None = None
     """Why it was skipped or failed: opted out, no address, invalid address, suppressed…"""
+
+
+@dataclass(frozen=True)
+class EvaluateManyInput:
+    """Evaluate a condition for many recipients at once (one query)."""
+
+    condition: Condition
+    recipient_ids: list[str]
+
+
+@dataclass(frozen=True)
+class SendManyInput:
+    """Deliver one send step's message on one channel to many recipients."""
+
+    step: SendStep
+    channel: str
+    runs: list[RunInfo]
+    template: CompiledTemplate | None = None
+    data: list[dict[str, Any]] = field(default_factory=list)
+    """Per run (same order), the values templates see as ``trigger.*``."""
+    event: dict[str, Any] = field(default_factory=dict)
+    final_attempt: int = 5
+    """On this attempt, transient errors are reported as failures instead of retried."""
+
+
+@dataclass(frozen=True)
+class SendManyResult:
+    """What became of each message, in the order of the input's runs."""
+
+    results: list[SendResult]
+
+
+@dataclass(frozen=True)
+class WindowManyInput:
+    """Seconds until a window opens, for many recipients."""
+
+    step: WindowStep
+    recipient_ids: list[str]
+    now: datetime
+
+
+@dataclass(frozen=True)
+class CloseInput:
+    """Recipients whose runs have ended, with what they did."""
+
+    workflow_id: str
+    runs: list[RunProgress]
+    run_ids: list[str]
+    """The run id of each (same order)."""
+
+
+@dataclass(frozen=True)
+class TriggerInput:
+    """The input of a trigger's parent workflow: start its cohorts, a page at a time."""
+
+    plan: Plan
+    trigger_id: str
+    data: dict[str, Any] = field(default_factory=dict)
+    cohort_size: int = 1000
+    batch_sizes: dict[str, int] = field(default_factory=dict)
+    history_limit: int = 10_000
+    next_cohort: int = 1
+    """Carried over by continue-as-new: the number of the next cohort."""
+    after: int = -1
+    """Carried over: the position of the last recipient already put in a cohort."""
+    started: int = 0
+    skipped: int = 0
+
+
+@dataclass(frozen=True)
+class ClaimInput:
+    """Put the next page of a trigger's recipients in a cohort (idempotent per cohort)."""
+
+    trigger_id: str
+    journey: str
+    workflow_id: str
+    """The cohort's workflow id."""
+    after: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """The cohort's members; those already in the journey are counted, not included."""
+
+    members: list[CohortMember]
+    last: int
+    """The position of the last recipient looked at (-1: none left)."""
+    skipped: int = 0
+
+
+@dataclass(frozen=True)
+class TriggerProgress:
+    """How far a trigger's parent workflow has come."""
+
+    cohorts: list[str]
+    """The workflow ids of the cohorts started so far (this run of the parent)."""
+    started: int
+    skipped: int
+    finished: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,327 +1,111 @@
-"""``JourneyWorkflow``: runs a compiled plan for one recipient, deterministically.
+"""``JourneyWorkflow``: runs a compiled plan for a cohort of recipients, deterministically.
 
-Waits are durable timers raced against exit; ``wait_for`` races a timer against the
-event signal; conditions, windows and sends are activities. The workflow never reads
-YAML or the store itself.
+A recipient triggered alone is a cohort of one. The interpreter lives in
+:mod:`definitions.cohort`; runs started before it existed (no ``cohorts`` patch marker
+in their history) replay through :mod:`definitions.legacy`. The workflow never reads YAML
+or the store itself.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-from collections import Counter
-from datetime import timedelta
-from typing import Any, NoReturn
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
-from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from definitions import contract as c
-    from definitions.conditions import (
-        AttributeCondition,
-        EventCondition,
-        children,
-        event_names,
+    from definitions.cohort import Cohort
+    from definitions.legacy import LegacyRun
+    from definitions.runtime import (
+        CHANNEL_QUEUES_PATCH,
+        COHORTS_PATCH,
+        JOURNEY_KEY,
+        RECIPIENT_KEY,
+        SEARCH_ATTRIBUTES,
+        STEP_KEY,
+        TRIGGER_KEY,
     )
-    from definitions.plan import MAIN, Plan
-    from definitions.steps import KINDS
-    from definitions.steps.send import SendStep
-    from definitions.steps.window import WindowStep
 
 __all__ = [
+    "CHANNEL_QUEUES_PATCH",
+    "COHORTS_PATCH",
+    "JOURNEY_KEY",
+    "RECIPIENT_KEY",
     "SEARCH_ATTRIBUTES",
     "STEP_KEY",
+    "TRIGGER_KEY",
     "JourneyWorkflow",
 ]
-
-JOURNEY_KEY = SearchAttributeKey.for_keyword("JourneyName")
-RECIPIENT_KEY = SearchAttributeKey.for_keyword("JourneyRecipient")
-STEP_KEY = SearchAttributeKey.for_keyword("JourneyStep")
-TRIGGER_KEY = SearchAttributeKey.for_keyword("JourneyTriggerId")
-SEARCH_ATTRIBUTES = (JOURNEY_KEY, RECIPIENT_KEY, STEP_KEY, TRIGGER_KEY)
-"""The search attributes journeys registers, all keywords."""
-
-CHANNEL_QUEUES_PATCH = "sends-on-channel-task-queues"
-"""Runs started before sends moved to per-channel task queues keep sending on the main one."""
-
-_CHECK_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
-_SEND_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(minutes=1),
-    maximum_attempts=5,
-    non_retryable_error_types=["PermanentDeliveryError"],
-)
-
-
-class _Exit(Exception):
-    """Raised inside the interpreter to leave the journey."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def _only_lasting_events(condition: Any) -> bool:
-    """True when only new events can change the condition (events ever done, no attributes)."""
-    if isinstance(condition, EventCondition):
-        return condition.within is None and condition.happened
-    if isinstance(condition, AttributeCondition):
-        return False
-    return all(_only_lasting_events(child) for child in children(condition))
 
 
 @workflow.defn(name=c.WORKFLOW)
 class JourneyWorkflow:
-    """One recipient's run of a journey."""
+    """A journey run for a cohort of recipients (often a cohort of one)."""
 
     @workflow.init
     def __init__(self, input: c.JourneyInput) -> None:
         self._input = input
-        self._plan: Plan = input.plan
-        self._timeline: list[c.TimelineEntry] = []
-        self._done: list[str] = []
-        self._current: str | None = None
-        self._unused_events: Counter[str] = Counter()
-        self._exit_reason: str | None = None
-        self._state = "running"
-        self._cancelled_attempt: c.SendResult | None = None
-        exit_when = self._plan.exit_when
-        self._exit_events = event_names(exit_when) if exit_when else set()
-        self._exit_needs_polling = exit_when is not None and not _only_lasting_events(exit_when)
+        self._impl: Cohort | LegacyRun | None = None
+
+    def _interpreter(self) -> Cohort | LegacyRun:
+        """Chosen once, by whichever handler runs first (the patch call is memoised)."""
+        if self._impl is None:
+            if workflow.patched(COHORTS_PATCH):
+                self._impl = Cohort(self._input)
+            else:
+                self._impl = LegacyRun(self._input)
+        return self._impl
 
     @workflow.run
     async def run(self, input: c.JourneyInput) -> c.RunProgress:
-        """Interpret the plan from its main sequence to the end (or an exit)."""
-        state = "completed"
-        try:
-            if self._plan.exit_when is not None and await self._check_exit("on entry"):
-                raise _Exit(self._exit_reason or "exit_when met")
-            await self.run_sequence(MAIN)
-        except _Exit as exit:
-            state = "exited"
-            self._exit_reason = exit.reason
-            self.record(self._current or "-", "exit", "left the journey", reason=exit.reason)
-        except BaseException as err:
-            if is_cancelled_exception(err):
-                self.record(self._current or "-", "cancel", "cancelled")
-            raise
-        self._current = None
-        self._state = state
-        reason = f": {self._exit_reason}" if self._exit_reason else ""
-        workflow.set_current_details(f"{state}{reason}")
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self.progress()
+        """Interpret the plan for every recipient, to the end (or their exit)."""
+        return await self._interpreter().run()
 
     @workflow.signal(name=c.EVENT_SIGNAL)
     async def on_event(self, signal: c.EventSignal) -> None:
-        """An event the recipient did: it may end a wait_for, or meet the exit goal."""
-        self._unused_events[signal.name] += 1
-        if signal.name in self._exit_events and self._exit_reason is None:
-            await self._check_exit(f"after event {signal.name}")
+        """An event a recipient did: it may end a wait_for, or meet the exit goal."""
+        impl = self._interpreter()
+        if isinstance(impl, LegacyRun):
+            await impl.on_event(signal)
+            return
+        rid = impl.on_event(signal)
+        if rid is not None:
+            await impl.check_exit([rid], f"after event {signal.name}")
+
+    @workflow.update(name=c.CANCEL_RECIPIENT_UPDATE)
+    async def cancel_recipient(self, request: c.MemberRequest) -> c.RunProgress:
+        """Take one recipient out of the cohort; returns once nothing is in flight for them."""
+        impl = self._interpreter()
+        if isinstance(impl, LegacyRun):
+            return impl.progress()
+        impl.cancel_member(request.recipient_id)
+        await workflow.wait_condition(lambda: impl.in_flight[request.recipient_id] <= 0)
+        await impl.close([request.recipient_id])
+        return impl.member_progress(request.recipient_id)
+
+    @cancel_recipient.validator
+    def _known_recipient(self, request: c.MemberRequest) -> None:
+        if isinstance(self._impl, Cohort) and request.recipient_id not in self._impl.states:
+            raise ValueError(f"{request.recipient_id!r} is not in this cohort")
 
     @workflow.query(name=c.PROGRESS_QUERY)
     def progress(self) -> c.RunProgress:
-        """Where the run is and its timeline so far."""
-        return c.RunProgress(
-            journey=self._plan.journey,
-            recipient_id=self._input.recipient_id,
-            state=self._state,
-            current_step=self._current,
-            steps_done=[s for s in self._done if s != self._current],
-            timeline=list(self._timeline),
-            exit_reason=self._exit_reason,
-        )
+        """Where the run is: a cohort of one's timeline, or a cohort's counts."""
+        if self._impl is None:
+            return c.RunProgress(self._input.plan.journey, self._input.recipient_id, "running")
+        return self._impl.progress()
 
-    # -- the interpreter ------------------------------------------------------------------
+    @workflow.query(name=c.MEMBER_QUERY)
+    def member(self, request: c.MemberRequest) -> c.RunProgress:
+        """One recipient's position and timeline."""
+        if not isinstance(self._impl, Cohort):
+            return self.progress()
+        if request.recipient_id not in self._impl.states:
+            raise ValueError(f"{request.recipient_id!r} is not in this cohort")
+        return self._impl.member_progress(request.recipient_id)
 
-    @property
-    def plan(self) -> Plan:
-        """The plan being run (part of the step Runner interface)."""
-        return self._plan
-
-    async def run_sequence(self, sequence: str) -> None:
-        """Run each step of a sequence, honouring the exit goal between steps."""
-        for step_id in self._plan.sequences[sequence]:
-            if self._exit_reason is not None:
-                raise _Exit(self._exit_reason)
-            if (
-                self._exit_needs_polling
-                and self._done
-                and await self._check_exit(f"before {step_id}")
-            ):
-                raise _Exit(self._exit_reason or "exit_when met")
-            step = self._plan.step(step_id)
-            self._enter(step_id, KINDS[step.kind].label(step))
-            await KINDS[step.kind].run(step, self)
-
-    def _enter(self, step_id: str, label: str) -> None:
-        self._done.append(step_id)
-        self._current = step_id
-        workflow.upsert_search_attributes([STEP_KEY.value_set(step_id)])
-        workflow.set_current_details(f"**{step_id}**: {label}")
-
-    async def _check_exit(self, when: str) -> bool:
-        """Evaluate the exit goal; True (and the reason kept) when the recipient must leave."""
-        assert self._plan.exit_when is not None
-        if await self.check(self._plan.exit_when, f"exit_when ({when})"):
-            self._exit_reason = self._exit_reason or f"exit_when met ({when})"
-        return self._exit_reason is not None
-
-    def _info(self) -> c.RunInfo:
-        info = workflow.info()
-        return c.RunInfo(
-            self._plan.journey,
-            self._input.recipient_id,
-            info.workflow_id,
-            info.run_id,
-            self._input.trigger_id,
-        )
-
-    async def send(self, step: SendStep) -> None:
-        """Deliver a send step's message, trying its channels in order until one sends.
-
-        Each attempt is shielded from cancellation: a message being handed to a provider
-        when the run is cancelled finishes (and is recorded) before the run ends, so that
-        nothing is sent once cancel() has returned, and no further channel is tried.
-        """
-        attempts: list[c.SendResult] = []
-        try:
-            for channel in step.channels:
-                result = await self._attempt(step, channel)
-                attempts.append(result)
-                if result.state == "sent":
-                    break
-        finally:
-            self._record_send(step, attempts)
-
-    async def _attempt(self, step: SendStep, channel: str) -> c.SendResult:
-        template = self._plan.templates.get(step.template) if step.template else None
-        request = c.SendInput(
-            self._info(), step, template, self._input.data, self._input.event, channel=channel
-        )
-        # Sends go to a task queue per channel, so each can carry its provider's rate limit.
-        queue = (
-            f"{workflow.info().task_queue}.send.{channel}"
-            if workflow.patched(CHANNEL_QUEUES_PATCH)
-            else None
-        )
-        delivery = workflow.start_activity(
-            c.SEND,
-            request,
-            result_type=c.SendResult,
-            task_queue=queue,
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=_SEND_RETRY,
-            summary=f"{step.id}: send {step.template or 'payload'} via {channel}",
-        )
-        try:
-            await asyncio.shield(delivery)
-        except asyncio.CancelledError:
-            self._cancelled_attempt = await self._outcome(channel, delivery)
-            raise
-        except ActivityError:
-            pass
-        return await self._outcome(channel, delivery)
-
-    @staticmethod
-    async def _outcome(channel: str, delivery: Any) -> c.SendResult:
-        try:
-            result: c.SendResult = await delivery
-        except ActivityError as err:
-            cause = err.cause
-            reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
-            return c.SendResult("", channel, "failed", reason=reason)
-        return result
-
-    def _record_send(self, step: SendStep, attempts: list[c.SendResult]) -> None:
-        if self._cancelled_attempt is not None:
-            attempts.append(self._cancelled_attempt)
-            self._cancelled_attempt = None
-        if not attempts:
-            return
-        last = attempts[-1]
-        states = {a.state for a in attempts}
-        state = "sent" if "sent" in states else "skipped" if states == {"skipped"} else "failed"
-        detail: dict[str, Any] = {
-            "channel": last.channel,
-            "address": last.address,
-            "message_id": last.message_id,
-            **last.detail,
-        }
-        if last.reason:
-            detail["reason" if last.state == "skipped" else "error"] = last.reason
-        if len(step.channels) > 1:
-            detail["attempts"] = [
-                {
-                    "channel": a.channel,
-                    "state": a.state,
-                    **({"reason": a.reason} if a.reason else {}),
-                }
-                for a in attempts
-            ]
-        self.record(step.id, "send", state, **detail)
-
-    async def sleep(self, seconds: float, summary: str) -> None:
-        """A durable timer that ends early when the recipient exits."""
-        try:
-            await workflow.wait_condition(
-                lambda: self._exit_reason is not None, timeout=seconds, timeout_summary=summary
-            )
-        except TimeoutError:
-            return
-        raise _Exit(self._exit_reason or "exit")
-
-    async def wait_for_event(self, event: str, timeout: float | None, summary: str) -> bool:
-        """Wait for an event not yet used by an earlier wait_for of this run."""
-
-        def arrived() -> bool:
-            return self._unused_events[event] > 0 or self._exit_reason is not None
-
-        try:
-            await workflow.wait_condition(arrived, timeout=timeout, timeout_summary=summary)
-        except TimeoutError:
-            return False
-        if self._exit_reason is not None:
-            raise _Exit(self._exit_reason)
-        self._unused_events[event] -= 1
-        return True
-
-    async def check(self, condition: Any, summary: str) -> bool:
-        """Evaluate a condition in the evaluate activity."""
-        result: bool = await workflow.execute_activity(
-            c.EVALUATE,
-            c.EvaluateInput(condition, self._input.recipient_id),
-            result_type=bool,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=_CHECK_RETRY,
-            summary=summary,
-        )
-        return result
-
-    async def wait_window(self, step: WindowStep) -> None:
-        """Sleep until the window opens in the recipient's timezone."""
-        seconds: float = await workflow.execute_activity(
-            c.WINDOW,
-            c.WindowInput(step, self._input.recipient_id, workflow.now()),
-            result_type=float,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=_CHECK_RETRY,
-            summary=f"{step.id}: when does {step.label} open?",
-        )
-        if seconds > 0:
-            await self.sleep(seconds, f"{step.id}: wait for {step.label}")
-
-    def bucket(self, salt: str) -> float:
-        """A number in [0, 100) fixed by the salt and the recipient id."""
-        digest = hashlib.sha256(f"{salt}:{self._input.recipient_id}".encode()).digest()
-        return int.from_bytes(digest[:8], "big") % 10000 / 100
-
-    def record(self, step: str, kind: str, outcome: str, **detail: Any) -> None:
-        """Add an entry to the timeline."""
-        self._timeline.append(c.TimelineEntry(step, kind, outcome, workflow.now(), detail))
-
-    def exit(self, reason: str) -> NoReturn:
-        """Leave the journey."""
-        raise _Exit(reason)
+    @workflow.query(name=c.COUNTS_QUERY)
+    def counts(self) -> c.CohortCounts:
+        """How many recipients are in each state, and per step what happened."""
+        if not isinstance(self._impl, Cohort):
+            progress = self.progress()
+            return c.CohortCounts(1, {progress.state: 1})
+        return self._impl.counts()

@@ -35,13 +35,14 @@ from definitions.errors import (
     EngineUnavailableError,
     UnknownRunError,
 )
-from definitions.workflow import (
+from definitions.runtime import (
     JOURNEY_KEY,
     RECIPIENT_KEY,
     STEP_KEY,
     TRIGGER_KEY,
 )
-from journeys.config import Settings, load_settings
+from journeys.cohorts import STATES, CohortsMixin
+from journeys.config import CohortSettings, Settings, load_settings
 from journeys.consent import Preferences, verify_unsubscribe
 from journeys.models import RunHandle, RunStatus, TriggerHandle, TriggerStatus
 from journeys.people import PeopleMixin
@@ -51,15 +52,6 @@ from journeys.temporal import connect
 
 __all__ = ["JourneysClient"]
 
-_STATES = {
-    WorkflowExecutionStatus.RUNNING: "running",
-    WorkflowExecutionStatus.COMPLETED: "completed",
-    WorkflowExecutionStatus.CANCELED: "cancelled",
-    WorkflowExecutionStatus.TERMINATED: "cancelled",
-    WorkflowExecutionStatus.FAILED: "failed",
-    WorkflowExecutionStatus.TIMED_OUT: "failed",
-    WorkflowExecutionStatus.CONTINUED_AS_NEW: "running",
-}
 _STARTS_AT_ONCE = 32
 _QUERY_TIMEOUT = timedelta(seconds=10)
 
@@ -69,7 +61,7 @@ def workflow_id_for(journey: str, recipient_id: str) -> str:
     return f"{journey}/{recipient_id}"
 
 
-class JourneysClient(PeopleMixin):
+class JourneysClient(CohortsMixin, PeopleMixin):
     """Trigger, inspect and cancel journey runs; people, events, segments and messages.
 
     Create one with :meth:`connect` and close it (or use ``async with``).
@@ -81,6 +73,8 @@ class JourneysClient(PeopleMixin):
         library: the journeys directory.
         task_queue: the task queue workers poll.
         signing_secret: the key of unsubscribe tokens.
+        cohorts: when and how triggers run as cohorts.
+        batch_sizes: recipients per send activity, by channel.
 
     """
 
@@ -92,12 +86,16 @@ class JourneysClient(PeopleMixin):
         *,
         task_queue: str,
         signing_secret: str | None = None,
+        cohorts: CohortSettings | None = None,
+        batch_sizes: dict[str, int] | None = None,
     ) -> None:
         self._temporal = temporal
         self.store = store
         self.library = library
         self.task_queue = task_queue
         self.signing_secret = signing_secret
+        self.cohort_settings = cohorts or CohortSettings()
+        self.batch_sizes = dict(batch_sizes or {})
 
     @classmethod
     async def connect(
@@ -126,6 +124,8 @@ class JourneysClient(PeopleMixin):
             Library(directory or settings.directory),
             task_queue=task_queue or settings.temporal.task_queue,
             signing_secret=settings.preferences.signing_secret,
+            cohorts=settings.cohorts,
+            batch_sizes=settings.batch_sizes(),
         )
 
     @property
@@ -160,12 +160,20 @@ class JourneysClient(PeopleMixin):
         data: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
         per_recipient_data: Mapping[str, Mapping[str, Any]] | None = None,
+        cohorts: bool | None = None,
     ) -> TriggerHandle:
-        """Start a journey for recipients: one run each.
+        """Start a journey for recipients.
+
+        Up to ``[cohorts] threshold`` recipients (50 by default) get a run each, and the
+        handle lists them. More run as cohorts: the recipients are stored, the trigger's
+        workflow starts them in cohort workflows of ``[cohorts] size`` a page at a time,
+        and this returns at once with the trigger id (``status(trigger_id)`` shows the
+        progress). Either way a recipient moves through the journey exactly as alone.
 
         Everything is checked before anything starts. A recipient already in this journey
-        keeps their run (its handle says ``started=False``). With an ``idempotency_key``,
-        calling again with the same key starts nothing new and returns the same trigger.
+        keeps their run (its handle says ``started=False``; a cohort counts them as
+        ``skipped``). With an ``idempotency_key``, calling again with the same key starts
+        nothing new and returns the same trigger.
 
         Args:
             journey: the journey's name (its YAML file name).
@@ -173,6 +181,7 @@ class JourneysClient(PeopleMixin):
             data: values the journey's templates see as ``trigger.*``.
             idempotency_key: makes the whole call safe to retry.
             per_recipient_data: values for one recipient each, over ``data``.
+            cohorts: True to run as cohorts, False for a run each, whatever the number.
 
         Raises:
             UnknownJourneyError: no such journey (the error lists those that exist).
@@ -196,6 +205,14 @@ class JourneysClient(PeopleMixin):
         )
         record = await self.store.save_trigger(record)
         await self.store.upsert_profiles(people)
+        if cohorts if cohorts is not None else len(people) > self.cohort_settings.threshold:
+            await self._start_cohorts(
+                plan,
+                record,
+                payload,
+                [(rid, personal.get(rid)) for rid, _ in people],
+            )
+            return TriggerHandle(record.id, journey, [], recipients=len(people), cohorts=True)
         ours = {r.recipient_id: r for r in await self.store.runs_of_trigger(record.id)}
         gate = asyncio.Semaphore(_STARTS_AT_ONCE)
 
@@ -209,7 +226,7 @@ class JourneysClient(PeopleMixin):
                 )
 
         runs = await asyncio.gather(*(start(rid) for rid, _ in people))
-        return TriggerHandle(record.id, journey, list(runs))
+        return TriggerHandle(record.id, journey, list(runs), recipients=len(people))
 
     async def _start(
         self,
@@ -220,6 +237,9 @@ class JourneysClient(PeopleMixin):
         event: dict[str, Any] | None = None,
     ) -> RunHandle:
         workflow_id = workflow_id_for(plan.journey, recipient_id)
+        member = await self.store.open_run_of(plan.journey, recipient_id)
+        if member is not None and member[0] != workflow_id:  # in a cohort of this journey
+            return RunHandle(member[1], member[0], plan.journey, recipient_id, started=False)
         attributes = TypedSearchAttributes(
             [
                 SearchAttributePair(JOURNEY_KEY, plan.journey),
@@ -254,15 +274,28 @@ class JourneysClient(PeopleMixin):
 
     # -- status and cancel -----------------------------------------------------------------
 
-    async def status(self, run_or_trigger_id: str) -> RunStatus | TriggerStatus:
+    async def status(
+        self, run_or_trigger_id: str, *, recipient: str | None = None
+    ) -> RunStatus | TriggerStatus:
         """The status of a run (by run id or workflow id) or of a whole trigger.
 
+        A cohort trigger's status counts its recipients by state and per step; with
+        ``recipient``, the status of that one recipient of the trigger instead.
+
         Raises:
-            UnknownRunError: no run or trigger has that id.
+            UnknownRunError: no run or trigger has that id, or the recipient is not in it.
 
         """
         trigger = await self.store.get_trigger(run_or_trigger_id)
+        if trigger is not None and recipient is not None:
+            found = await self.store.member_runs(trigger.id, recipient)
+            if not found:
+                raise UnknownRunError(f"{recipient!r} has no run in trigger {trigger.id}")
+            return await self._run_status(await self._find_run(found[-1][1]))
         if trigger is not None:
+            size = await self.store.trigger_size(trigger.id)
+            if size is not None:
+                return await self._cohort_trigger_status(trigger, size)
             runs = await self.store.runs_of_trigger(trigger.id)
             statuses = await asyncio.gather(*(self._run_status(r) for r in runs))
             return TriggerStatus(trigger.id, trigger.journey, list(statuses))
@@ -282,6 +315,9 @@ class JourneysClient(PeopleMixin):
 
         """
         trigger = await self.store.get_trigger(run_or_trigger_id)
+        if trigger is not None and await self.store.trigger_size(trigger.id) is not None:
+            await self._cancel_cohorts(trigger, wait)
+            return await self.status(run_or_trigger_id)
         runs = (
             await self.store.runs_of_trigger(trigger.id)
             if trigger
@@ -291,6 +327,9 @@ class JourneysClient(PeopleMixin):
         return await self.status(run_or_trigger_id)
 
     async def _cancel_run(self, run: RunRecord, wait: timedelta) -> None:
+        if run.member:
+            await self._cancel_member(run)
+            return
         handle = self.temporal.get_workflow_handle(run.workflow_id, run_id=run.run_id)
         description = await handle.describe()
         if description.status != WorkflowExecutionStatus.RUNNING:
@@ -312,11 +351,13 @@ class JourneysClient(PeopleMixin):
         return found
 
     async def _run_status(self, run: RunRecord) -> RunStatus:
+        if run.member:
+            return await self._member_status(run)
         handle: WorkflowHandle[Any, c.RunProgress] = self.temporal.get_workflow_handle(
             run.workflow_id, run_id=run.run_id, result_type=c.RunProgress
         )
         description = await handle.describe()
-        state = _STATES.get(description.status, "running") if description.status else "running"
+        state = STATES.get(description.status, "running") if description.status else "running"
         progress: c.RunProgress | None = None
         if state == "completed":
             progress = await handle.result()
@@ -351,9 +392,11 @@ class JourneysClient(PeopleMixin):
         """Send an event to the recipient's running journeys; returns how many it reached."""
         reached = 0
         for run in await self.store.open_runs(recipient_id):
-            handle = self.temporal.get_workflow_handle(run.workflow_id, run_id=run.run_id)
+            handle = self.temporal.get_workflow_handle(
+                run.workflow_id, run_id=None if run.member else run.run_id
+            )
             try:
-                await handle.signal(c.EVENT_SIGNAL, c.EventSignal(event, data))
+                await handle.signal(c.EVENT_SIGNAL, c.EventSignal(event, data, recipient_id))
                 reached += 1
             except RPCError as exc:
                 if exc.status != RPCStatusCode.NOT_FOUND:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from definitions.errors import ConfigurationError
 
 __all__ = [
+    "CohortSettings",
     "DevSettings",
     "EmailSettings",
     "PreferenceSettings",
@@ -81,6 +82,8 @@ class EmailSettings(_Section):
     """SMTP connections a worker keeps open and reuses across sends."""
     rate_limit: float | None = None
     """Messages per second across all workers (Temporal task-queue rate limit)."""
+    batch_size: int = Field(default=100, ge=1, le=1000)
+    """Recipients of a cohort per send activity on this channel."""
 
 
 class SmsSettings(_Section):
@@ -95,6 +98,8 @@ class SmsSettings(_Section):
     """Where numbers written without a country code are taken to be."""
     timeout: float = 10.0
     rate_limit: float | None = None
+    batch_size: int = Field(default=100, ge=1, le=1000)
+    """Recipients of a cohort per send activity on this channel."""
 
 
 class PushSettings(_Section):
@@ -107,6 +112,8 @@ class PushSettings(_Section):
     """The key JSON itself (only from JOURNEYS_PUSH_SERVICE_ACCOUNT)."""
     timeout: float = 10.0
     rate_limit: float | None = None
+    batch_size: int = Field(default=100, ge=1, le=1000)
+    """Recipients of a cohort per send activity on this channel."""
 
 
 class WebhookSettings(_Section):
@@ -118,6 +125,8 @@ class WebhookSettings(_Section):
     allow_private: list[str] = Field(default_factory=list)
     """Networks (CIDR) a webhook may reach though private, loopback or link-local."""
     rate_limit: float | None = None
+    batch_size: int = Field(default=100, ge=1, le=1000)
+    """Recipients of a cohort per send activity on this channel."""
 
 
 class PreferenceSettings(_Section):
@@ -161,6 +170,17 @@ class DevSettings(_Section):
     db_file: str = ".journeys/temporal.db"
 
 
+class CohortSettings(_Section):
+    """How triggers with many recipients run as cohorts (``[cohorts]``)."""
+
+    threshold: int = Field(default=50, ge=1)
+    """A trigger with more recipients than this runs as cohorts; one run each up to it."""
+    size: int = Field(default=1000, ge=1, le=5000)
+    """Recipients per cohort workflow at most."""
+    history_limit: int = Field(default=10_000, ge=100, le=40_000)
+    """History events after which a cohort continues as new at its next quiet moment."""
+
+
 class Settings(_Section):
     """Everything journeys reads from its configuration."""
 
@@ -174,6 +194,16 @@ class Settings(_Section):
     preferences: PreferenceSettings = PreferenceSettings()
     server: ServerSettings = ServerSettings()
     dev: DevSettings = DevSettings()
+    cohorts: CohortSettings = CohortSettings()
+
+    def batch_sizes(self) -> dict[str, int]:
+        """Recipients per send activity, by channel."""
+        return {
+            "email": self.email.batch_size,
+            "sms": self.sms.batch_size,
+            "push": self.push.batch_size,
+            "webhook": self.webhook.batch_size,
+        }
 
 
 def load_settings(

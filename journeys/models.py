@@ -7,7 +7,14 @@ from datetime import datetime
 
 from definitions.contract import TimelineEntry
 
-__all__ = ["RunHandle", "RunStatus", "TimelineEntry", "TriggerHandle", "TriggerStatus"]
+__all__ = [
+    "CohortStatus",
+    "RunHandle",
+    "RunStatus",
+    "TimelineEntry",
+    "TriggerHandle",
+    "TriggerStatus",
+]
 
 
 @dataclass(frozen=True)
@@ -17,7 +24,8 @@ class RunHandle:
     run_id: str
     """The Temporal run id: pass it to status() and cancel()."""
     workflow_id: str
-    """``<journey>/<recipient>``: the run's workflow id in the Temporal UI."""
+    """The run's workflow id in the Temporal UI: ``<journey>/<recipient>`` for a run of
+    its own, ``<journey>/<trigger>/cohort-<n>`` for a recipient of a cohort."""
     journey: str
     recipient_id: str
     started: bool = True
@@ -31,6 +39,12 @@ class TriggerHandle:
     trigger_id: str
     journey: str
     runs: list[RunHandle]
+    """A handle per recipient; empty for a trigger run as cohorts (see ``cohorts``)."""
+    recipients: int = 0
+    """How many recipients the call named."""
+    cohorts: bool = False
+    """True when the recipients run as cohorts: their runs are started by the trigger's
+    workflow, in pages, and ``status(trigger_id)`` shows the progress."""
 
     @property
     def run_id(self) -> str:
@@ -64,22 +78,68 @@ class RunStatus:
 
 
 @dataclass(frozen=True)
+class CohortStatus:
+    """One cohort workflow of a trigger."""
+
+    workflow_id: str
+    state: str
+    """The workflow's state: ``running``, ``completed``, ``cancelled`` or ``failed``."""
+    members: int = 0
+    states: dict[str, int] = field(default_factory=dict)
+    """Recipients by state."""
+    steps: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per step: ``reached``, outcomes (``sent``, ``skipped``, ``failed``, ``then``…) and
+    ``waiting`` (there now)."""
+
+
+@dataclass(frozen=True)
 class TriggerStatus:
-    """The runs of one trigger() call."""
+    """The runs of one trigger() call.
+
+    For a trigger run as cohorts, ``runs`` is empty and the counts come from the cohorts:
+    ask ``status(trigger_id, recipient=…)`` for one recipient's timeline.
+    """
 
     trigger_id: str
     journey: str
     runs: list[RunStatus]
+    recipients: int = 0
+    """How many recipients the trigger named."""
+    started: int = 0
+    """Recipients put in a cohort so far (cohort triggers)."""
+    skipped: int = 0
+    """Recipients left out because they were already in the journey (cohort triggers)."""
+    starting: bool = False
+    """True while the trigger's workflow is still starting cohorts."""
+    cohorts: list[CohortStatus] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
-        """How many runs are in each state."""
+        """How many recipients are in each state."""
         counts: dict[str, int] = {}
         for run in self.runs:
             counts[run.state] = counts.get(run.state, 0) + 1
+        for cohort in self.cohorts:
+            for state, n in cohort.states.items():
+                counts[state] = counts.get(state, 0) + n
         return counts
+
+    @property
+    def steps(self) -> dict[str, dict[str, int]]:
+        """Per step, summed over the cohorts: reached, outcomes and waiting."""
+        total: dict[str, dict[str, int]] = {}
+        for cohort in self.cohorts:
+            for step, counts in cohort.steps.items():
+                into = total.setdefault(step, {})
+                for what, n in counts.items():
+                    into[what] = into.get(what, 0) + n
+        return total
 
     @property
     def done(self) -> bool:
         """True once every run has ended."""
-        return all(run.done for run in self.runs)
+        return (
+            not self.starting
+            and all(run.done for run in self.runs)
+            and all(cohort.state != "running" for cohort in self.cohorts)
+        )

@@ -14,6 +14,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.channels import build_channels
 from activities.journey import JourneyActivities
+from definitions.runtime import channel_queue
+from definitions.trigger_workflow import TriggerWorkflow
 from definitions.workflow import JourneyWorkflow
 from journeys.config import Settings
 from journeys.store import Store
@@ -23,6 +25,7 @@ __all__ = [
     "PASSTHROUGH",
     "build_workers",
     "channel_queue",
+    "rate_limits",
     "run_worker",
     "running_worker",
     "workflow_runner",
@@ -50,11 +53,6 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
-def channel_queue(task_queue: str, channel: str) -> str:
-    """The task queue a channel's sends go to (see ``CHANNEL_QUEUES_PATCH``)."""
-    return f"{task_queue}.send.{channel}"
-
-
 def build_workers(
     client: Client, activities: JourneyActivities, task_queue: str, settings: Settings
 ) -> list[Worker]:
@@ -66,7 +64,7 @@ def build_workers(
     main = Worker(
         client,
         task_queue=task_queue,
-        workflows=[JourneyWorkflow],
+        workflows=[JourneyWorkflow, TriggerWorkflow],
         activities=activities.all(),
         workflow_runner=workflow_runner(),
     )
@@ -77,11 +75,21 @@ def build_workers(
             Worker(
                 client,
                 task_queue=channel_queue(task_queue, name),
-                activities=[activities.send_message],
+                activities=activities.sends(),
                 max_task_queue_activities_per_second=rate,
             )
         )
     return workers
+
+
+def rate_limits(settings: Settings) -> dict[str, float]:
+    """Each channel's configured messages per second, where one is set."""
+    limits = {}
+    for name in ("email", "sms", "push", "webhook"):
+        rate = getattr(getattr(settings, name, None), "rate_limit", None)
+        if rate:
+            limits[name] = float(rate)
+    return limits
 
 
 @contextlib.asynccontextmanager
@@ -106,7 +114,12 @@ async def running_worker(
     store = None
     if activities is None:
         store = await Store.open(settings.store.url)
-        activities = JourneyActivities(store, build_channels(settings), settings.preferences)
+        activities = JourneyActivities(
+            store,
+            build_channels(settings),
+            settings.preferences,
+            rate_limits=rate_limits(settings),
+        )
     queue = task_queue or settings.temporal.task_queue
     try:
         async with contextlib.AsyncExitStack() as stack:

@@ -34,40 +34,59 @@ def check_step_id(value: str) -> str:
 class Runner(Protocol):
     """The operations a step's interpreter code may use.
 
-    A runner stands for whoever the plan runs for (one recipient today, a cohort later):
-    step code says *what* happens, the runner decides how it is done durably.
+    A runner stands for the recipients at the step together (a group of a cohort; one
+    recipient triggered alone is a cohort of one): step code says *what* happens to whom,
+    the runner decides how it is done durably and in batches.
     """
 
     @property
     def plan(self) -> Plan:
         """The plan being run."""
 
-    async def run_sequence(self, sequence: str) -> None:
-        """Run the steps of a sequence of the plan in order."""
+    @property
+    def members(self) -> list[str]:
+        """The recipients at this step who are still in the journey."""
 
     async def send(self, step: Any) -> None:
-        """Deliver the message of a send step."""
+        """Deliver the message of a send step to every member."""
 
     async def sleep(self, seconds: float, summary: str) -> None:
-        """Wait a duration on a durable timer (ends early if the recipient exits)."""
+        """Wait a duration on one durable timer (members who exit meanwhile drop out)."""
 
-    async def wait_for_event(self, event: str, timeout: float | None, summary: str) -> bool:
-        """Wait for an event; True if it came before the timeout."""
+    async def wait_for_event(
+        self,
+        event: str,
+        timeout: float | None,
+        summary: str,
+        arrived: Callable[[list[str]], None],
+    ) -> list[str]:
+        """Wait for each member's event; returns those it did not come for in time.
 
-    async def check(self, condition: Any, summary: str) -> bool:
-        """Evaluate a condition against the recipient's current profile and events."""
+        Members whose event comes go on at once, after ``arrived`` is called for them.
+        """
 
-    async def wait_window(self, step: Any) -> None:
-        """Wait until a time window opens for the recipient."""
+    async def check(self, condition: Any, summary: str) -> list[str]:
+        """The members a condition holds for now (evaluated for all at once)."""
 
-    def bucket(self, salt: str) -> float:
-        """A number in [0, 100) fixed for this recipient and salt (for splits)."""
+    async def wait_window(self, step: Any, opened: Callable[[list[str]], None]) -> None:
+        """Each member waits until a time window opens for them.
 
-    def record(self, step: str, kind: str, outcome: str, **detail: Any) -> None:
-        """Add an entry to the run's timeline."""
+        ``opened`` is called for each set of members as they go on.
+        """
 
-    def exit(self, reason: str) -> None:
-        """Leave the journey now (raises)."""
+    def bucket(self, salt: str, recipient_id: str) -> float:
+        """A number in [0, 100) fixed for a recipient and salt (for splits)."""
+
+    def record(
+        self, step: str, kind: str, outcome: str, members: list[str] | None = None, **detail: Any
+    ) -> None:
+        """Add an entry to members' timelines (by default every member's)."""
+
+    def route(self, members: list[str], sequence: str | None) -> None:
+        """Members continue in a sequence of the plan (None: after this step) on their own."""
+
+    def exit(self, reason: str, members: list[str] | None = None) -> None:
+        """Members (by default every member) leave the journey now."""
 
 
 @dataclass(frozen=True)

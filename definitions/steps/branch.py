@@ -54,13 +54,16 @@ def _compile(spec: BranchSpec, ctx: CompileContext, where: Located) -> BranchSte
 
 
 async def _run(step: BranchStep, runner: Runner) -> None:
+    members = runner.members
     matched = await runner.check(
         step.condition, f"{step.id}: {describe_condition(step.condition)}?"
     )
-    runner.record(step.id, "branch", "then" if matched else "else")
-    chosen = step.then if matched else step.otherwise
-    if chosen is not None:
-        await runner.run_sequence(chosen)
+    chosen = set(matched)
+    others = [m for m in members if m not in chosen]
+    runner.record(step.id, "branch", "then", matched)
+    runner.record(step.id, "branch", "else", others)
+    runner.route(matched, step.then)
+    runner.route(others, step.otherwise)
 
 
 def _branches(step: BranchStep) -> list[tuple[str, Any]]:

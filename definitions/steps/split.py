@@ -85,10 +85,16 @@ def choose_path(step: SplitStep, bucket: float) -> SplitPath:
 
 
 async def _run(step: SplitStep, runner: Runner) -> None:
-    path = choose_path(step, runner.bucket(f"{runner.plan.journey}:{step.id}"))
-    runner.record(step.id, "split", path.name)
-    if path.sequence is not None:
-        await runner.run_sequence(path.sequence)
+    salt = f"{runner.plan.journey}:{step.id}"
+    chosen: dict[str, list[str]] = {}
+    paths = {}
+    for rid in runner.members:
+        path = choose_path(step, runner.bucket(salt, rid))
+        chosen.setdefault(path.name, []).append(rid)
+        paths[path.name] = path
+    for name, members in chosen.items():
+        runner.record(step.id, "split", name, members)
+        runner.route(members, paths[name].sequence)
 
 
 KIND = StepKind(

@@ -52,14 +52,18 @@ def _compile(spec: WaitForSpec, ctx: CompileContext, where: Located) -> WaitForS
 
 async def _run(step: WaitForStep, runner: Runner) -> None:
     limit = f" (at most {step.timeout})" if step.timeout else ""
-    arrived = await runner.wait_for_event(
-        step.event, step.timeout_seconds, f"{step.id}: wait for {step.event}{limit}"
+
+    def arrived(members: list[str]) -> None:
+        runner.record(step.id, "wait_for", "event arrived", members, event=step.event)
+
+    late = await runner.wait_for_event(
+        step.event, step.timeout_seconds, f"{step.id}: wait for {step.event}{limit}", arrived
     )
-    runner.record(
-        step.id, "wait_for", "event arrived" if arrived else "timed out", event=step.event
-    )
-    if not arrived and step.on_timeout == "exit":
-        runner.exit(f"{step.id}: {step.event} did not happen within {step.timeout}")
+    if not late:
+        return
+    runner.record(step.id, "wait_for", "timed out", late, event=step.event)
+    if step.on_timeout == "exit":
+        runner.exit(f"{step.id}: {step.event} did not happen within {step.timeout}", late)
 
 
 def _label(step: WaitForStep) -> str:

@@ -115,8 +115,11 @@ def seconds_until_open(step: WindowStep, now: datetime, timezone: object) -> flo
 
 
 async def _run(step: WindowStep, runner: Runner) -> None:
-    await runner.wait_window(step)
-    runner.record(step.id, "window", "open", window=step.label)
+
+    def opened(members: list[str]) -> None:
+        runner.record(step.id, "window", "open", members, window=step.label)
+
+    await runner.wait_window(step, opened)
 
 
 KIND = StepKind(

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from definitions.errors import ConfigurationError, EngineUnavailableError
 from journeys.consent import Preferences
 from journeys.store import tables as t
+from journeys.store.cohorts import CohortStore
 from journeys.store.people import PeopleStore, PersonPage
 
 __all__ = [
@@ -78,6 +79,10 @@ class RunRecord:
     trigger_id: str
     started_at: datetime
     closed: bool = False
+    member: bool = False
+    """True when the run is one recipient of a cohort workflow."""
+    outcome: dict[str, Any] | None = None
+    """The run's final progress (a RunProgress as JSON), once it has ended."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,7 @@ class MessageRecord:
     """Why it was skipped or failed."""
 
 
-class Store(PeopleStore):
+class Store(PeopleStore, CohortStore):
     """Access to the store's tables.
 
     Args:
@@ -166,32 +171,45 @@ class Store(PeopleStore):
         created: list[str] = []
         async with self.engine.begin() as conn:
             ids = [pid for pid, _ in profiles]
-            rows = await conn.execute(
-                select(t.profiles.c.id, t.profiles.c.attributes).where(t.profiles.c.id.in_(ids))
-            )
-            existing = {row.id: dict(row.attributes) for row in rows}
+            existing: dict[str, dict[str, Any]] = {}
+            for start in range(0, len(ids), 500):
+                rows = await conn.execute(
+                    select(t.profiles.c.id, t.profiles.c.attributes).where(
+                        t.profiles.c.id.in_(ids[start : start + 500])
+                    )
+                )
+                existing.update({row.id: dict(row.attributes) for row in rows})
+            fresh: dict[str, dict[str, Any]] = {}
+            changed: dict[str, dict[str, Any]] = {}
             for pid, attributes in profiles:
                 if pid in existing:
                     existing[pid].update(attributes)
-                    await conn.execute(
-                        update(t.profiles)
-                        .where(t.profiles.c.id == pid)
-                        .values(
-                            attributes=existing[pid], updated_at=now, email=_email_of(existing[pid])
-                        )
-                    )
+                    changed[pid] = existing[pid]
+                elif pid in fresh:
+                    fresh[pid].update(attributes)
                 else:
-                    existing[pid] = dict(attributes)
+                    fresh[pid] = dict(attributes)
                     created.append(pid)
-                    await conn.execute(
-                        t.profiles.insert().values(
-                            id=pid,
-                            attributes=dict(attributes),
-                            created_at=now,
-                            updated_at=now,
-                            email=_email_of(attributes),
-                        )
-                    )
+            for pid, attributes in changed.items():
+                await conn.execute(
+                    update(t.profiles)
+                    .where(t.profiles.c.id == pid)
+                    .values(attributes=attributes, updated_at=now, email=_email_of(attributes))
+                )
+            if fresh:
+                await conn.execute(
+                    t.profiles.insert(),
+                    [
+                        {
+                            "id": pid,
+                            "attributes": attributes,
+                            "created_at": now,
+                            "updated_at": now,
+                            "email": _email_of(attributes),
+                        }
+                        for pid, attributes in fresh.items()
+                    ],
+                )
         return created
 
     async def get_profile(self, recipient_id: str) -> dict[str, Any] | None:
@@ -342,6 +360,7 @@ class Store(PeopleStore):
                         trigger_id=run.trigger_id,
                         started_at=run.started_at,
                         closed=int(run.closed),
+                        member=int(run.member),
                     )
                 )
 
@@ -383,6 +402,8 @@ class Store(PeopleStore):
                     r.trigger_id,
                     _aware(r.started_at),
                     bool(r.closed),
+                    bool(r.member),
+                    r.outcome,
                 )
                 for r in rows
             ]

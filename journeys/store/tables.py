@@ -25,6 +25,7 @@ __all__ = [
     "segment_state",
     "segments",
     "suppressions",
+    "trigger_recipients",
     "triggers",
 ]
 
@@ -64,6 +65,18 @@ triggers = Table(
     Column("idempotency_key", String(255), nullable=True, unique=True),
     Column("data", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # How many recipients a cohort trigger has (NULL: one run per recipient).
+    Column("recipients", Integer, nullable=True),
+)
+
+trigger_recipients = Table(
+    "trigger_recipients",
+    metadata,
+    Column("trigger_id", String(64), primary_key=True),
+    # Order of the recipients in the trigger() call; cohorts take them in pages.
+    Column("position", Integer, primary_key=True),
+    Column("recipient_id", String(255), nullable=False),
+    Column("data", JSON, nullable=True),
 )
 
 runs = Table(
@@ -76,8 +89,13 @@ runs = Table(
     Column("trigger_id", String(64), nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("closed", Integer, nullable=False, default=0),
+    # 1 when the run is one recipient of a cohort workflow (run_id is then ``m_…``).
+    Column("member", Integer, nullable=False, default=0, server_default="0"),
+    # The run's final RunProgress (JSON), written when it ends.
+    Column("outcome", JSON, nullable=True),
     Index("ix_runs_recipient_open", "recipient_id", "closed"),
     Index("ix_runs_trigger", "trigger_id"),
+    Index("ix_runs_journey_recipient", "journey", "recipient_id", "closed"),
 )
 
 messages = Table(

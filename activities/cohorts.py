@@ -1,0 +1,173 @@
+"""The batched activities of cohorts, and those of a trigger's parent workflow.
+
+Each does for many recipients what its single counterpart does for one, with the same
+rules: a batch of sends runs every message through :meth:`JourneyActivities.deliver`
+(preferences, the message log, error translation), so a retried batch resends nothing
+already recorded; a batch of conditions is one SQL query per few hundred people.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.conditions import evaluate
+from definitions import contract as c
+from definitions.steps.window import seconds_until_open
+
+if TYPE_CHECKING:
+    from journeys.store import Store
+
+__all__ = ["CohortActivities", "progress_json"]
+
+_SENDS_AT_ONCE = 16
+"""Messages of one batch in flight at once (channels pool their own connections too)."""
+
+
+def progress_json(progress: c.RunProgress) -> dict[str, Any]:
+    """A run's final progress as JSON for the store (times as ISO strings)."""
+    data = asdict(progress)
+    for entry in data["timeline"]:
+        entry["at"] = entry["at"].isoformat()
+    return data
+
+
+class CohortActivities:
+    """Mixed into :class:`activities.journey.JourneyActivities`.
+
+    Args:
+        rate_limits: messages per second, by channel, this process sends at most.
+
+    """
+
+    store: Store
+
+    def __init__(self, rate_limits: dict[str, float] | None = None) -> None:
+        self.rate_limits = {k: v for k, v in (rate_limits or {}).items() if v}
+        self._next_slot: dict[str, float] = {}
+
+    if TYPE_CHECKING:
+
+        async def deliver(self, request: c.SendInput) -> c.SendResult: ...
+
+    def cohort_activities(self) -> list[Any]:
+        """The batched and parent-workflow activities."""
+        return [
+            self.evaluate_conditions,
+            self.window_delays,
+            self.send_messages,
+            self.claim_cohort,
+            self.close_runs,
+        ]
+
+    async def pace(self, channel: str) -> None:
+        """Wait for the channel's next slot under its rate limit (in this process)."""
+        rate = self.rate_limits.get(channel)
+        if not rate:
+            return
+        now = time.monotonic()
+        slot = max(now, self._next_slot.get(channel, now))
+        self._next_slot[channel] = slot + 1 / rate
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+    @activity.defn(name=c.SEND_MANY)
+    async def send_messages(self, request: c.SendManyInput) -> c.SendManyResult:
+        """Deliver a step's message on one channel to each run of the batch.
+
+        A permanent failure fails that message only. A transient one is retried by
+        retrying the batch: the messages already sent are in the log and are not sent
+        again. On the final attempt a transient error counts as a failure instead.
+        """
+        gate = asyncio.Semaphore(_SENDS_AT_ONCE)
+        retried = activity.info().attempt > 1
+        results: list[c.SendResult | None] = [None] * len(request.runs)
+        retry: list[ApplicationError] = []
+
+        async def one(i: int, run: c.RunInfo) -> None:
+            data = request.data[i] if i < len(request.data) else {}
+            single = c.SendInput(
+                run, request.step, request.template, data, request.event, request.channel
+            )
+            async with gate:
+                failed = await self._failed_before(run, request) if retried else None
+                if failed is not None:
+                    results[i] = failed
+                    return
+                try:
+                    results[i] = await self.deliver(single)
+                except ApplicationError as exc:
+                    if exc.type == "RetryableDeliveryError":
+                        retry.append(exc)
+                    results[i] = c.SendResult("", request.channel, "failed", reason=exc.message)
+
+        await asyncio.gather(*(one(i, run) for i, run in enumerate(request.runs)))
+        if retry and activity.info().attempt < request.final_attempt:
+            delays = [e.next_retry_delay for e in retry if e.next_retry_delay]
+            raise ApplicationError(
+                f"{len(retry)} of {len(request.runs)} messages met a transient error: "
+                f"{retry[0].message}",
+                type="RetryableDeliveryError",
+                next_retry_delay=max(delays) if delays else None,
+            )
+        return c.SendManyResult([r for r in results if r is not None])
+
+    async def _failed_before(self, run: c.RunInfo, request: c.SendManyInput) -> c.SendResult | None:
+        """A message that failed for good in an earlier attempt of the batch stays failed."""
+        from activities.journey import message_id_for
+
+        message_id = message_id_for(run, request.step.id, request.channel)
+        earlier = await self.store.get_message(message_id)
+        if earlier is None or earlier.state != "failed":
+            return None
+        return c.SendResult(
+            message_id, request.channel, "failed", earlier.address, {}, earlier.reason
+        )
+
+    @activity.defn(name=c.EVALUATE_MANY)
+    async def evaluate_conditions(self, request: c.EvaluateManyInput) -> list[str]:
+        """The recipients (of those given) the condition holds for now, in their order."""
+        now = datetime.now(UTC)
+        matched, unknown = await self.store.matching(
+            request.condition, request.recipient_ids, now=now
+        )
+        for rid in unknown:  # no profile: the rules for an empty profile decide
+            if await evaluate(request.condition, rid, self.store, now=now):
+                matched.add(rid)
+        return [rid for rid in request.recipient_ids if rid in matched]
+
+    @activity.defn(name=c.WINDOW_MANY)
+    async def window_delays(self, request: c.WindowManyInput) -> list[float]:
+        """Seconds until the window opens for each recipient (same order)."""
+        profiles = await self.store.get_profiles(request.recipient_ids)
+        return [
+            seconds_until_open(request.step, request.now, profiles.get(rid, {}).get("timezone"))
+            for rid in request.recipient_ids
+        ]
+
+    @activity.defn(name=c.CLAIM)
+    async def claim_cohort(self, request: c.ClaimInput) -> c.ClaimResult:
+        """Put the trigger's next page of recipients in a cohort (see Store.claim_cohort)."""
+        members, last, skipped = await self.store.claim_cohort(
+            request.trigger_id, request.journey, request.workflow_id, request.after, request.limit
+        )
+        return c.ClaimResult(
+            [c.CohortMember(rid, run_id, data) for rid, run_id, data in members], last, skipped
+        )
+
+    @activity.defn(name=c.CLOSE)
+    async def close_runs(self, request: c.CloseInput) -> None:
+        """Mark runs ended in the store, with their timelines, so status reads them there."""
+        await self.store.close_runs(
+            request.workflow_id,
+            [
+                (run_id, progress_json(progress))
+                for run_id, progress in zip(request.run_ids, request.runs, strict=True)
+            ],
+        )

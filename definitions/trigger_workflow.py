@@ -1,0 +1,128 @@
+"""``TriggerWorkflow``: starts a large trigger's cohorts, a page of recipients at a time.
+
+``trigger()`` stores the recipients and starts this workflow, so it returns in seconds
+whatever the number of recipients. Each page is claimed into a cohort by an activity
+(recipients already in the journey keep their run), then started as a child
+:class:`definitions.workflow.JourneyWorkflow` that outlives this one. The parent continues
+as new before its history grows long.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from definitions import contract as c
+    from definitions.runtime import (
+        CHECK_RETRY,
+        JOURNEY_KEY,
+        RECIPIENT_KEY,
+        STEP_KEY,
+        TRIGGER_KEY,
+    )
+
+__all__ = ["TriggerWorkflow", "cohort_workflow_id"]
+
+_COHORTS_PER_RUN = 100
+"""Cohorts one run of the parent starts before it continues as new."""
+
+
+def cohort_workflow_id(trigger_workflow_id: str, number: int) -> str:
+    """The workflow id of a trigger's n-th cohort."""
+    return f"{trigger_workflow_id}/cohort-{number}"
+
+
+@workflow.defn(name=c.TRIGGER_WORKFLOW)
+class TriggerWorkflow:
+    """One trigger() call with many recipients: pages them into cohort workflows."""
+
+    @workflow.init
+    def __init__(self, input: c.TriggerInput) -> None:
+        self._input = input
+        self._cohorts: list[str] = []
+        self._started = input.started
+        self._skipped = input.skipped
+        self._finished = False
+
+    @workflow.run
+    async def run(self, input: c.TriggerInput) -> c.TriggerProgress:
+        """Claim and start cohorts until every recipient is in one."""
+        after, number = input.after, input.next_cohort
+        plan = input.plan
+        for _ in range(_COHORTS_PER_RUN):
+            workflow_id = cohort_workflow_id(workflow.info().workflow_id, number)
+            claim: c.ClaimResult = await workflow.execute_activity(
+                c.CLAIM,
+                c.ClaimInput(input.trigger_id, plan.journey, workflow_id, after, input.cohort_size),
+                result_type=c.ClaimResult,
+                start_to_close_timeout=timedelta(minutes=2),
+                retry_policy=CHECK_RETRY,
+                summary=f"claim cohort-{number} ({input.cohort_size} at most)",
+            )
+            if claim.last < 0:
+                self._finished = True
+                break
+            after = claim.last
+            self._skipped += claim.skipped
+            if claim.members:
+                await workflow.start_child_workflow(
+                    c.WORKFLOW,
+                    c.JourneyInput(
+                        plan,
+                        "",
+                        input.trigger_id,
+                        input.data,
+                        members=claim.members,
+                        cohort=f"cohort-{number}",
+                        batch_sizes=input.batch_sizes,
+                        history_limit=input.history_limit,
+                    ),
+                    id=workflow_id,
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                    search_attributes=TypedSearchAttributes(
+                        [
+                            SearchAttributePair(JOURNEY_KEY, plan.journey),
+                            SearchAttributePair(RECIPIENT_KEY, f"cohort-{number}"),
+                            SearchAttributePair(TRIGGER_KEY, input.trigger_id),
+                            SearchAttributePair(STEP_KEY, "-"),
+                        ]
+                    ),
+                    static_summary=(
+                        f"{plan.journey} for {len(claim.members)} recipients "
+                        f"(cohort-{number} of {input.trigger_id})"
+                    ),
+                )
+                self._cohorts.append(workflow_id)
+                self._started += len(claim.members)
+                workflow.set_current_details(
+                    f"{self._started} recipients started in {number} cohorts"
+                    + (f", {self._skipped} already in the journey" if self._skipped else "")
+                )
+            number += 1
+        else:
+            workflow.continue_as_new(
+                c.TriggerInput(
+                    plan,
+                    input.trigger_id,
+                    input.data,
+                    input.cohort_size,
+                    input.batch_sizes,
+                    input.history_limit,
+                    next_cohort=number,
+                    after=after,
+                    started=self._started,
+                    skipped=self._skipped,
+                )
+            )
+        return self.progress()
+
+    @workflow.query(name=c.PROGRESS_QUERY)
+    def progress(self) -> c.TriggerProgress:
+        """Cohorts started so far, and how many recipients are in them."""
+        return c.TriggerProgress(
+            list(self._cohorts), self._started, self._skipped, finished=self._finished
+        )

@@ -1,0 +1,229 @@
+"""The client's side of cohorts: start a large trigger, read its status, cancel it.
+
+One recipient of a cohort can be read and cancelled on their own too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pydantic import TypeAdapter
+from temporalio.client import (
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+)
+from temporalio.service import RPCError
+
+from activities.cohorts import progress_json
+from definitions import contract as c
+from definitions.plan import Plan
+from definitions.runtime import JOURNEY_KEY, RECIPIENT_KEY, STEP_KEY, TRIGGER_KEY
+from journeys.config import CohortSettings
+from journeys.models import CohortStatus, RunStatus, TriggerStatus
+from journeys.store import RunRecord, TriggerRecord
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from journeys.store import Store
+
+__all__ = ["CohortsMixin", "trigger_workflow_id"]
+
+STATES = {
+    WorkflowExecutionStatus.RUNNING: "running",
+    WorkflowExecutionStatus.COMPLETED: "completed",
+    WorkflowExecutionStatus.CANCELED: "cancelled",
+    WorkflowExecutionStatus.TERMINATED: "cancelled",
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.TIMED_OUT: "failed",
+    WorkflowExecutionStatus.CONTINUED_AS_NEW: "running",
+}
+"""Temporal's workflow states as journeys names them."""
+
+_QUERY_TIMEOUT = timedelta(seconds=10)
+_PROGRESS = TypeAdapter(c.RunProgress)
+
+
+def trigger_workflow_id(journey: str, trigger_id: str) -> str:
+    """The workflow id of a cohort trigger's parent workflow."""
+    return f"{journey}/{trigger_id}"
+
+
+class CohortsMixin:
+    """Mixed into :class:`journeys.client.JourneysClient`."""
+
+    store: Store
+    task_queue: str
+    cohort_settings: CohortSettings
+    batch_sizes: dict[str, int]
+
+    if TYPE_CHECKING:
+
+        @property
+        def temporal(self) -> Client: ...
+
+    async def _start_cohorts(
+        self,
+        plan: Plan,
+        record: TriggerRecord,
+        payload: dict[str, Any],
+        recipients: list[tuple[str, dict[str, Any] | None]],
+    ) -> None:
+        """Keep the recipients and start the trigger's workflow (safe to repeat)."""
+        await self.store.add_trigger_recipients(record.id, recipients)
+        await self.temporal.start_workflow(
+            c.TRIGGER_WORKFLOW,
+            c.TriggerInput(
+                plan,
+                record.id,
+                payload,
+                cohort_size=self.cohort_settings.size,
+                batch_sizes=dict(self.batch_sizes),
+                history_limit=self.cohort_settings.history_limit,
+            ),
+            id=trigger_workflow_id(plan.journey, record.id),
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(JOURNEY_KEY, plan.journey),
+                    SearchAttributePair(RECIPIENT_KEY, f"{len(recipients)} recipients"),
+                    SearchAttributePair(TRIGGER_KEY, record.id),
+                    SearchAttributePair(STEP_KEY, "-"),
+                ]
+            ),
+            static_summary=f"{plan.journey} for {len(recipients)} recipients, in cohorts",
+            static_details=plan.description or None,
+        )
+
+    async def _cohort_trigger_status(self, trigger: TriggerRecord, size: int) -> TriggerStatus:
+        parent = self.temporal.get_workflow_handle(
+            trigger_workflow_id(trigger.journey, trigger.id), result_type=c.TriggerProgress
+        )
+        described = await parent.describe()
+        starting = described.status in (
+            WorkflowExecutionStatus.RUNNING,
+            WorkflowExecutionStatus.CONTINUED_AS_NEW,
+        )
+        cohorts = await asyncio.gather(
+            *(self._cohort_status(wf) for wf in await self.store.cohorts_of_trigger(trigger.id))
+        )
+        progress: c.TriggerProgress | None = None
+        if not starting and described.status == WorkflowExecutionStatus.COMPLETED:
+            progress = await parent.result()
+        else:
+            with contextlib.suppress(RPCError, WorkflowQueryFailedError):
+                progress = await parent.query(
+                    c.PROGRESS_QUERY, result_type=c.TriggerProgress, rpc_timeout=_QUERY_TIMEOUT
+                )
+        return TriggerStatus(
+            trigger.id,
+            trigger.journey,
+            [],
+            recipients=size,
+            started=sum(cohort.members for cohort in cohorts),
+            skipped=progress.skipped if progress else 0,
+            starting=starting,
+            cohorts=list(cohorts),
+        )
+
+    async def _cohort_status(self, workflow_id: str) -> CohortStatus:
+        handle = self.temporal.get_workflow_handle(workflow_id, result_type=c.RunProgress)
+        described = await handle.describe()
+        state = STATES.get(described.status, "running") if described.status else "running"
+        counts: c.CohortCounts | None = None
+        if state == "completed":
+            counts = (await handle.result()).counts
+        else:
+            with contextlib.suppress(RPCError, WorkflowQueryFailedError):
+                counts = await handle.query(
+                    c.COUNTS_QUERY, result_type=c.CohortCounts, rpc_timeout=_QUERY_TIMEOUT
+                )
+        if counts is None:
+            members = await self.store.runs_of_workflow(workflow_id)
+            return CohortStatus(workflow_id, state, len(members), {state: len(members)})
+        return CohortStatus(workflow_id, state, counts.members, counts.states, counts.steps)
+
+    async def _member_status(self, run: RunRecord) -> RunStatus:
+        """One recipient of a cohort: from the store once ended, else from the workflow."""
+        progress: c.RunProgress | None = None
+        if run.outcome is not None:
+            progress = _PROGRESS.validate_python(run.outcome)
+        state = progress.state if progress else "running"
+        closed_at: datetime | None = None
+        if progress is None:
+            handle = self.temporal.get_workflow_handle(run.workflow_id)
+            described = await handle.describe()
+            state = STATES.get(described.status, "running") if described.status else "running"
+            closed_at = described.close_time
+            with contextlib.suppress(RPCError, WorkflowQueryFailedError):
+                progress = await handle.query(
+                    c.MEMBER_QUERY,
+                    c.MemberRequest(run.recipient_id),
+                    result_type=c.RunProgress,
+                    rpc_timeout=_QUERY_TIMEOUT,
+                )
+            if progress is not None and state == "running":
+                state = progress.state
+        return RunStatus(
+            run_id=run.run_id,
+            workflow_id=run.workflow_id,
+            journey=run.journey,
+            recipient_id=run.recipient_id,
+            state=state,
+            current_step=progress.current_step if progress and state == "running" else None,
+            steps_done=list(progress.steps_done) if progress else [],
+            timeline=list(progress.timeline) if progress else [],
+            exit_reason=progress.exit_reason if progress else None,
+            trigger_id=run.trigger_id,
+            started_at=run.started_at,
+            closed_at=closed_at,
+        )
+
+    async def _cancel_member(self, run: RunRecord) -> None:
+        """Take one recipient out of their cohort; returns once nothing is in flight for them."""
+        handle = self.temporal.get_workflow_handle(run.workflow_id)
+        with contextlib.suppress(WorkflowUpdateFailedError, RPCError):
+            await handle.execute_update(
+                c.CANCEL_RECIPIENT_UPDATE,
+                c.MemberRequest(run.recipient_id),
+                result_type=c.RunProgress,
+            )
+        # The workflow records the recipient's outcome itself; if it could not (it had
+        # ended, or no worker answered), the run is still marked ended here.
+        found = await self.store.find_runs(run.workflow_id, run.run_id)
+        if found and found[0].outcome is None:
+            cancelled = c.RunProgress(run.journey, run.recipient_id, "cancelled")
+            await self.store.close_runs(run.workflow_id, [(run.run_id, progress_json(cancelled))])
+
+    async def _cancel_cohorts(self, trigger: TriggerRecord, wait: timedelta) -> None:
+        """Stop the trigger's workflow starting cohorts, then cancel every cohort."""
+        parent = self.temporal.get_workflow_handle(trigger_workflow_id(trigger.journey, trigger.id))
+        await _cancel_and_wait(parent, wait)
+        cohorts = await self.store.cohorts_of_trigger(trigger.id)
+        await asyncio.gather(
+            *(_cancel_and_wait(self.temporal.get_workflow_handle(wf), wait) for wf in cohorts)
+        )
+        await self.store.close_open_runs_of_trigger(trigger.id)
+
+
+async def _cancel_and_wait(handle: Any, wait: timedelta) -> None:
+    try:
+        described = await handle.describe()
+    except RPCError:
+        return
+    if described.status != WorkflowExecutionStatus.RUNNING:
+        return
+    await handle.cancel()
+    with contextlib.suppress(WorkflowFailureError, TimeoutError):
+        await asyncio.wait_for(handle.result(), wait.total_seconds())
