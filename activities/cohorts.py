@@ -106,6 +106,7 @@ class CohortActivities:
                     if exc.type == "RetryableDeliveryError":
                         retry.append(exc)
                     results[i] = c.SendResult("", request.channel, "failed", reason=exc.message)
+                activity.heartbeat()  # a dead worker's batch is retried within the timeout
 
         await asyncio.gather(*(one(i, run) for i, run in enumerate(request.runs)))
         if retry and activity.info().attempt < request.final_attempt:

@@ -14,9 +14,10 @@ are batched activities.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
@@ -50,6 +51,8 @@ __all__ = ["Cohort", "Group"]
 
 DEFAULT_BATCH = 100
 """Recipients per send activity when the channel's batch size is not configured."""
+BATCH_HEARTBEAT = timedelta(seconds=10)
+"""A batch of sends whose worker stops heartbeating this long is retried elsewhere."""
 _CHECK_CHUNK = 1000
 """Recipients per condition or window activity."""
 _CLOSE_CHUNK = 200
@@ -88,7 +91,13 @@ class Cohort:
         self.order = [m.recipient_id for m in members]
         self.steps: dict[str, Counter[str]] = {}
         self.closed: set[str] = set()
+        if input.resume is not None:
+            self.states = {s.member.recipient_id: s for s in input.resume.members}
+            self.steps = {k: Counter(v) for k, v in input.resume.steps.items()}
+            self.closed = {rid for rid, s in self.states.items() if s.state != "running"}
+        self.groups: list[Group] = []
         self.in_flight: Counter[str] = Counter()
+        self.exits_after_send: dict[str, tuple[str, str]] = {}
         self.event_version = 0
         self.tasks: list[asyncio.Task[None]] = []
         exit_when = self.plan.exit_when
@@ -107,10 +116,20 @@ class Cohort:
                 only.member.recipient_id, workflow.info().first_execution_run_id, {}
             )
         try:
-            if self.plan.exit_when is not None:
-                await self.check_exit(self.order, "on entry", step="-")
-            self.spawn(Group(self, list(self.active(self.order)), [(MAIN, 0)]))
-            await workflow.wait_condition(lambda: all(t.done() for t in self.tasks))
+            if self.input.resume is not None:
+                for parked in self.input.resume.groups:
+                    self.spawn(Group(self, list(parked.members), list(parked.frames), parked))
+            else:
+                if self.plan.exit_when is not None:
+                    await self.check_exit(self.order, "on entry", step="-")
+                self.spawn(Group(self, list(self.active(self.order)), [(MAIN, 0)]))
+            while True:
+                await workflow.wait_condition(lambda: self._finished() or self._may_roll_over())
+                if self._finished():
+                    break
+                await self.close(self.order)  # the next run carries no timelines of those
+                if self._may_roll_over():
+                    self._continue_as_new()
             for task in self.tasks:
                 task.result()  # a group's unexpected error fails the workflow
         except asyncio.CancelledError:
@@ -137,7 +156,46 @@ class Cohort:
     def spawn(self, group: Group) -> None:
         """Start a group on its own."""
         if group.members:
+            self.groups.append(group)
             self.tasks.append(asyncio.create_task(group.run()))
+
+    def _finished(self) -> bool:
+        return all(t.done() for t in self.tasks)
+
+    def _may_roll_over(self) -> bool:
+        """The history is long and every group is parked in a wait with nothing in flight."""
+        info = workflow.info()
+        if not (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= self.input.history_limit
+        ):
+            return False
+        live = [g for g, t in zip(self.groups, self.tasks, strict=True) if not t.done()]
+        return (
+            all(g.parked is not None for g in live)
+            and not +self.in_flight
+            and workflow.all_handlers_finished()
+        )
+
+    def _continue_as_new(self) -> None:
+        """Hand every member's state and every parked group to a new run of the workflow."""
+        live = [g for g, t in zip(self.groups, self.tasks, strict=True) if not t.done()]
+        members = [
+            self.states[rid]
+            if self.states[rid].state == "running"
+            else c.MemberState(  # ended and closed: the store has their timeline
+                self.states[rid].member,
+                self.states[rid].state,
+                exit_reason=self.states[rid].exit_reason,
+            )
+            for rid in self.order
+        ]
+        snapshot = c.CohortSnapshot(
+            members,
+            [g.snapshot() for g in live if g.members],
+            {k: dict(v) for k, v in self.steps.items()},
+        )
+        workflow.continue_as_new(dataclasses.replace(self.input, resume=snapshot))
 
     # -- members ---------------------------------------------------------------------------
 
@@ -166,7 +224,8 @@ class Cohort:
             self.states[rid].timeline.append(c.TimelineEntry(step, kind, outcome, now, detail))
             count += 1
         if count:
-            self.steps.setdefault(step, Counter())[outcome] += count
+            counted = "exited" if kind == "exit" else outcome
+            self.steps.setdefault(step, Counter())[counted] += count
 
     def leave(self, rid: str, reason: str) -> None:
         """A member exits the journey (once)."""
@@ -175,8 +234,10 @@ class Cohort:
             return
         state.state = "exited"
         state.exit_reason = reason
+        if self.in_flight[rid] > 0:  # recorded after the send being made for them
+            self.exits_after_send[rid] = (state.current or "-", reason)
+            return
         self.record(state.current or "-", "exit", "left the journey", [rid], reason=reason)
-        self.count(state.current or "-", "exited")
 
     def cancel_member(self, rid: str) -> bool:
         """A member is cancelled; False if they had already left."""
@@ -282,6 +343,9 @@ class Cohort:
             for rid, tried in attempts.items():
                 if tried:
                     self._record_send(step, rid, tried)
+                if rid in self.exits_after_send and self.in_flight[rid] <= 0:
+                    at, reason = self.exits_after_send.pop(rid)
+                    self.record(at, "exit", "left the journey", [rid], reason=reason)
 
     async def _send_on(
         self,
@@ -338,18 +402,27 @@ class Cohort:
                     result_type=c.SendManyResult,
                     task_queue=queue,
                     start_to_close_timeout=timedelta(minutes=5),
+                    heartbeat_timeout=BATCH_HEARTBEAT,
                     retry_policy=SEND_RETRY,
                     summary=f"{label} ({len(chunk)} recipients)",
                 )
             )
-        try:
-            await asyncio.shield(asyncio.gather(*handles, return_exceptions=True))
-        finally:
+
+        async def collect() -> None:
             for chunk, handle in zip(chunks, handles, strict=True):
                 results = await self._outcome(channel, chunk, handle)
                 for rid, result in zip(chunk, results, strict=True):
                     attempts[rid].append(result)
                 self.in_flight.subtract(chunk)
+
+        # Not a ``finally``: a workflow evicted from the worker's cache is closed with
+        # GeneratorExit, and nothing may be awaited then.
+        try:
+            await asyncio.shield(asyncio.gather(*handles, return_exceptions=True))
+        except asyncio.CancelledError:
+            await collect()
+            raise
+        await collect()
 
     @staticmethod
     async def _outcome(channel: str, chunk: list[str], handle: Any) -> list[c.SendResult]:
@@ -485,11 +558,29 @@ class Group:
 
     """
 
-    def __init__(self, cohort: Cohort, members: list[str], frames: list[tuple[str, int]]) -> None:
+    def __init__(
+        self,
+        cohort: Cohort,
+        members: list[str],
+        frames: list[tuple[str, int]],
+        resume: c.GroupSnapshot | None = None,
+    ) -> None:
         self.cohort = cohort
         self._members = members
         self.frames = frames
         self._step: Any = None
+        self.resume = resume
+        """Set when the group was parked at a wait by the previous run (continue-as-new)."""
+        self.parked: tuple[datetime | None] | None = None
+        """While waiting: (when the wait ends,); the group can then be carried over."""
+
+    def snapshot(self) -> c.GroupSnapshot:
+        """The parked group: its members, and its continuation at the step it waits in."""
+        assert self.parked is not None
+        frames = list(self.frames)
+        sequence, index = frames[-1]
+        frames[-1] = (sequence, index - 1)
+        return c.GroupSnapshot(list(self.members), frames, self.parked[0])
 
     @property
     def plan(self) -> Plan:
@@ -514,6 +605,11 @@ class Group:
                     continue
                 self.frames[-1] = (sequence, index + 1)
                 step = self.plan.step(steps[index])
+                if self.resume is not None:  # back in the wait it was parked in
+                    self._step = step
+                    await KINDS[step.kind].run(step, self)
+                    self.resume = None
+                    continue
                 if cohort.exit_needs_polling:
                     stepped = [m for m in self.members if cohort.states[m].done]
                     if stepped:
@@ -563,14 +659,21 @@ class Group:
 
     async def sleep(self, seconds: float, summary: str) -> None:
         """One durable timer for the group; ends early when no member is left."""
+        deadline = workflow.now() + timedelta(seconds=seconds)
+        if self.resume is not None:
+            deadline, self.resume = self.resume.deadline or deadline, None
+        seconds = (deadline - workflow.now()).total_seconds()
         if seconds <= 0:
             return
+        self.parked = (deadline,)
         try:
             await workflow.wait_condition(
                 lambda: not self.members, timeout=seconds, timeout_summary=summary
             )
         except TimeoutError:
             return
+        finally:
+            self.parked = None
 
     async def wait_for_event(
         self,
@@ -587,6 +690,8 @@ class Group:
         """
         cohort = self.cohort
         deadline = workflow.now() + timedelta(seconds=timeout) if timeout is not None else None
+        if self.resume is not None:
+            deadline, self.resume = self.resume.deadline, None
         while True:
             ready = [m for m in self.members if cohort.states[m].unused_events.get(event, 0) > 0]
             if ready:
@@ -604,6 +709,7 @@ class Group:
                 if remaining <= 0:
                     return self.members
             seen = cohort.event_version
+            self.parked = (deadline,)
             try:
                 await workflow.wait_condition(
                     lambda seen=seen: cohort.event_version != seen or not self.members,  # type: ignore[misc]
@@ -612,6 +718,8 @@ class Group:
                 )
             except TimeoutError:
                 return self.members
+            finally:
+                self.parked = None
 
     async def check(self, condition: Any, summary: str) -> list[str]:
         """The members a condition holds for now."""
@@ -623,6 +731,7 @@ class Group:
         Members for whom it opens at the same moment wait on one timer and go on together;
         ``opened`` is called for each such group as it goes on.
         """
+        self.resume = None  # a window parked by the previous run simply asks again
         members = self.members
         delays = await self.cohort.window_delays(step, members)
         start = workflow.now()

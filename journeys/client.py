@@ -289,6 +289,11 @@ class JourneysClient(CohortsMixin, PeopleMixin):
         trigger = await self.store.get_trigger(run_or_trigger_id)
         if trigger is not None and recipient is not None:
             found = await self.store.member_runs(trigger.id, recipient)
+            if not found and await self.store.in_trigger(trigger.id, recipient):
+                # Named by the trigger, not yet put in a cohort by its workflow.
+                return RunStatus(
+                    "", "", trigger.journey, recipient, "pending", trigger_id=trigger.id
+                )
             if not found:
                 raise UnknownRunError(f"{recipient!r} has no run in trigger {trigger.id}")
             return await self._run_status(await self._find_run(found[-1][1]))

@@ -22,7 +22,7 @@ from temporalio.common import (
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
 )
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.cohorts import progress_json
 from definitions import contract as c
@@ -139,7 +139,14 @@ class CohortsMixin:
 
     async def _cohort_status(self, workflow_id: str) -> CohortStatus:
         handle = self.temporal.get_workflow_handle(workflow_id, result_type=c.RunProgress)
-        described = await handle.describe()
+        try:
+            described = await handle.describe()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            # Claimed by the trigger's workflow, which has not started it yet.
+            members = await self.store.runs_of_workflow(workflow_id)
+            return CohortStatus(workflow_id, "running", len(members), {"pending": len(members)})
         state = STATES.get(described.status, "running") if described.status else "running"
         counts: c.CohortCounts | None = None
         if state == "completed":

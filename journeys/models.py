@@ -61,7 +61,8 @@ class RunStatus:
     journey: str
     recipient_id: str
     state: str
-    """``running``, ``completed``, ``exited``, ``cancelled`` or ``failed``."""
+    """``running``, ``completed``, ``exited``, ``cancelled`` or ``failed``; ``pending`` for a
+    recipient of a cohort trigger whose workflow has not put them in a cohort yet."""
     current_step: str | None = None
     steps_done: list[str] = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
@@ -74,7 +75,7 @@ class RunStatus:
     @property
     def done(self) -> bool:
         """True once the run has ended, in any way."""
-        return self.state != "running"
+        return self.state not in ("running", "pending")
 
 
 @dataclass(frozen=True)

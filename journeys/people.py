@@ -256,13 +256,19 @@ class PeopleMixin:
         """Delete a person and everything about them (GDPR erasure).
 
         Their running journeys are cancelled first, and every run of theirs is deleted from
-        Temporal too, so no history keeps their data. Returns False if they did not exist.
+        Temporal too, so no history keeps their data (a cohort's history, shared with other
+        recipients, keeps their id until its retention ends). Returns False if they did not
+        exist.
         """
         runs = await self.store.find_runs_of(person_id)
         for run in runs:
             if not run.closed:
                 await self.cancel(run.run_id)
         for run in runs:
+            if run.member:
+                # A cohort's history is shared with its other recipients: it is not
+                # deleted; it keeps this id until the namespace's retention removes it.
+                continue
             try:
                 await self.temporal.workflow_service.delete_workflow_execution(
                     DeleteWorkflowExecutionRequest(

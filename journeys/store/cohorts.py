@@ -210,6 +210,21 @@ class CohortStore:
             )
             return [(r.workflow_id, r.run_id) for r in rows]
 
+    async def in_trigger(self, trigger_id: str, recipient_id: str) -> bool:
+        """Whether a cohort trigger named this recipient."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(t.trigger_recipients.c.position)
+                    .where(
+                        t.trigger_recipients.c.trigger_id == trigger_id,
+                        t.trigger_recipients.c.recipient_id == recipient_id,
+                    )
+                    .limit(1)
+                )
+            ).first()
+        return row is not None
+
     async def runs_of_workflow(self, workflow_id: str) -> list[str]:
         """The run ids of a cohort workflow's recipients."""
         async with self.engine.connect() as conn:

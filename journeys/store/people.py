@@ -204,6 +204,7 @@ class PeopleStore:
                 t.segment_members,
                 t.segment_state,
                 t.runs,
+                t.trigger_recipients,
             ):
                 await conn.execute(delete(table).where(table.c.recipient_id == recipient_id))
             await conn.execute(
