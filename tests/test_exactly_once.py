@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,12 @@ from activities.channels import build_channels
 from activities.journey import JourneyActivities
 from journeys.client import JourneysClient
 from journeys.devserver import DevServer
+from journeys.models import TriggerStatus
 from journeys.sinks import MailCatcher, WebhookSink
 from journeys.store import MessageRecord, Store
 from tests.conftest import engine_settings
 from tests.helpers import REPO, Engine, copy_examples, eventually
+from tests.peers import HttpPeer, Reply, Request
 from workers.worker import running_worker
 
 
@@ -151,3 +154,78 @@ steps:
             ["Welcome to Acme, friend!", "Three things pro users love"]
         )
     assert sorted(r.path for r in hooks.requests) == ["/second"] * 3
+
+
+async def test_a_cohort_killed_mid_send_resumes_without_resending(
+    temporal_server: DevServer,
+    temporal: Client,
+    tmp_path: Path,
+    mail: MailCatcher,
+    hooks: WebhookSink,
+) -> None:
+    """The provider takes the first 12 messages of a batch of 30, then answers 503 (so none
+    is in flight when the worker dies); the batch is retrying when the worker is killed."""
+    accepted: list[str] = []
+    gate = threading.Event()
+    lock = threading.Lock()
+
+    def provider(request: Request) -> Reply:
+        with lock:  # the server answers on several threads
+            if len(accepted) >= 12 and not gate.is_set():
+                return 503, {"error": "busy"}
+            accepted.append(request.json()["customer"]["id"])
+        return 200, {}
+
+    peer = HttpPeer(provider)
+    settings = engine_settings(temporal_server.address, f"sqlite:///{tmp_path}/store.db", mail.port)
+    directory = copy_examples(tmp_path / "journeys")
+    (directory / "batched.yaml").write_text(f"""
+journey: batched
+steps:
+  - send: note
+    channel: webhook
+    url: {peer.url}/note
+  - send: hello
+    channel: email
+    template: welcome
+""")
+    env = {
+        "JOURNEYS_TEMPORAL_ADDRESS": settings.temporal.address,
+        "JOURNEYS_TEMPORAL_TASK_QUEUE": settings.temporal.task_queue,
+        "JOURNEYS_STORE_URL": settings.store.url,
+        "JOURNEYS_EMAIL_HOST": "127.0.0.1",
+        "JOURNEYS_EMAIL_PORT": str(mail.port),
+        "JOURNEYS_WEBHOOK_ALLOW_PRIVATE": "127.0.0.0/8",
+    }
+    log = tmp_path / "worker.log"
+    people = [{"id": f"m{i:02d}", "email": f"m{i}@example.com"} for i in range(30)]
+    worker = start_worker(env, log)
+    try:
+        async with await JourneysClient.connect(settings, directory=directory) as client:
+            handle = await client.trigger("batched", people, cohorts=True)
+            await recorded_sent(client.store, "note", 12)
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+            sent_before = {
+                m.recipient_id
+                for m in await client.store.list_messages(limit=1000)
+                if m.step == "note" and m.state == "sent"
+            }
+            gate.set()
+            worker = start_worker(env, log)
+            status = await eventually(
+                lambda: client.status(handle.trigger_id),
+                lambda s: s.done,
+                timeout=120,
+                what="the end of the cohort",
+            )
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+        peer.stop()
+    assert isinstance(status, TriggerStatus)
+    assert status.counts == {"completed": 30}, log.read_text()[-2000:]
+    assert len(sent_before) == 12, "killed mid-send: part of the batch was done"
+    assert sorted(accepted) == sorted(p["id"] for p in people)  # each accepted exactly once
+    assert status.steps["note"] == {"reached": 30, "sent": 30}
+    assert len(mail.messages) == 30
