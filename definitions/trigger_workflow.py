@@ -31,9 +31,9 @@ _COHORTS_PER_RUN = 100
 """Cohorts one run of the parent starts before it continues as new."""
 
 
-def cohort_workflow_id(trigger_workflow_id: str, number: int) -> str:
-    """The workflow id of a trigger's n-th cohort."""
-    return f"{trigger_workflow_id}/cohort-{number}"
+def cohort_workflow_id(journey: str, trigger_id: str, number: int) -> str:
+    """The workflow id of a trigger's n-th cohort (``<journey>/<trigger>/cohort-<n>``)."""
+    return f"{journey}/{trigger_id}/cohort-{number}"
 
 
 @workflow.defn(name=c.TRIGGER_WORKFLOW)
@@ -54,7 +54,7 @@ class TriggerWorkflow:
         after, number = input.after, input.next_cohort
         plan = input.plan
         for _ in range(_COHORTS_PER_RUN):
-            workflow_id = cohort_workflow_id(workflow.info().workflow_id, number)
+            workflow_id = cohort_workflow_id(plan.journey, input.trigger_id, number)
             claim: c.ClaimResult = await workflow.execute_activity(
                 c.CLAIM,
                 c.ClaimInput(input.trigger_id, plan.journey, workflow_id, after, input.cohort_size),

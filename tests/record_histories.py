@@ -15,13 +15,13 @@ from journeys.client import JourneysClient
 from journeys.config import Settings
 from journeys.demo import DEMO_PEOPLE
 from journeys.devserver import DevServer
-from journeys.models import RunStatus
+from journeys.models import RunStatus, TriggerStatus
 from journeys.sinks import MailCatcher, WebhookSink
 from tests.helpers import EXAMPLES, eventually
 from workers.worker import running_worker
 
 HISTORIES = Path(__file__).parent / "histories"
-VERSION = "v2"
+VERSION = "v3"
 """Suffix of the histories recorded now; earlier ones stay, proving old runs still replay."""
 
 
@@ -64,14 +64,33 @@ async def record(server: DevServer, folder: str) -> None:
             )
         await client.track("olga", "subscription_started")
         await client.cancel(onboarding.runs[1].run_id)
-        runs = [*demo.runs, *onboarding.runs]
-        for run in runs:
+        cohort = await client.trigger(
+            "demo",
+            [{**p, "id": f"{p['id']}-c"} for p in DEMO_PEOPLE],
+            data={"webhook_url": hooks.url},
+            cohorts=True,
+        )
+        await eventually(
+            lambda: client.status(cohort.trigger_id, recipient="cleo-c"),
+            lambda s: s.current_step in ("wait_2s", "activation"),
+        )
+        await client.track("cleo-c", "app_activated")
+        done = await eventually(
+            lambda: client.status(cohort.trigger_id), lambda s: s.done, timeout=60
+        )
+        assert isinstance(done, TriggerStatus)
+        histories = {
+            "demo-cohort": (done.cohorts[0].workflow_id, None),
+            "demo-trigger": (f"demo/{cohort.trigger_id}", None),
+        }
+        for run in [*demo.runs, *onboarding.runs]:
             await eventually(lambda run=run: status(run.run_id), lambda s: s.done, timeout=60)
-            handle = client.temporal.get_workflow_handle(run.workflow_id, run_id=run.run_id)
+            histories[run.workflow_id.replace("/", "-")] = (run.workflow_id, run.run_id)
+        for name, (workflow_id, run_id) in histories.items():
+            handle = client.temporal.get_workflow_handle(workflow_id, run_id=run_id)
             history = await handle.fetch_history()
-            name = run.workflow_id.replace("/", "-") + f"-{VERSION}"
-            (HISTORIES / f"{name}.json").write_text(history.to_json())
-            print(f"recorded {name}")
+            (HISTORIES / f"{name}-{VERSION}.json").write_text(history.to_json())
+            print(f"recorded {name}-{VERSION}")
     mail.stop()
     hooks.stop()
 

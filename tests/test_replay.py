@@ -13,6 +13,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from definitions.trigger_workflow import TriggerWorkflow
 from definitions.workflow import JourneyWorkflow
 from workers.worker import workflow_runner
 
@@ -30,7 +31,7 @@ async def test_history_replays(path: Path) -> None:
     assert data["events"], "an empty history proves nothing"
     history = WorkflowHistory.from_json(path.stem, data)
     replayer = Replayer(
-        workflows=[JourneyWorkflow],
+        workflows=[JourneyWorkflow, TriggerWorkflow],
         data_converter=pydantic_data_converter,
         workflow_runner=workflow_runner(),
     )
