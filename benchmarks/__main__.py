@@ -11,6 +11,8 @@ Measured:
 - **baseline** — the reference journey as one workflow per recipient (a worker process of
   its own): recipients per second, Temporal history events per recipient, the worker's
   peak RSS.
+- **engine** — the same journey run by cohorts, measured the same way, with the ratios
+  engine/limit and engine/baseline.
 - **track** — events per second through the HTTP API, one per request and in batches.
 - **segments** — a segment query (first page of members, and the count) over generated
   people on SQLite and PostgreSQL.
@@ -113,10 +115,10 @@ def _peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def baseline(
-    count: int, server: DevServer, folder: Path, peers: RemotePeers
+async def reference_run(
+    count: int, server: DevServer, folder: Path, peers: RemotePeers, *, cohorts: bool
 ) -> dict[str, Any]:
-    """The reference journey as one workflow per recipient, with a worker process."""
+    """The reference journey with a worker process: one workflow each, or in cohorts."""
     queue = f"bench-{secrets.token_hex(4)}"
     settings = settings_for(server, folder, peers, queue)
     directory = reference.write(folder / "journeys")
@@ -142,23 +144,28 @@ async def baseline(
             before = (await asyncio.to_thread(peers.counts))["hooks"]
             began = time.perf_counter()
             handle = await client.trigger(
-                "reference", reference.people(count), data={"sink": peers.hook_url}
+                "reference", reference.people(count), data={"sink": peers.hook_url}, cohorts=cohorts
             )
             started = time.perf_counter() - began
             while (await asyncio.to_thread(peers.counts))["hooks"] - before < count:
                 peak = max(peak, _peak_rss_mb(worker.pid))
                 if time.perf_counter() - began > 3600:
-                    raise TimeoutError("the baseline did not finish in an hour")
+                    raise TimeoutError("the reference journey did not finish in an hour")
                 await asyncio.sleep(0.2)
             elapsed = time.perf_counter() - began
             peak = max(peak, _peak_rss_mb(worker.pid))
-            sample = random.Random(1).sample(handle.runs, min(20, count))
-            lengths = []
-            for run in sample:
-                described = await client.temporal.get_workflow_handle(
-                    run.workflow_id, run_id=run.run_id
-                ).describe()
-                lengths.append(described.raw_description.workflow_execution_info.history_length)
+            if cohorts:
+                events = await _trigger_history_events(client, handle.trigger_id)
+                per_recipient = events / count
+            else:
+                sample = random.Random(1).sample(handle.runs, min(20, count))
+                lengths = []
+                for run in sample:
+                    described = await client.temporal.get_workflow_handle(
+                        run.workflow_id, run_id=run.run_id
+                    ).describe()
+                    lengths.append(described.raw_description.workflow_execution_info.history_length)
+                per_recipient = sum(lengths) / len(lengths)
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=60)
@@ -167,9 +174,19 @@ async def baseline(
         "seconds": elapsed,
         "trigger_seconds": started,
         "recipients_per_second": count / elapsed,
-        "history_events_per_recipient": sum(lengths) / len(lengths),
+        "history_events_per_recipient": per_recipient,
         "worker_peak_rss_mb": peak,
     }
+
+
+async def _trigger_history_events(client: JourneysClient, trigger_id: str) -> int:
+    """History events of every run of a trigger: its workflow, its cohorts, their new runs."""
+    total = 0
+    async for execution in client.temporal.list_workflows(f"JourneyTriggerId = '{trigger_id}'"):
+        handle = client.temporal.get_workflow_handle(execution.id, run_id=execution.run_id)
+        described = await handle.describe()
+        total += described.raw_description.workflow_execution_info.history_length
+    return total
 
 
 async def track(
@@ -298,6 +315,32 @@ async def on_scratch_database(people: int) -> dict[str, Any]:
         await admin.close()
 
 
+def ratios(results: dict[str, Any]) -> None:
+    """Add engine/limit at each size, and engine/baseline against the largest baseline.
+
+    One workflow per recipient runs at a flat rate: its recipients per second do not
+    depend on how many there are, so a baseline at 1,000 stands for larger sizes too.
+    """
+    baselines = sorted(
+        (v["recipients"], v["recipients_per_second"])
+        for k, v in results.items()
+        if k.startswith("baseline_")
+    )
+    for key, value in list(results.items()):
+        if not key.startswith("engine_"):
+            continue
+        count = value["recipients"]
+        limit_run = results.get(f"limit_{count}")
+        if limit_run:
+            value["engine_over_limit"] = (
+                value["recipients_per_second"] / limit_run["recipients_per_second"]
+            )
+        if baselines:
+            base_count, base_rate = baselines[-1]
+            value["engine_over_baseline"] = value["recipients_per_second"] / base_rate
+            value["baseline_recipients"] = base_count
+
+
 def row(name: str, value: str, note: str = "") -> str:
     return f"{name:<38} {value:>16}  {note}"
 
@@ -321,13 +364,19 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             for count in args.recipients:
                 if "limit" in wanted:
                     results[f"limit_{count}"] = await limit(count, peers)
-                if "baseline" in wanted:
+                if "baseline" in wanted and count <= args.baseline_max:
                     run_folder = folder / f"baseline-{count}"
                     run_folder.mkdir()
-                    results[f"baseline_{count}"] = await baseline(count, server, run_folder, peers)
-                results[f"engine_{count}"] = {
-                    "status": "not implemented yet: cohort execution is issue 5's work"
-                }
+                    results[f"baseline_{count}"] = await reference_run(
+                        count, server, run_folder, peers, cohorts=False
+                    )
+                if "engine" in wanted:
+                    run_folder = folder / f"engine-{count}"
+                    run_folder.mkdir()
+                    results[f"engine_{count}"] = await reference_run(
+                        count, server, run_folder, peers, cohorts=True
+                    )
+            ratios(results)
             if "track" in wanted:
                 results["track"] = await track(
                     server, folder, peers, args.track_single, args.track_batches, 100
@@ -361,6 +410,26 @@ def table(results: dict[str, Any]) -> str:
                     f"{value['recipients']} recipients, email + webhook each",
                 )
             )
+        elif key.startswith("engine"):
+            lines.append(
+                row(
+                    key,
+                    f"{value['recipients_per_second']:.0f} rec/s",
+                    f"{value['history_events_per_recipient']:.3f} history events/rec, "
+                    f"worker peak RSS {value['worker_peak_rss_mb']:.0f} MB, "
+                    f"trigger() {value['trigger_seconds']:.1f} s",
+                )
+            )
+            if "engine_over_limit" in value or "engine_over_baseline" in value:
+                parts = []
+                if "engine_over_limit" in value:
+                    parts.append(f"engine/limit {value['engine_over_limit']:.2f}")
+                if "engine_over_baseline" in value:
+                    parts.append(
+                        f"engine/baseline {value['engine_over_baseline']:.1f} "
+                        f"(baseline at {value['baseline_recipients']})"
+                    )
+                lines.append(row("", "", " · ".join(parts)))
         elif key.startswith("baseline"):
             lines.append(
                 row(
@@ -409,7 +478,16 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--track-single", type=int, default=2000)
     parser.add_argument("--track-batches", type=int, default=50)
     parser.add_argument(
-        "--only", default="limit,baseline,track,segments", help="which benchmarks (comma-separated)"
+        "--only",
+        default="limit,baseline,engine,track,segments",
+        help="which benchmarks (comma-separated)",
+    )
+    parser.add_argument(
+        "--baseline-max",
+        type=int,
+        default=1000,
+        help="run the one-workflow-per-recipient baseline only up to this many recipients "
+        "(default 1000: it runs at a flat rate, about 10 recipients/s here)",
     )
     parser.add_argument(
         "--json", default="benchmarks/results.json", help="where to write the results"

@@ -14,7 +14,7 @@ from typing import Any
 
 from definitions.channels import CHANNELS
 from definitions.compiler import Library
-from definitions.errors import JourneysError
+from definitions.errors import ConfigurationError, JourneysError
 from definitions.graph import to_mermaid
 from journeys.config import Settings, load_settings
 from journeys.models import TriggerStatus
@@ -93,17 +93,76 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recipients(args: argparse.Namespace) -> list[Any]:
+    """``--to`` ids, and the lines of ``--to-file``: ids, or JSON objects with an ``id``."""
+    recipients: list[Any] = list(args.to or [])
+    if args.to_file:
+        path = Path(args.to_file)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigurationError(f"--to-file: cannot read {path}: {exc}") from None
+        for number, line in enumerate(lines, 1):
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith("{"):
+                try:
+                    recipients.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise ConfigurationError(
+                        f"{path}:{number}: expected a JSON object or an id, found {line[:40]!r}"
+                        f" ({exc.msg})"
+                    ) from None
+            else:
+                recipients.append(line)
+    if not recipients:
+        raise ConfigurationError("expected recipients: --to ID … or --to-file FILE")
+    return recipients
+
+
+async def _follow(client: Any, trigger_id: str) -> Any:
+    """Redraw a trigger's progress bar until every recipient has finished."""
+    from journeys.report import progress_bar
+
+    tty = sys.stdout.isatty()
+    shown = ""
+    while True:
+        status = await client.status(trigger_id)
+        line = progress_bar(status)
+        if line != shown:
+            print(("\r" + line) if tty else line, end="" if tty else "\n", flush=True)
+            shown = line
+        if status.done:
+            if tty:
+                print()
+            return status
+        await asyncio.sleep(1.0)
+
+
 def cmd_trigger(args: argparse.Namespace) -> int:
     data = _json(args.data, "--data")
+    recipients = _recipients(args)
 
     async def action(client: Any) -> int:
         handle = await client.trigger(
-            args.name, list(args.to), data=data, idempotency_key=args.idempotency_key
+            args.name,
+            recipients,
+            data=data,
+            idempotency_key=args.idempotency_key,
+            cohorts=args.cohorts,
         )
         print(f"trigger {handle.trigger_id}")
+        if handle.cohorts:
+            print(
+                f"  {handle.recipients} recipients, started in cohorts by the workflow "
+                f"{handle.journey}/{handle.trigger_id}"
+            )
         for run in handle.runs:
             note = "" if run.started else "  (already in this journey: kept that run)"
             print(f"  {run.recipient_id}  {run.run_id}  {run.workflow_id}{note}")
+        if args.wait:
+            await _follow(client, handle.trigger_id)
         return 0
 
     return _with_client(args, action)
@@ -113,7 +172,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from journeys.report import run_text, status_json, trigger_text
 
     async def action(client: Any) -> int:
-        status = await client.status(args.id)
+        status = await client.status(args.id, recipient=args.recipient)
         if args.json:
             print(status_json(status))
         elif isinstance(status, TriggerStatus):
@@ -375,11 +434,31 @@ def parser() -> argparse.ArgumentParser:
     add("graph", cmd_graph, "print a journey as a Mermaid flowchart").add_argument("name")
     c = add("trigger", cmd_trigger, "start a journey for recipients")
     c.add_argument("name", help="the journey")
-    c.add_argument("--to", nargs="+", required=True, metavar="ID", help="recipient ids")
+    c.add_argument("--to", nargs="+", metavar="ID", help="recipient ids")
+    c.add_argument(
+        "--to-file",
+        metavar="FILE",
+        help="recipients, one a line: an id, or a JSON object with an id and profile fields",
+    )
+    cohorts = c.add_mutually_exclusive_group()
+    cohorts.add_argument(
+        "--cohorts",
+        dest="cohorts",
+        action="store_true",
+        default=None,
+        help="run as cohorts whatever the number (default: above [cohorts] threshold)",
+    )
+    cohorts.add_argument(
+        "--no-cohorts", dest="cohorts", action="store_false", help="one run per recipient"
+    )
+    c.add_argument(
+        "--wait", action="store_true", help="show a progress bar until every recipient is done"
+    )
     c.add_argument("--data", help="JSON object the templates see as trigger.*")
     c.add_argument("--idempotency-key", help="makes retrying this command safe")
     c = add("status", cmd_status, "show a run (run id or workflow id) or a trigger (trg_…)")
     c.add_argument("id")
+    c.add_argument("--recipient", metavar="ID", help="with a trigger id: that recipient's run")
     c.add_argument("--json", action="store_true", help="print JSON")
     add("cancel", cmd_cancel, "cancel a run or every run of a trigger").add_argument("id")
     c = add("track", cmd_track, "record an event for a recipient and signal their journeys")

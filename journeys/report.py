@@ -10,7 +10,15 @@ from urllib.parse import quote
 
 from journeys.models import RunStatus, TriggerStatus
 
-__all__ = ["as_json", "run_text", "status_json", "trigger_text", "ui_link"]
+__all__ = [
+    "as_json",
+    "cohort_text",
+    "progress_bar",
+    "run_text",
+    "status_json",
+    "trigger_text",
+    "ui_link",
+]
 
 
 def ui_link(ui_url: str, namespace: str, run: RunStatus) -> str:
@@ -78,8 +86,52 @@ def run_text(run: RunStatus) -> str:
     return "\n".join(lines)
 
 
+_STEP_COLUMNS = ("reached", "sent", "skipped", "failed", "exited", "waiting")
+
+
+def progress_bar(trigger: TriggerStatus, width: int = 30) -> str:
+    """One line: how many of a trigger's recipients have finished, and how many started."""
+    total = trigger.recipients or len(trigger.runs) or 1
+    counts = trigger.counts
+    ended = sum(n for state, n in counts.items() if state not in ("running", "pending"))
+    filled = round(width * ended / total)
+    started = f"  started {trigger.started}/{total}" if trigger.starting else ""
+    return (
+        f"[{'#' * filled}{'.' * (width - filled)}] {ended}/{total} done"
+        + "".join(f", {n} {state}" for state, n in sorted(counts.items()))
+        + started
+    )
+
+
+def cohort_text(trigger: TriggerStatus) -> str:
+    """A cohort trigger: recipients by state, what happened at each step, its cohorts."""
+    lines = [
+        f"trigger {trigger.trigger_id}  journey {trigger.journey}  "
+        f"{trigger.recipients} recipients in cohorts",
+        "  " + progress_bar(trigger),
+    ]
+    if trigger.skipped:
+        lines.append(f"  {trigger.skipped} already in this journey (their runs were kept)")
+    steps = trigger.steps
+    if steps:
+        width = max(len(s) for s in steps)
+        others = sorted({k for v in steps.values() for k in v} - set(_STEP_COLUMNS))
+        columns = [c for c in _STEP_COLUMNS if any(c in v for v in steps.values())] + others
+        lines.append(f"  {'step':<{width}}  " + "  ".join(f"{c:>9}" for c in columns))
+        for step, counts in steps.items():
+            lines.append(
+                f"  {step:<{width}}  " + "  ".join(f"{counts.get(c, 0):>9}" for c in columns)
+            )
+    for cohort in trigger.cohorts:
+        states = ", ".join(f"{n} {s}" for s, n in sorted(cohort.states.items()))
+        lines.append(f"  {cohort.workflow_id}  {cohort.state}  ({states})")
+    return "\n".join(lines)
+
+
 def trigger_text(trigger: TriggerStatus) -> str:
     """A trigger's runs, one line each, with counts by state."""
+    if trigger.recipients and not trigger.runs and (trigger.cohorts or trigger.starting):
+        return cohort_text(trigger)
     counts = ", ".join(f"{n} {state}" for state, n in sorted(trigger.counts.items()))
     lines = [f"trigger {trigger.trigger_id}  journey {trigger.journey}  {counts}"]
     width = max((len(r.recipient_id) for r in trigger.runs), default=0)
@@ -94,6 +146,7 @@ def status_json(status: RunStatus | TriggerStatus) -> str:
     data = asdict(status)
     if isinstance(status, TriggerStatus):
         data["counts"] = status.counts
+        data["steps"] = status.steps
     return json.dumps(data, indent=2, default=str)
 
 

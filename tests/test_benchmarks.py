@@ -39,6 +39,9 @@ def test_the_benchmarks_run_and_write_json(tmp_path: Path) -> None:
     assert data["limit_6"]["recipients"] == 6
     assert data["baseline_6"]["history_events_per_recipient"] > 10
     assert data["baseline_6"]["worker_peak_rss_mb"] > 10
+    engine = data["engine_6"]
+    assert engine["recipients"] == 6 and engine["history_events_per_recipient"] > 0
+    assert engine["engine_over_limit"] > 0 and engine["engine_over_baseline"] > 0
     assert data["segments_sqlite"]["people"] == 300
     assert 0 < data["segments_sqlite"]["members"] < 300
     assert data["track"]["single_events_per_second"] > 0

@@ -116,6 +116,40 @@ async def test_trigger_status_cancel_from_the_command_line(engine: Engine) -> No
     assert "unknown run or trigger 'no-such-run'" in missing.stderr
 
 
+async def test_a_cohort_trigger_from_a_file_with_a_progress_bar(
+    engine: Engine, tmp_path: Path
+) -> None:
+    env = {
+        "JOURNEYS_TEMPORAL_ADDRESS": engine.settings.temporal.address,
+        "JOURNEYS_TEMPORAL_TASK_QUEUE": engine.settings.temporal.task_queue,
+        "JOURNEYS_STORE_URL": engine.settings.store.url,
+        "JOURNEYS_DIRECTORY": str(engine.directory),
+    }
+    engine.write(
+        "note",
+        f"journey: note\nsteps:\n  - send: ping\n    channel: webhook\n"
+        f"    url: {engine.hooks.url}/ping\n",
+    )
+    people = tmp_path / "people.jsonl"
+    people.write_text("\n".join(['{"id": "f1", "plan": "pro"}', "f2", "", '{"id": "f3"}']) + "\n")
+    done = await journeys_async(
+        "trigger", "note", "--to-file", str(people), "--cohorts", "--wait", env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert "3 recipients, started in cohorts" in done.stdout
+    assert "3/3 done, 3 completed" in done.stdout.splitlines()[-1]
+    trigger_id = done.stdout.split()[1]
+    shown = await journeys_async("status", trigger_id, env=env)
+    assert "ping" in shown.stdout and "cohort-1  completed" in shown.stdout
+    one = await journeys_async("status", trigger_id, "--recipient", "f2", env=env)
+    assert "recipient f2" in one.stdout and "ping" in one.stdout
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('f1\n{"id": "f2",\n')
+    refused = await journeys_async("trigger", "note", "--to-file", str(bad), env=env)
+    assert refused.returncode == 1
+    assert f"{bad}:2: expected a JSON object or an id" in refused.stderr
+
+
 def test_demo_runs_end_to_end() -> None:
     result = journeys("demo", timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
