@@ -18,8 +18,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.conditions import evaluate
+from activities.messages import Known, message_id_for
 from definitions import contract as c
 from definitions.steps.window import seconds_until_open
+from journeys.store import MessageRecord
 
 if TYPE_CHECKING:
     from journeys.store import Store
@@ -54,7 +56,9 @@ class CohortActivities:
 
     if TYPE_CHECKING:
 
-        async def deliver(self, request: c.SendInput) -> c.SendResult: ...
+        async def deliver(
+            self, request: c.SendInput, known: Known | None = None
+        ) -> c.SendResult: ...
 
     def cohort_activities(self) -> list[Any]:
         """The batched and parent-workflow activities."""
@@ -86,9 +90,9 @@ class CohortActivities:
         again. On the final attempt a transient error counts as a failure instead.
         """
         gate = asyncio.Semaphore(_SENDS_AT_ONCE)
-        retried = activity.info().attempt > 1
         results: list[c.SendResult | None] = [None] * len(request.runs)
         retry: list[ApplicationError] = []
+        known = await self._look_up(request)
 
         async def one(i: int, run: c.RunInfo) -> None:
             data = request.data[i] if i < len(request.data) else {}
@@ -96,12 +100,15 @@ class CohortActivities:
                 run, request.step, request.template, data, request.event, request.channel
             )
             async with gate:
-                failed = await self._failed_before(run, request) if retried else None
-                if failed is not None:
-                    results[i] = failed
+                earlier = known.messages.get(message_id_for(run, request.step.id, request.channel))
+                if earlier is not None and earlier.state == "failed":
+                    # failed for good in an earlier attempt of this batch: stays failed
+                    results[i] = c.SendResult(
+                        earlier.id, request.channel, "failed", earlier.address, {}, earlier.reason
+                    )
                     return
                 try:
-                    results[i] = await self.deliver(single)
+                    results[i] = await self.deliver(single, known)
                 except ApplicationError as exc:
                     if exc.type == "RetryableDeliveryError":
                         retry.append(exc)
@@ -119,16 +126,29 @@ class CohortActivities:
             )
         return c.SendManyResult([r for r in results if r is not None])
 
-    async def _failed_before(self, run: c.RunInfo, request: c.SendManyInput) -> c.SendResult | None:
-        """A message that failed for good in an earlier attempt of the batch stays failed."""
-        from activities.journey import message_id_for
-
-        message_id = message_id_for(run, request.step.id, request.channel)
-        earlier = await self.store.get_message(message_id)
-        if earlier is None or earlier.state != "failed":
-            return None
-        return c.SendResult(
-            message_id, request.channel, "failed", earlier.address, {}, earlier.reason
+    async def _look_up(self, request: c.SendManyInput) -> Known:
+        """Read what every message of the batch needs at once; log the new ones as queued."""
+        ids = [message_id_for(run, request.step.id, request.channel) for run in request.runs]
+        recipients = [run.recipient_id for run in request.runs]
+        messages = await self.store.get_messages(ids)
+        fresh = [
+            MessageRecord(
+                message_id,
+                run.workflow_id,
+                run.run_id,
+                request.step.id,
+                run.recipient_id,
+                request.channel,
+                "queued",
+            )
+            for message_id, run in zip(ids, request.runs, strict=True)
+            if message_id not in messages
+        ]
+        await self.store.add_messages(fresh)
+        return Known(
+            messages,
+            await self.store.get_full_profiles(recipients),
+            await self.store.get_many_preferences(recipients),
         )
 
     @activity.defn(name=c.EVALUATE_MANY)

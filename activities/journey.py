@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 from activities.channels import Channel, Outgoing
 from activities.cohorts import CohortActivities
 from activities.conditions import evaluate
+from activities.messages import DONE_STATES, Known, message_id_for
 from activities.rendering import default_webhook_body, render_variant, variables
 from definitions import contract as c
 from definitions.errors import (
@@ -26,17 +27,9 @@ from journeys.config import PreferenceSettings
 from journeys.consent import blocked_reason, sign_unsubscribe
 from journeys.store import MessageRecord, Store
 
-__all__ = ["DONE_STATES", "JourneyActivities", "message_id_for"]
+__all__ = ["DONE_STATES", "JourneyActivities", "Known", "message_id_for"]
 
 log = logging.getLogger(__name__)
-
-DONE_STATES = ("sent", "delivered", "skipped")
-"""Message states after which a message is never sent again."""
-
-
-def message_id_for(run: c.RunInfo, step: str, channel: str) -> str:
-    """The deterministic id of a step's message on a channel in a run."""
-    return f"{run.workflow_id}/{run.run_id}/{step}/{channel}"
 
 
 class JourneyActivities(CohortActivities):
@@ -106,12 +99,21 @@ class JourneyActivities(CohortActivities):
         """
         return await self.deliver(request)
 
-    async def deliver(self, request: c.SendInput) -> c.SendResult:
-        """The body of ``send_message``, shared with the batched ``send_messages``."""
+    async def deliver(self, request: c.SendInput, known: Known | None = None) -> c.SendResult:
+        """The body of ``send_message``, shared with the batched ``send_messages``.
+
+        Args:
+            request: the message.
+            known: what a batch already read from the store for all its messages (and the
+                ``queued`` record it already wrote); None to read it here.
+
+        """
         step, run = request.step, request.run
         channel_name = request.channel or step.channel
         message_id = message_id_for(run, step.id, channel_name)
-        earlier = await self.store.get_message(message_id)
+        earlier = (
+            known.messages.get(message_id) if known else await self.store.get_message(message_id)
+        )
         if earlier is not None and earlier.state in DONE_STATES:
             return c.SendResult(
                 message_id,
@@ -122,7 +124,11 @@ class JourneyActivities(CohortActivities):
                 earlier.reason,
             )
         channel = self.channels[channel_name]
-        profile = await self.store.get_profile(run.recipient_id) or {"id": run.recipient_id}
+        profile = (
+            known.profiles.get(run.recipient_id)
+            if known
+            else await self.store.get_profile(run.recipient_id)
+        ) or {"id": run.recipient_id}
         link = self.unsubscribe_url(run.recipient_id, step.topic)
         names = variables(request, profile, message_id, link)
 
@@ -163,7 +169,11 @@ class JourneyActivities(CohortActivities):
         if not addresses:
             return await skip("no address")
         shown = ", ".join(addresses)
-        prefs = await self.store.get_preferences(run.recipient_id)
+        prefs = (
+            known.preferences[run.recipient_id]
+            if known
+            else await self.store.get_preferences(run.recipient_id)
+        )
         suppressed = await self.store.suppression(run.recipient_id, addresses)
         blocked = blocked_reason(
             prefs,
@@ -183,7 +193,8 @@ class JourneyActivities(CohortActivities):
         except RenderError as exc:
             return await self._fail(record("failed", shown, reason=f"render: {exc}"))
 
-        await self.store.save_message(record("queued", shown))
+        if known is None:
+            await self.store.save_message(record("queued", shown))
         await self.pace(channel_name)
         outgoing = Outgoing(
             message_id, addresses, content, dict(step.headers), step.transactional, link

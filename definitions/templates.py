@@ -24,6 +24,7 @@ auto-escaped. Templates are strict by default: an undefined variable fails the m
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -135,9 +136,15 @@ def _jinja(escape: bool, strict: bool) -> SandboxedEnvironment:
 
 
 def _parser(engine: str, escape: bool, strict: bool = True) -> Callable[[str], Any]:
+    return functools.partial(_parsed, engine, escape, strict)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(engine: str, escape: bool, strict: bool, text: str) -> Any:
+    """A parsed template, kept: a cohort renders the same strings for every recipient."""
     if engine == "jinja":
-        return _jinja(escape, strict).from_string
-    return _liquid(escape, strict).from_string
+        return _jinja(escape, strict).from_string(text)
+    return _liquid(escape, strict).from_string(text)
 
 
 def syntax_errors(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -322,9 +321,9 @@ def cmd_unsubscribe(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from workers.worker import run_worker
+    from workers.worker import configure_logging, run_worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging()
     asyncio.run(run_worker(_settings(args)))
     return 0
 
@@ -349,7 +348,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
             print("no worker started (--no-worker); Ctrl-C to stop")
             asyncio.run(asyncio.Event().wait())
         else:
-            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+            from workers.worker import configure_logging
+
+            configure_logging()
             temporal = settings.temporal.model_copy(update={"address": server.address})
             asyncio.run(run_worker(settings.model_copy(update={"temporal": temporal})))
     except KeyboardInterrupt:

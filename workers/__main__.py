@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from journeys.config import load_settings
-from workers.worker import run_worker
+from workers.worker import configure_logging, run_worker
 
 
 def main() -> None:
     """Run the worker until interrupted."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging()
     asyncio.run(run_worker(load_settings()))
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "PASSTHROUGH",
     "build_workers",
     "channel_queue",
+    "configure_logging",
     "rate_limits",
     "run_worker",
     "running_worker",
@@ -44,6 +45,17 @@ PASSTHROUGH = (
     "definitions",
 )
 """Modules the workflow sandbox shares instead of re-importing: pure, deterministic code."""
+
+
+def configure_logging() -> None:
+    """The worker's log: its own lines at INFO; HTTP clients' per-request lines left out.
+
+    A cohort sends thousands of webhooks, SMS and pushes a minute: one log line each would
+    bury the worker's own lines (failures are in the message log and the Temporal UI).
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:

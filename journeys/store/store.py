@@ -218,30 +218,40 @@ class Store(PeopleStore, CohortStore):
         ``devices`` lists the devices registered through the API and any the profile's
         own ``devices`` attribute holds.
         """
+        found = await self.get_full_profiles([recipient_id])
+        return found.get(recipient_id)
+
+    async def get_full_profiles(self, recipient_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Many profiles as :meth:`get_profile` returns them, in two queries a few hundred."""
+        found: dict[str, dict[str, Any]] = {}
+        ids = list(recipient_ids)
         async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(select(t.profiles).where(t.profiles.c.id == recipient_id))
-            ).first()
-            if row is None:
-                return None
-            registered = (
-                await conn.execute(
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                rows = await conn.execute(select(t.profiles).where(t.profiles.c.id.in_(chunk)))
+                for row in rows:
+                    found[row.id] = {**row.attributes, "id": row.id}
+                registered = await conn.execute(
                     select(t.devices)
-                    .where(t.devices.c.recipient_id == recipient_id)
+                    .where(t.devices.c.recipient_id.in_(chunk))
                     .order_by(t.devices.c.created_at)
                 )
-            ).all()
-        profile = {**row.attributes, "id": row.id}
-        if registered:
-            inline = list(profile.get("devices") or [])
-            known = {d.get("token") if isinstance(d, dict) else d for d in inline}
-            inline += [
-                {"token": d.token, "platform": d.platform, **d.attributes}
-                for d in registered
-                if d.token not in known
-            ]
-            profile["devices"] = inline
-        return profile
+                for device in registered:
+                    profile = found.get(device.recipient_id)
+                    if profile is None:
+                        continue
+                    inline = list(profile.get("devices") or [])
+                    tokens = {d.get("token") if isinstance(d, dict) else d for d in inline}
+                    if device.token not in tokens:
+                        inline.append(
+                            {
+                                "token": device.token,
+                                "platform": device.platform,
+                                **device.attributes,
+                            }
+                        )
+                    profile["devices"] = inline
+        return found
 
     async def profile_created_at(self, recipient_id: str) -> datetime | None:
         """When a profile was first written."""
@@ -470,6 +480,45 @@ class Store(PeopleStore, CohortStore):
                 for r in rows
             ]
 
+    async def get_messages(self, message_ids: Sequence[str]) -> dict[str, MessageRecord]:
+        """Many messages of the log by id (those never recorded are absent)."""
+        found: dict[str, MessageRecord] = {}
+        ids = list(message_ids)
+        for start in range(0, len(ids), 500):
+            for message in await self._messages(
+                t.messages.c.id.in_(ids[start : start + 500]), limit=500
+            ):
+                found[message.id] = message
+        return found
+
+    async def add_messages(self, messages: Sequence[MessageRecord]) -> None:
+        """Record messages never recorded before, in one statement."""
+        if not messages:
+            return
+        now = _now()
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                t.messages.insert(),
+                [
+                    {
+                        "id": m.id,
+                        "workflow_id": m.workflow_id,
+                        "run_id": m.run_id,
+                        "step": m.step,
+                        "recipient_id": m.recipient_id,
+                        "channel": m.channel,
+                        "address": m.address,
+                        "state": m.state,
+                        "detail": m.detail,
+                        "provider_id": m.provider_id,
+                        "reason": m.reason,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for m in messages
+                ],
+            )
+
     async def save_message(self, message: MessageRecord) -> None:
         """Record a message, or the new state of one already recorded."""
         now = _now()
@@ -510,6 +559,26 @@ class Store(PeopleStore, CohortStore):
         return Preferences(
             recipient_id, bool(row.unsubscribed), dict(row.channels), dict(row.topics)
         )
+
+    async def get_many_preferences(self, recipient_ids: Sequence[str]) -> dict[str, Preferences]:
+        """Many recipients' preferences (the defaults for those who set none)."""
+        found = {rid: Preferences(rid) for rid in recipient_ids}
+        ids = list(recipient_ids)
+        async with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                rows = await conn.execute(
+                    select(t.preferences).where(
+                        t.preferences.c.recipient_id.in_(ids[start : start + 500])
+                    )
+                )
+                for row in rows:
+                    found[row.recipient_id] = Preferences(
+                        row.recipient_id,
+                        bool(row.unsubscribed),
+                        dict(row.channels),
+                        dict(row.topics),
+                    )
+        return found
 
     async def update_preferences(
         self,
