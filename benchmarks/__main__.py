@@ -116,9 +116,15 @@ def _peak_rss_mb(pid: int) -> float:
 
 
 async def reference_run(
-    count: int, server: DevServer, folder: Path, peers: RemotePeers, *, cohorts: bool
+    count: int,
+    server: DevServer,
+    folder: Path,
+    peers: RemotePeers,
+    *,
+    cohorts: bool,
+    workers: int = 1,
 ) -> dict[str, Any]:
-    """The reference journey with a worker process: one workflow each, or in cohorts."""
+    """The reference journey with worker processes: one workflow each, or in cohorts."""
     queue = f"bench-{secrets.token_hex(4)}"
     settings = settings_for(server, folder, peers, queue)
     directory = reference.write(folder / "journeys")
@@ -132,12 +138,15 @@ async def reference_run(
         "JOURNEYS_EMAIL_CONNECTIONS": "8",
         "JOURNEYS_WEBHOOK_ALLOW_PRIVATE": "127.0.0.0/8",
     }
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "workers"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "workers"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(workers)
+    ]
     peak = 0.0
     try:
         async with await JourneysClient.connect(settings, directory=directory) as client:
@@ -148,12 +157,12 @@ async def reference_run(
             )
             started = time.perf_counter() - began
             while (await asyncio.to_thread(peers.counts))["hooks"] - before < count:
-                peak = max(peak, _peak_rss_mb(worker.pid))
+                peak = max(peak, *(_peak_rss_mb(w.pid) for w in processes))
                 if time.perf_counter() - began > 3600:
                     raise TimeoutError("the reference journey did not finish in an hour")
                 await asyncio.sleep(0.2)
             elapsed = time.perf_counter() - began
-            peak = max(peak, _peak_rss_mb(worker.pid))
+            peak = max(peak, *(_peak_rss_mb(w.pid) for w in processes))
             if cohorts:
                 events = await _trigger_history_events(client, handle.trigger_id)
                 per_recipient = events / count
@@ -167,10 +176,13 @@ async def reference_run(
                     lengths.append(described.raw_description.workflow_execution_info.history_length)
                 per_recipient = sum(lengths) / len(lengths)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=60)
+        for worker in processes:
+            worker.send_signal(signal.SIGTERM)
+        for worker in processes:
+            worker.wait(timeout=60)
     return {
         "recipients": count,
+        "workers": workers,
         "seconds": elapsed,
         "trigger_seconds": started,
         "recipients_per_second": count / elapsed,
@@ -368,13 +380,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     run_folder = folder / f"baseline-{count}"
                     run_folder.mkdir()
                     results[f"baseline_{count}"] = await reference_run(
-                        count, server, run_folder, peers, cohorts=False
+                        count, server, run_folder, peers, cohorts=False, workers=args.workers
                     )
                 if "engine" in wanted:
                     run_folder = folder / f"engine-{count}"
                     run_folder.mkdir()
                     results[f"engine_{count}"] = await reference_run(
-                        count, server, run_folder, peers, cohorts=True
+                        count, server, run_folder, peers, cohorts=True, workers=args.workers
                     )
             ratios(results)
             if "track" in wanted:
@@ -417,7 +429,8 @@ def table(results: dict[str, Any]) -> str:
                     f"{value['recipients_per_second']:.0f} rec/s",
                     f"{value['history_events_per_recipient']:.3f} history events/rec, "
                     f"worker peak RSS {value['worker_peak_rss_mb']:.0f} MB, "
-                    f"trigger() {value['trigger_seconds']:.1f} s",
+                    f"trigger() {value['trigger_seconds']:.1f} s, "
+                    f"{value['workers']} worker process(es)",
                 )
             )
             if "engine_over_limit" in value or "engine_over_baseline" in value:
@@ -481,6 +494,12 @@ def cli(argv: list[str] | None = None) -> int:
         "--only",
         default="limit,baseline,engine,track,segments",
         help="which benchmarks (comma-separated)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes for the baseline and the engine (default 1)",
     )
     parser.add_argument(
         "--baseline-max",

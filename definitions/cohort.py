@@ -97,7 +97,8 @@ class Cohort:
             self.closed = {rid for rid, s in self.states.items() if s.state != "running"}
         self.groups: list[Group] = []
         self.in_flight: Counter[str] = Counter()
-        self.exits_after_send: dict[str, tuple[str, str]] = {}
+        self.after_send: dict[str, tuple[str, str, str, dict[str, Any]]] = {}
+        """Exits and cancels that came while a send was in flight for the member."""
         self.event_version = 0
         self.tasks: list[asyncio.Task[None]] = []
         exit_when = self.plan.exit_when
@@ -234,10 +235,7 @@ class Cohort:
             return
         state.state = "exited"
         state.exit_reason = reason
-        if self.in_flight[rid] > 0:  # recorded after the send being made for them
-            self.exits_after_send[rid] = (state.current or "-", reason)
-            return
-        self.record(state.current or "-", "exit", "left the journey", [rid], reason=reason)
+        self._note(rid, "exit", "left the journey", reason=reason)
 
     def cancel_member(self, rid: str) -> bool:
         """A member is cancelled; False if they had already left."""
@@ -245,8 +243,16 @@ class Cohort:
         if state.state != "running":
             return False
         state.state = "cancelled"
-        self.record(state.current or "-", "cancel", "cancelled", [rid])
+        self._note(rid, "cancel", "cancelled")
         return True
+
+    def _note(self, rid: str, kind: str, outcome: str, **detail: Any) -> None:
+        """Record a member's exit or cancel, after the send in flight for them if any."""
+        at = self.states[rid].current or "-"
+        if self.in_flight[rid] > 0:
+            self.after_send[rid] = (at, kind, outcome, detail)
+        else:
+            self.record(at, kind, outcome, [rid], **detail)
 
     def count(self, step: str, what: str, n: int = 1) -> None:
         """Count something that is not a timeline outcome (``reached``, ``exited``)."""
@@ -343,9 +349,9 @@ class Cohort:
             for rid, tried in attempts.items():
                 if tried:
                     self._record_send(step, rid, tried)
-                if rid in self.exits_after_send and self.in_flight[rid] <= 0:
-                    at, reason = self.exits_after_send.pop(rid)
-                    self.record(at, "exit", "left the journey", [rid], reason=reason)
+                if rid in self.after_send and self.in_flight[rid] <= 0:
+                    at, kind, outcome, detail = self.after_send.pop(rid)
+                    self.record(at, kind, outcome, [rid], **detail)
 
     async def _send_on(
         self,

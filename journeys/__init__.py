@@ -29,7 +29,14 @@ from journeys.api_client import APIError, AsyncClient, AuthenticationError, Clie
 from journeys.client import JourneysClient
 from journeys.config import Settings, load_settings
 from journeys.consent import Preferences
-from journeys.models import RunHandle, RunStatus, TimelineEntry, TriggerHandle, TriggerStatus
+from journeys.models import (
+    CohortStatus,
+    RunHandle,
+    RunStatus,
+    TimelineEntry,
+    TriggerHandle,
+    TriggerStatus,
+)
 from journeys.store import MessageRecord
 from journeys.sync import (
     cancel,
@@ -47,6 +54,7 @@ __all__ = [
     "AsyncClient",
     "AuthenticationError",
     "Client",
+    "CohortStatus",
     "ConfigurationError",
     "DefinitionError",
     "DeliveryError",

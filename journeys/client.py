@@ -406,7 +406,8 @@ class JourneysClient(CohortsMixin, PeopleMixin):
             except RPCError as exc:
                 if exc.status != RPCStatusCode.NOT_FOUND:
                     raise
-                await self.store.mark_closed(run.workflow_id, run.run_id)
+                if not run.member:  # a cohort closes its members' runs itself
+                    await self.store.mark_closed(run.workflow_id, run.run_id)
         return reached
 
     # -- messages ----------------------------------------------------------------------------

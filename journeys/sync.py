@@ -91,18 +91,27 @@ def trigger(
     *,
     data: dict[str, Any] | None = None,
     idempotency_key: str | None = None,
+    per_recipient_data: Mapping[str, Mapping[str, Any]] | None = None,
+    cohorts: bool | None = None,
 ) -> TriggerHandle:
     """Start a journey for recipients; see :meth:`JourneysClient.trigger`."""
     background, client = _client()
     return background.run(
-        client.trigger(journey, recipients, data=data, idempotency_key=idempotency_key)
+        client.trigger(
+            journey,
+            recipients,
+            data=data,
+            idempotency_key=idempotency_key,
+            per_recipient_data=per_recipient_data,
+            cohorts=cohorts,
+        )
     )
 
 
-def status(run_or_trigger_id: str) -> RunStatus | TriggerStatus:
-    """The status of a run or trigger; see :meth:`JourneysClient.status`."""
+def status(run_or_trigger_id: str, *, recipient: str | None = None) -> RunStatus | TriggerStatus:
+    """The status of a run, a trigger or one recipient of it; see JourneysClient.status."""
     background, client = _client()
-    return background.run(client.status(run_or_trigger_id))
+    return background.run(client.status(run_or_trigger_id, recipient=recipient))
 
 
 def cancel(run_or_trigger_id: str) -> RunStatus | TriggerStatus:

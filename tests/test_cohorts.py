@@ -248,9 +248,31 @@ steps:
         (24 - offsets[z] if offsets[z] > 0 else -offsets[z]) % 24 for z in zones if z != open_zone
     )
     assert timedelta(hours=soonest - 1) < fire <= timedelta(hours=soonest)
+    # The same timezones one by one: the same one goes on, the others wait for the same hour.
+    alone = await engine.client.trigger(
+        "zoned", [{"id": f"y{i}", "timezone": zone} for i, zone in enumerate(zones)], cohorts=False
+    )
+    fires = {}
+    for i, run in enumerate(alone.runs):
+        status_one = await eventually(
+            lambda run=run: engine.run_status(run.run_id),
+            lambda s: s.done or s.current_step == "office",
+        )
+        if i == 0:
+            status_one = await engine.until_done(run.run_id)
+            assert status_one.state == "completed"
+            continue
+        assert status_one.current_step == "office"
+        [timer] = await eventually(
+            lambda run=run: engine.pending_timers(run.workflow_id, run.run_id),
+            lambda t: len(t) == 1,
+        )
+        fires[zones[i]] = timer.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+    assert abs(min(fires.values()) - fire) < timedelta(minutes=1)
     cancelled = await engine.client.cancel(handle.trigger_id)
     assert isinstance(cancelled, TriggerStatus)
     assert cancelled.counts == {"completed": 1, "cancelled": 3}
+    await engine.client.cancel(alone.trigger_id)
 
 
 async def test_one_recipient_of_a_cohort_is_cancelled_alone(engine: Engine) -> None:

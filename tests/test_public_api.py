@@ -8,7 +8,7 @@ from definitions import errors
 
 def test_exported_names() -> None:
     assert sorted(journeys.__all__) == sorted([
-        "APIError", "AsyncClient", "AuthenticationError", "Client", "RateLimitError",
+        "APIError", "AsyncClient", "AuthenticationError", "Client", "CohortStatus", "RateLimitError",
         "ConfigurationError", "DefinitionError", "DeliveryError", "EngineUnavailableError",
         "InvalidAddressError", "InvalidRecipientError", "InvalidRequestError", "InvalidTokenError", "JourneysClient",
         "JourneysError", "MessageRecord", "PermanentDeliveryError", "Preferences",
