@@ -26,10 +26,13 @@ from journeys.store import MessageRecord
 if TYPE_CHECKING:
     from journeys.store import Store
 
-__all__ = ["CohortActivities", "progress_json"]
+__all__ = ["SENDS_AT_ONCE", "CohortActivities", "progress_json"]
 
-_SENDS_AT_ONCE = 16
-"""Messages of one batch in flight at once (channels pool their own connections too)."""
+SENDS_AT_ONCE = 32
+"""Messages in flight at once in a worker process, across all its batches: more only queue
+for the store's connections (channels pool their own connections too)."""
+_HEARTBEAT_EVERY = 2.0
+"""Seconds between a batch's heartbeats (its timeout is BATCH_HEARTBEAT, 10 s)."""
 
 
 def progress_json(progress: c.RunProgress) -> dict[str, Any]:
@@ -53,6 +56,14 @@ class CohortActivities:
     def __init__(self, rate_limits: dict[str, float] | None = None) -> None:
         self.rate_limits = {k: v for k, v in (rate_limits or {}).items() if v}
         self._next_slot: dict[str, float] = {}
+        self._sending: asyncio.Semaphore | None = None
+
+    @property
+    def sending(self) -> asyncio.Semaphore:
+        """The process-wide limit of messages in flight (made on the worker's event loop)."""
+        if self._sending is None:
+            self._sending = asyncio.Semaphore(SENDS_AT_ONCE)
+        return self._sending
 
     if TYPE_CHECKING:
 
@@ -89,7 +100,6 @@ class CohortActivities:
         retrying the batch: the messages already sent are in the log and are not sent
         again. On the final attempt a transient error counts as a failure instead.
         """
-        gate = asyncio.Semaphore(_SENDS_AT_ONCE)
         results: list[c.SendResult | None] = [None] * len(request.runs)
         retry: list[ApplicationError] = []
         known = await self._look_up(request)
@@ -99,7 +109,7 @@ class CohortActivities:
             single = c.SendInput(
                 run, request.step, request.template, data, request.event, request.channel
             )
-            async with gate:
+            async with self.sending:
                 earlier = known.messages.get(message_id_for(run, request.step.id, request.channel))
                 if earlier is not None and earlier.state == "failed":
                     # failed for good in an earlier attempt of this batch: stays failed
@@ -113,9 +123,19 @@ class CohortActivities:
                     if exc.type == "RetryableDeliveryError":
                         retry.append(exc)
                     results[i] = c.SendResult("", request.channel, "failed", reason=exc.message)
-                activity.heartbeat()  # a dead worker's batch is retried within the timeout
 
-        await asyncio.gather(*(one(i, run) for i, run in enumerate(request.runs)))
+        async def heartbeat() -> None:
+            # A batch waiting for its turn is alive; a dead worker's batch stops beating
+            # and is retried elsewhere (what it sent is in the log).
+            while True:
+                activity.heartbeat()
+                await asyncio.sleep(_HEARTBEAT_EVERY)
+
+        beating = asyncio.create_task(heartbeat())
+        try:
+            await asyncio.gather(*(one(i, run) for i, run in enumerate(request.runs)))
+        finally:
+            beating.cancel()
         if retry and activity.info().attempt < request.final_attempt:
             delays = [e.next_retry_delay for e in retry if e.next_retry_delay]
             raise ApplicationError(

@@ -97,7 +97,8 @@ class JourneyActivities(CohortActivities):
         Skips (no address, invalid address, opted out, suppressed) return normally; a
         permanent failure raises a non-retryable ``PermanentDeliveryError``.
         """
-        return await self.deliver(request)
+        async with self.sending:
+            return await self.deliver(request)
 
     async def deliver(self, request: c.SendInput, known: Known | None = None) -> c.SendResult:
         """The body of ``send_message``, shared with the batched ``send_messages``.

@@ -32,6 +32,7 @@ __all__ = [
     "children",
     "describe_condition",
     "event_names",
+    "only_lasting_events",
     "segment_names",
 ]
 
@@ -240,3 +241,16 @@ def describe_condition(condition: Any) -> str:
         return f"not ({describe_condition(condition.not_)})"
     joiner = " and " if isinstance(condition, AllCondition) else " or "
     return joiner.join(f"({describe_condition(c)})" for c in children(condition))
+
+
+def only_lasting_events(condition: Any) -> bool:
+    """True when only new events can change the condition (events ever done, no attributes).
+
+    Such an exit goal needs checking only when one of its events arrives, not before every
+    step.
+    """
+    if isinstance(condition, EventCondition):
+        return condition.within is None and condition.happened
+    if isinstance(condition, AttributeCondition):
+        return False
+    return all(only_lasting_events(child) for child in children(condition))

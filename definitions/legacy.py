@@ -20,11 +20,9 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 with workflow.unsafe.imports_passed_through():
     from definitions import contract as c
     from definitions.conditions import (
-        AttributeCondition,
-        EventCondition,
-        children,
         describe_condition,
         event_names,
+        only_lasting_events,
     )
     from definitions.plan import MAIN, Plan
     from definitions.runtime import (
@@ -33,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         SEND_RETRY,
         STEP_KEY,
         bucket,
+        send_entry,
     )
     from definitions.steps import KINDS
     from definitions.steps.send import SendStep
@@ -50,15 +49,6 @@ class _Exit(Exception):
         self.reason = reason
 
 
-def _only_lasting_events(condition: Any) -> bool:
-    """True when only new events can change the condition (events ever done, no attributes)."""
-    if isinstance(condition, EventCondition):
-        return condition.within is None and condition.happened
-    if isinstance(condition, AttributeCondition):
-        return False
-    return all(_only_lasting_events(child) for child in children(condition))
-
-
 class LegacyRun:
     """One recipient's run of a journey, as interpreted before cohorts (replay only)."""
 
@@ -74,7 +64,7 @@ class LegacyRun:
         self._cancelled_attempt: c.SendResult | None = None
         exit_when = self._plan.exit_when
         self._exit_events = event_names(exit_when) if exit_when else set()
-        self._exit_needs_polling = exit_when is not None and not _only_lasting_events(exit_when)
+        self._exit_needs_polling = exit_when is not None and not only_lasting_events(exit_when)
 
     async def run(self) -> c.RunProgress:
         """Interpret the plan from its main sequence to the end (or an exit)."""
@@ -262,26 +252,7 @@ class LegacyRun:
             self._cancelled_attempt = None
         if not attempts:
             return
-        last = attempts[-1]
-        states = {a.state for a in attempts}
-        state = "sent" if "sent" in states else "skipped" if states == {"skipped"} else "failed"
-        detail: dict[str, Any] = {
-            "channel": last.channel,
-            "address": last.address,
-            "message_id": last.message_id,
-            **last.detail,
-        }
-        if last.reason:
-            detail["reason" if last.state == "skipped" else "error"] = last.reason
-        if len(step.channels) > 1:
-            detail["attempts"] = [
-                {
-                    "channel": a.channel,
-                    "state": a.state,
-                    **({"reason": a.reason} if a.reason else {}),
-                }
-                for a in attempts
-            ]
+        state, detail = send_entry(step, attempts)
         self.record(step.id, "send", state, **detail)
 
     async def sleep(self, seconds: float, summary: str) -> None:

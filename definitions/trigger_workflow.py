@@ -12,18 +12,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from definitions import contract as c
-    from definitions.runtime import (
-        CHECK_RETRY,
-        JOURNEY_KEY,
-        RECIPIENT_KEY,
-        STEP_KEY,
-        TRIGGER_KEY,
-    )
+    from definitions.runtime import CHECK_RETRY, search_attributes
 
 __all__ = ["TriggerWorkflow", "cohort_workflow_id"]
 
@@ -83,13 +76,8 @@ class TriggerWorkflow:
                     ),
                     id=workflow_id,
                     parent_close_policy=ParentClosePolicy.ABANDON,
-                    search_attributes=TypedSearchAttributes(
-                        [
-                            SearchAttributePair(JOURNEY_KEY, plan.journey),
-                            SearchAttributePair(RECIPIENT_KEY, f"cohort-{number}"),
-                            SearchAttributePair(TRIGGER_KEY, input.trigger_id),
-                            SearchAttributePair(STEP_KEY, "-"),
-                        ]
+                    search_attributes=search_attributes(
+                        plan.journey, f"cohort-{number}", input.trigger_id
                     ),
                     static_summary=(
                         f"{plan.journey} for {len(claim.members)} recipients "

@@ -18,8 +18,6 @@ from temporalio.client import (
     WorkflowQueryFailedError,
 )
 from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
     WorkflowIDConflictPolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -35,13 +33,8 @@ from definitions.errors import (
     EngineUnavailableError,
     UnknownRunError,
 )
-from definitions.runtime import (
-    JOURNEY_KEY,
-    RECIPIENT_KEY,
-    STEP_KEY,
-    TRIGGER_KEY,
-)
-from journeys.cohorts import STATES, CohortsMixin
+from definitions.runtime import search_attributes
+from journeys.cohorts import STATES, CohortsMixin, run_status
 from journeys.config import CohortSettings, Settings, load_settings
 from journeys.consent import Preferences, verify_unsubscribe
 from journeys.models import RunHandle, RunStatus, TriggerHandle, TriggerStatus
@@ -240,14 +233,7 @@ class JourneysClient(CohortsMixin, PeopleMixin):
         member = await self.store.open_run_of(plan.journey, recipient_id)
         if member is not None and member[0] != workflow_id:  # in a cohort of this journey
             return RunHandle(member[1], member[0], plan.journey, recipient_id, started=False)
-        attributes = TypedSearchAttributes(
-            [
-                SearchAttributePair(JOURNEY_KEY, plan.journey),
-                SearchAttributePair(RECIPIENT_KEY, recipient_id),
-                SearchAttributePair(TRIGGER_KEY, trigger.id),
-                SearchAttributePair(STEP_KEY, "-"),
-            ]
-        )
+        attributes = search_attributes(plan.journey, recipient_id, trigger.id)
         try:
             handle = await self.temporal.start_workflow(
                 c.WORKFLOW,
@@ -376,17 +362,10 @@ class JourneysClient(CohortsMixin, PeopleMixin):
                 progress = None  # no worker to answer: the state is still known
         if state != "running" and not run.closed:
             await self.store.mark_closed(run.workflow_id, run.run_id)
-        return RunStatus(
-            run_id=run.run_id,
-            workflow_id=run.workflow_id,
-            journey=run.journey,
-            recipient_id=run.recipient_id,
-            state=state,
-            current_step=progress.current_step if progress and state == "running" else None,
-            steps_done=list(progress.steps_done) if progress else [],
-            timeline=list(progress.timeline) if progress else [],
-            exit_reason=progress.exit_reason if progress else None,
-            trigger_id=run.trigger_id,
+        return run_status(
+            run,
+            state,
+            progress,
             started_at=description.start_time,
             closed_at=description.close_time,
         )

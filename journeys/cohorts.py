@@ -17,17 +17,13 @@ from temporalio.client import (
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-)
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.cohorts import progress_json
 from definitions import contract as c
 from definitions.plan import Plan
-from definitions.runtime import JOURNEY_KEY, RECIPIENT_KEY, STEP_KEY, TRIGGER_KEY
+from definitions.runtime import search_attributes
 from journeys.config import CohortSettings
 from journeys.models import CohortStatus, RunStatus, TriggerStatus
 from journeys.store import RunRecord, TriggerRecord
@@ -37,7 +33,7 @@ if TYPE_CHECKING:
 
     from journeys.store import Store
 
-__all__ = ["CohortsMixin", "trigger_workflow_id"]
+__all__ = ["STATES", "CohortsMixin", "run_status", "trigger_workflow_id"]
 
 STATES = {
     WorkflowExecutionStatus.RUNNING: "running",
@@ -52,6 +48,31 @@ STATES = {
 
 _QUERY_TIMEOUT = timedelta(seconds=10)
 _PROGRESS = TypeAdapter(c.RunProgress)
+
+
+def run_status(
+    run: RunRecord,
+    state: str,
+    progress: c.RunProgress | None,
+    *,
+    started_at: datetime | None,
+    closed_at: datetime | None,
+) -> RunStatus:
+    """A run's status from its record, its state and (when known) its progress."""
+    return RunStatus(
+        run_id=run.run_id,
+        workflow_id=run.workflow_id,
+        journey=run.journey,
+        recipient_id=run.recipient_id,
+        state=state,
+        current_step=progress.current_step if progress and state == "running" else None,
+        steps_done=list(progress.steps_done) if progress else [],
+        timeline=list(progress.timeline) if progress else [],
+        exit_reason=progress.exit_reason if progress else None,
+        trigger_id=run.trigger_id,
+        started_at=started_at,
+        closed_at=closed_at,
+    )
 
 
 def trigger_workflow_id(journey: str, trigger_id: str) -> str:
@@ -94,13 +115,8 @@ class CohortsMixin:
             id=trigger_workflow_id(plan.journey, record.id),
             task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(JOURNEY_KEY, plan.journey),
-                    SearchAttributePair(RECIPIENT_KEY, f"{len(recipients)} recipients"),
-                    SearchAttributePair(TRIGGER_KEY, record.id),
-                    SearchAttributePair(STEP_KEY, "-"),
-                ]
+            search_attributes=search_attributes(
+                plan.journey, f"{len(recipients)} recipients", record.id
             ),
             static_summary=f"{plan.journey} for {len(recipients)} recipients, in cohorts",
             static_details=plan.description or None,
@@ -182,20 +198,7 @@ class CohortsMixin:
                 )
             if progress is not None and state == "running":
                 state = progress.state
-        return RunStatus(
-            run_id=run.run_id,
-            workflow_id=run.workflow_id,
-            journey=run.journey,
-            recipient_id=run.recipient_id,
-            state=state,
-            current_step=progress.current_step if progress and state == "running" else None,
-            steps_done=list(progress.steps_done) if progress else [],
-            timeline=list(progress.timeline) if progress else [],
-            exit_reason=progress.exit_reason if progress else None,
-            trigger_id=run.trigger_id,
-            started_at=run.started_at,
-            closed_at=closed_at,
-        )
+        return run_status(run, state, progress, started_at=run.started_at, closed_at=closed_at)
 
     async def _cancel_member(self, run: RunRecord) -> None:
         """Take one recipient out of their cohort; returns once nothing is in flight for them."""

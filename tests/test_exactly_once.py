@@ -15,6 +15,7 @@ from temporalio.client import Client
 from activities.channels import build_channels
 from activities.journey import JourneyActivities
 from journeys.client import JourneysClient
+from journeys.config import Settings
 from journeys.devserver import DevServer
 from journeys.models import TriggerStatus
 from journeys.sinks import MailCatcher, WebhookSink
@@ -77,6 +78,18 @@ async def recorded_sent(store: Store, step: str, count: int) -> None:
     await eventually(sent, lambda n: n >= count, timeout=60, what=f"{count} {step} sent")
 
 
+def worker_env(settings: Settings, mail: MailCatcher) -> dict[str, str]:
+    """The environment of a worker process on the test's task queue, store and mail catcher."""
+    return {
+        "JOURNEYS_TEMPORAL_ADDRESS": settings.temporal.address,
+        "JOURNEYS_TEMPORAL_TASK_QUEUE": settings.temporal.task_queue,
+        "JOURNEYS_STORE_URL": settings.store.url,
+        "JOURNEYS_EMAIL_HOST": "127.0.0.1",
+        "JOURNEYS_EMAIL_PORT": str(mail.port),
+        "JOURNEYS_WEBHOOK_ALLOW_PRIVATE": "127.0.0.0/8",
+    }
+
+
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "workers"],
@@ -112,14 +125,7 @@ steps:
     channel: email
     template: pro_tips
 """)
-    env = {
-        "JOURNEYS_TEMPORAL_ADDRESS": settings.temporal.address,
-        "JOURNEYS_TEMPORAL_TASK_QUEUE": settings.temporal.task_queue,
-        "JOURNEYS_STORE_URL": settings.store.url,
-        "JOURNEYS_EMAIL_HOST": "127.0.0.1",
-        "JOURNEYS_EMAIL_PORT": str(mail.port),
-        "JOURNEYS_WEBHOOK_ALLOW_PRIVATE": "127.0.0.0/8",
-    }
+    env = worker_env(settings, mail)
     log = tmp_path / "worker.log"
     people = [{"id": f"k{i}", "email": f"k{i}@example.com"} for i in range(3)]
     worker = start_worker(env, log)
@@ -189,14 +195,7 @@ steps:
     channel: email
     template: welcome
 """)
-    env = {
-        "JOURNEYS_TEMPORAL_ADDRESS": settings.temporal.address,
-        "JOURNEYS_TEMPORAL_TASK_QUEUE": settings.temporal.task_queue,
-        "JOURNEYS_STORE_URL": settings.store.url,
-        "JOURNEYS_EMAIL_HOST": "127.0.0.1",
-        "JOURNEYS_EMAIL_PORT": str(mail.port),
-        "JOURNEYS_WEBHOOK_ALLOW_PRIVATE": "127.0.0.0/8",
-    }
+    env = worker_env(settings, mail)
     log = tmp_path / "worker.log"
     people = [{"id": f"m{i:02d}", "email": f"m{i}@example.com"} for i in range(30)]
     worker = start_worker(env, log)
