@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -17,6 +19,9 @@ from journeys.config import TemporalSettings
 
 __all__ = ["connect", "ensure_search_attributes", "search_attribute_flags"]
 
+_STARTING_ATTEMPTS = 60
+"""Half-seconds to wait for a server whose frontend is still starting."""
+
 
 async def connect(settings: TemporalSettings) -> Client:
     """A Temporal client that speaks the plan's data format.
@@ -25,15 +30,23 @@ async def connect(settings: TemporalSettings) -> Client:
         EngineUnavailableError: the server cannot be reached.
 
     """
-    try:
-        return await Client.connect(
-            settings.address, namespace=settings.namespace, data_converter=pydantic_data_converter
-        )
-    except RuntimeError as exc:
-        raise EngineUnavailableError(
-            f"cannot reach Temporal at {settings.address}: {exc}. "
-            "Start one with `journeys dev`, or set [temporal] address."
-        ) from exc
+    for attempt in range(_STARTING_ATTEMPTS):
+        try:
+            return await Client.connect(
+                settings.address,
+                namespace=settings.namespace,
+                data_converter=pydantic_data_converter,
+            )
+        except RuntimeError as exc:
+            # A server that is starting answers before its frontend is ready: wait for it.
+            if "not healthy yet" in str(exc) and attempt < _STARTING_ATTEMPTS - 1:
+                await asyncio.sleep(0.5)
+                continue
+            raise EngineUnavailableError(
+                f"cannot reach Temporal at {settings.address}: {exc}. "
+                "Start one with `journeys dev`, or set [temporal] address."
+            ) from exc
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def search_attribute_flags() -> list[str]:
