@@ -362,6 +362,7 @@ async def test_a_cohort_of_one_is_what_a_single_trigger_runs(engine: Engine) -> 
     handle = await engine.client.trigger("onboarding", [{"id": "solo", "email": "s@example.com"}])
     run = handle.runs[0]
     assert run.workflow_id == "onboarding/solo"
+    await engine.until_at(run.run_id, "wait_1d")
     events = await engine.history_events(run.workflow_id, run.run_id)
     markers = [
         e.marker_recorded_event_attributes.SerializeToString()
