@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BATCH_HEARTBEAT", "DEFAULT_BATCH", "Batches"]
 
-DEFAULT_BATCH = 100
+DEFAULT_BATCH = 250
 """Recipients per send activity when the channel's batch size is not configured."""
 BATCH_HEARTBEAT = timedelta(seconds=10)
 """A batch of sends whose worker stops heartbeating this long is retried elsewhere."""

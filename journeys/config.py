@@ -82,7 +82,7 @@ class EmailSettings(_Section):
     """SMTP connections a worker keeps open and reuses across sends."""
     rate_limit: float | None = None
     """Messages per second across all workers (Temporal task-queue rate limit)."""
-    batch_size: int = Field(default=100, ge=1, le=1000)
+    batch_size: int = Field(default=250, ge=1, le=1000)
     """Recipients of a cohort per send activity on this channel."""
 
 
@@ -98,7 +98,7 @@ class SmsSettings(_Section):
     """Where numbers written without a country code are taken to be."""
     timeout: float = 10.0
     rate_limit: float | None = None
-    batch_size: int = Field(default=100, ge=1, le=1000)
+    batch_size: int = Field(default=250, ge=1, le=1000)
     """Recipients of a cohort per send activity on this channel."""
 
 
@@ -112,7 +112,7 @@ class PushSettings(_Section):
     """The key JSON itself (only from JOURNEYS_PUSH_SERVICE_ACCOUNT)."""
     timeout: float = 10.0
     rate_limit: float | None = None
-    batch_size: int = Field(default=100, ge=1, le=1000)
+    batch_size: int = Field(default=250, ge=1, le=1000)
     """Recipients of a cohort per send activity on this channel."""
 
 
@@ -125,7 +125,7 @@ class WebhookSettings(_Section):
     allow_private: list[str] = Field(default_factory=list)
     """Networks (CIDR) a webhook may reach though private, loopback or link-local."""
     rate_limit: float | None = None
-    batch_size: int = Field(default=100, ge=1, le=1000)
+    batch_size: int = Field(default=250, ge=1, le=1000)
     """Recipients of a cohort per send activity on this channel."""
 
 
