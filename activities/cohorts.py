@@ -186,7 +186,7 @@ class CohortActivities:
     @activity.defn(name=c.WINDOW_MANY)
     async def window_delays(self, request: c.WindowManyInput) -> list[float]:
         """Seconds until the window opens for each recipient (same order)."""
-        profiles = await self.store.get_profiles(request.recipient_ids)
+        profiles = await self.store.get_full_profiles(request.recipient_ids)
         return [
             seconds_until_open(request.step, request.now, profiles.get(rid, {}).get("timezone"))
             for rid in request.recipient_ids

@@ -197,8 +197,6 @@ class GroupSnapshot:
     """The continuation: (sequence, index of the step being waited in), innermost last."""
     deadline: datetime | None = None
     """When the wait ends (None: a wait_for with no timeout)."""
-    released: list[tuple[datetime, list[str]]] = field(default_factory=list)
-    """For a window: later groups still to open, by time."""
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,14 @@ class StoreSettings(_Section):
     url: str = "sqlite:///.journeys/store.db"
 
 
-class EmailSettings(_Section):
+class _ChannelSection(_Section):
+    """What every channel's section has."""
+
+    batch_size: int = Field(default=250, ge=1, le=1000)
+    """Recipients of a cohort per send activity on this channel."""
+
+
+class EmailSettings(_ChannelSection):
     """The SMTP server that sends email."""
 
     host: str = "localhost"
@@ -82,11 +89,9 @@ class EmailSettings(_Section):
     """SMTP connections a worker keeps open and reuses across sends."""
     rate_limit: float | None = None
     """Messages per second across all workers (Temporal task-queue rate limit)."""
-    batch_size: int = Field(default=250, ge=1, le=1000)
-    """Recipients of a cohort per send activity on this channel."""
 
 
-class SmsSettings(_Section):
+class SmsSettings(_ChannelSection):
     """Twilio's Messages API (or anything that speaks its shape)."""
 
     base_url: str = "https://api.twilio.com"
@@ -98,11 +103,9 @@ class SmsSettings(_Section):
     """Where numbers written without a country code are taken to be."""
     timeout: float = 10.0
     rate_limit: float | None = None
-    batch_size: int = Field(default=250, ge=1, le=1000)
-    """Recipients of a cohort per send activity on this channel."""
 
 
-class PushSettings(_Section):
+class PushSettings(_ChannelSection):
     """Firebase Cloud Messaging, HTTP v1."""
 
     base_url: str = "https://fcm.googleapis.com"
@@ -112,11 +115,9 @@ class PushSettings(_Section):
     """The key JSON itself (only from JOURNEYS_PUSH_SERVICE_ACCOUNT)."""
     timeout: float = 10.0
     rate_limit: float | None = None
-    batch_size: int = Field(default=250, ge=1, le=1000)
-    """Recipients of a cohort per send activity on this channel."""
 
 
-class WebhookSettings(_Section):
+class WebhookSettings(_ChannelSection):
     """How webhooks are posted and signed."""
 
     timeout: float = 10.0
@@ -125,8 +126,6 @@ class WebhookSettings(_Section):
     allow_private: list[str] = Field(default_factory=list)
     """Networks (CIDR) a webhook may reach though private, loopback or link-local."""
     rate_limit: float | None = None
-    batch_size: int = Field(default=250, ge=1, le=1000)
-    """Recipients of a cohort per send activity on this channel."""
 
 
 class PreferenceSettings(_Section):

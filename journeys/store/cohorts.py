@@ -246,20 +246,6 @@ class CohortStore:
                 .values(closed=1)
             )
 
-    async def get_profiles(self, recipient_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The stored attributes of many people at once (those with no profile are absent)."""
-        found: dict[str, dict[str, Any]] = {}
-        async with self.engine.connect() as conn:
-            for chunk in _chunks(list(recipient_ids)):
-                rows = await conn.execute(
-                    select(t.profiles.c.id, t.profiles.c.attributes).where(
-                        t.profiles.c.id.in_(chunk)
-                    )
-                )
-                for row in rows:
-                    found[row.id] = {**dict(row.attributes), "id": row.id}
-        return found
-
     async def matching(
         self, condition: Any, recipient_ids: Sequence[str], *, now: datetime | None = None
     ) -> tuple[set[str], set[str]]:
