@@ -18,21 +18,27 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.conditions import evaluate
-from activities.messages import Known, message_id_for
+from activities.messages import Known, gives_up, heartbeating, message_id_for
 from definitions import contract as c
 from definitions.steps.window import seconds_until_open
 from journeys.store import MessageRecord
+from journeys.store.messages import MessageKey
 
 if TYPE_CHECKING:
     from journeys.store import Store
 
-__all__ = ["SENDS_AT_ONCE", "CohortActivities", "progress_json"]
+__all__ = ["OUTAGE_AFTER", "SENDS_AT_ONCE", "WITHDRAW_WAIT", "CohortActivities", "progress_json"]
 
 SENDS_AT_ONCE = 32
 """Messages in flight at once in a worker process, across all its batches: more only queue
 for the store's connections (channels pool their own connections too)."""
-_HEARTBEAT_EVERY = 2.0
-"""Seconds between a batch's heartbeats (its timeout is BATCH_HEARTBEAT, 10 s)."""
+OUTAGE_AFTER = 5
+"""Transient failures in a row (no message sent between them) after which a batch stops
+trying its other messages in this attempt: the provider is down, and the whole batch is
+retried after the backoff instead of each message meeting the outage on its own."""
+WITHDRAW_WAIT = 120.0
+"""Seconds a withdrawal waits for a message being handed to a provider right then; past
+it, the attempt handing it over is taken to be gone."""
 
 
 def progress_json(progress: c.RunProgress) -> dict[str, Any]:
@@ -79,6 +85,7 @@ class CohortActivities:
             self.send_messages,
             self.claim_cohort,
             self.close_runs,
+            self.withdraw_messages,
         ]
 
     async def pace(self, channel: str) -> None:
@@ -98,16 +105,29 @@ class CohortActivities:
 
         A permanent failure fails that message only. A transient one is retried by
         retrying the batch: the messages already sent are in the log and are not sent
-        again. On the final attempt a transient error counts as a failure instead.
+        again. When the retry window ends (runs started before windows: on the final
+        attempt) a transient error fails the message instead. After ``OUTAGE_AFTER``
+        transient failures in a row the provider is taken to be down: the messages not
+        tried yet wait for the batch's next attempt.
         """
         results: list[c.SendResult | None] = [None] * len(request.runs)
         retry: list[ApplicationError] = []
         known = await self._look_up(request)
+        windowed = request.retry_until is not None
+        last_try = gives_up(request.retry_until) if windowed else False
+        failures_in_a_row = 0
 
         async def one(i: int, run: c.RunInfo) -> None:
+            nonlocal failures_in_a_row
             data = request.data[i] if i < len(request.data) else {}
             single = c.SendInput(
-                run, request.step, request.template, data, request.event, request.channel
+                run,
+                request.step,
+                request.template,
+                data,
+                request.event,
+                request.channel,
+                retry_until=request.retry_until,
             )
             async with self.sending:
                 earlier = known.messages.get(message_id_for(run, request.step.id, request.channel))
@@ -117,30 +137,30 @@ class CohortActivities:
                         earlier.id, request.channel, "failed", earlier.address, {}, earlier.reason
                     )
                     return
+                if windowed and not last_try and failures_in_a_row >= OUTAGE_AFTER:
+                    retry.append(ApplicationError("provider unavailable", type="Outage"))
+                    results[i] = c.SendResult("", request.channel, "failed", reason="outage")
+                    return
                 try:
                     results[i] = await self.deliver(single, known)
+                    if results[i].state == "sent":  # type: ignore[union-attr]
+                        failures_in_a_row = 0
                 except ApplicationError as exc:
                     if exc.type == "RetryableDeliveryError":
                         retry.append(exc)
+                        failures_in_a_row += 1
                     results[i] = c.SendResult("", request.channel, "failed", reason=exc.message)
 
-        async def heartbeat() -> None:
-            # A batch waiting for its turn is alive; a dead worker's batch stops beating
-            # and is retried elsewhere (what it sent is in the log).
-            while True:
-                activity.heartbeat()
-                await asyncio.sleep(_HEARTBEAT_EVERY)
-
-        beating = asyncio.create_task(heartbeat())
-        try:
+        # A batch waiting for its turn is alive; a dead worker's batch stops beating and
+        # is retried elsewhere (what it sent is in the log).
+        async with heartbeating():
             await asyncio.gather(*(one(i, run) for i, run in enumerate(request.runs)))
-        finally:
-            beating.cancel()
-        if retry and activity.info().attempt < request.final_attempt:
+        transient = [e for e in retry if e.type == "RetryableDeliveryError"] or retry
+        if retry and (windowed or activity.info().attempt < request.final_attempt):
             delays = [e.next_retry_delay for e in retry if e.next_retry_delay]
             raise ApplicationError(
-                f"{len(retry)} of {len(request.runs)} messages met a transient error: "
-                f"{retry[0].message}",
+                f"{len(retry)} of {len(request.runs)} messages wait for a retry: "
+                f"{transient[0].message}",
                 type="RetryableDeliveryError",
                 next_retry_delay=max(delays) if delays else None,
             )
@@ -212,3 +232,59 @@ class CohortActivities:
                 for run_id, progress in zip(request.run_ids, request.runs, strict=True)
             ],
         )
+
+    @activity.defn(name=c.WITHDRAW)
+    async def withdraw_messages(self, request: c.WithdrawInput) -> c.WithdrawResult:
+        """Make sure messages are never sent: their recipients were cancelled or left.
+
+        Each message still queued (or waiting for a retry) is marked withdrawn at once; one
+        being handed to its provider right now is waited for, and reported as it ends.
+        Returns what became of each message, in order.
+        """
+        keys = [
+            MessageKey(
+                ref.message_id,
+                ref.run.workflow_id,
+                ref.run.run_id,
+                ref.step,
+                ref.run.recipient_id,
+                ref.channel,
+            )
+            for ref in request.messages
+        ]
+        deadline = time.monotonic() + WITHDRAW_WAIT
+        async with heartbeating():
+            sending = await self.store.withdraw_messages(keys, request.reason, state=request.state)
+            while sending:
+                if time.monotonic() > deadline:
+                    await self.store.release_messages(
+                        sending,
+                        f"{request.reason} (the attempt sending it stopped: it may have gone out)",
+                        state=request.state,
+                    )
+                    break
+                await asyncio.sleep(0.1)
+                waiting = set(sending)
+                sending = await self.store.withdraw_messages(
+                    [k for k in keys if k.id in waiting], request.reason, state=request.state
+                )
+        found = await self.store.get_messages([k.id for k in keys])
+        results = []
+        for ref in request.messages:
+            message = found.get(ref.message_id)
+            if message is None:  # erased meanwhile
+                results.append(
+                    c.SendResult(ref.message_id, ref.channel, "skipped", None, {}, "erased")
+                )
+                continue
+            results.append(
+                c.SendResult(
+                    message.id,
+                    message.channel,
+                    message.state,
+                    message.address,
+                    dict(message.detail),
+                    message.reason,
+                )
+            )
+        return c.WithdrawResult(results)

@@ -13,7 +13,14 @@ from temporalio.exceptions import ApplicationError
 from activities.channels import Channel, Outgoing
 from activities.cohorts import CohortActivities
 from activities.conditions import evaluate
-from activities.messages import DONE_STATES, Known, message_id_for
+from activities.messages import (
+    DONE_STATES,
+    Known,
+    gave_up,
+    gives_up,
+    heartbeating,
+    message_id_for,
+)
 from activities.rendering import default_webhook_body, render_variant, variables
 from definitions import contract as c
 from definitions.errors import (
@@ -95,9 +102,10 @@ class JourneyActivities(CohortActivities):
         The message log is read before the provider call and written right after it, so a
         retried activity or a replay never sends a message already recorded as sent.
         Skips (no address, invalid address, opted out, suppressed) return normally; a
-        permanent failure raises a non-retryable ``PermanentDeliveryError``.
+        permanent failure raises a non-retryable ``PermanentDeliveryError``; a transient
+        one is retried until the message's retry window ends, then fails it.
         """
-        async with self.sending:
+        async with heartbeating(), self.sending:
             return await self.deliver(request)
 
     async def deliver(self, request: c.SendInput, known: Known | None = None) -> c.SendResult:
@@ -116,14 +124,7 @@ class JourneyActivities(CohortActivities):
             known.messages.get(message_id) if known else await self.store.get_message(message_id)
         )
         if earlier is not None and earlier.state in DONE_STATES:
-            return c.SendResult(
-                message_id,
-                channel_name,
-                earlier.state,
-                earlier.address,
-                {**earlier.detail, "recorded": True},
-                earlier.reason,
-            )
+            return _recorded(earlier)
         channel = self.channels[channel_name]
         profile = (
             known.profiles.get(run.recipient_id)
@@ -194,9 +195,16 @@ class JourneyActivities(CohortActivities):
         except RenderError as exc:
             return await self._fail(record("failed", shown, reason=f"render: {exc}"))
 
-        if known is None:
-            await self.store.save_message(record("queued", shown))
         await self.pace(channel_name)
+        # The gate: from here the message is "sending" until the provider answers. A
+        # cancel or exit that withdrew it first wins, and it is not sent.
+        if not await self.store.claim_message(record("sending", shown)):
+            settled = await self.store.get_message(message_id)
+            if settled is None:  # erased meanwhile (the person was deleted)
+                return c.SendResult(message_id, channel_name, "skipped", shown, {}, "erased")
+            if settled.state == "failed":
+                return await self._fail(settled)
+            return _recorded(settled)
         outgoing = Outgoing(
             message_id, addresses, content, dict(step.headers), step.transactional, link
         )
@@ -207,8 +215,13 @@ class JourneyActivities(CohortActivities):
             return await self._fail(record("failed", shown, reason=str(exc)))
         except RetryableDeliveryError as exc:
             await self._forget(run.recipient_id, exc.stale)
+            attempt = activity.info().attempt
+            if gives_up(request.retry_until, exc.retry_after):
+                return await self._fail(
+                    record("failed", shown, reason=gave_up(str(exc)), attempt=attempt)
+                )
             await self.store.save_message(
-                record("queued", shown, last_error=str(exc), attempt=activity.info().attempt)
+                record("queued", shown, last_error=str(exc), attempt=attempt)
             )
             delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
             raise ApplicationError(
@@ -224,6 +237,7 @@ class JourneyActivities(CohortActivities):
         return c.SendResult(message_id, channel_name, "sent", shown, detail)
 
     async def _fail(self, message: MessageRecord) -> c.SendResult:
+        """Record a message failed for good and raise the non-retryable error."""
         await self.store.save_message(message)
         raise ApplicationError(
             message.reason or "failed", type="PermanentDeliveryError", non_retryable=True
@@ -232,3 +246,15 @@ class JourneyActivities(CohortActivities):
     async def _forget(self, recipient_id: str, stale: list[str]) -> None:
         if stale:
             await self.store.remove_devices(recipient_id, stale)
+
+
+def _recorded(message: MessageRecord) -> c.SendResult:
+    """The result of a message the log already settled (never sent again)."""
+    return c.SendResult(
+        message.id,
+        message.channel,
+        message.state,
+        message.address,
+        {**message.detail, "recorded": True},
+        message.reason,
+    )

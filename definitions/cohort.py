@@ -28,11 +28,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from definitions.group import Group
     from definitions.plan import MAIN, Plan
+    from definitions.sends import Outstanding, Sends
 
 __all__ = ["Cohort"]
 
 
-class Cohort(Batches):
+class Cohort(Sends, Batches):
     """The recipients of one journey workflow, and everything the workflow knows of them.
 
     Args:
@@ -59,6 +60,8 @@ class Cohort(Batches):
         self.in_flight: Counter[str] = Counter()
         self.after_send: dict[str, tuple[str, str, str, dict[str, Any]]] = {}
         """Exits and cancels that came while a send was in flight for the member."""
+        self.outstanding: dict[str, Outstanding] = {}
+        """Members' messages a send activity has not answered for yet."""
         self.event_version = 0
         self.tasks: list[asyncio.Task[None]] = []
         exit_when = self.plan.exit_when
@@ -241,6 +244,9 @@ class Cohort(Batches):
             if step is not None:
                 self.states[rid].current = None
             self.leave(rid, f"exit_when met ({when})")
+        flying = [rid for rid in met if rid in self.outstanding]
+        if flying and self.windowed():  # their messages waiting for a retry stay unsent
+            await self.withdraw(flying, "left the journey")
 
     # -- what the UI and status show -------------------------------------------------------
 

@@ -30,6 +30,7 @@ __all__ = [
     "TRIGGER_WORKFLOW",
     "WINDOW",
     "WINDOW_MANY",
+    "WITHDRAW",
     "WORKFLOW",
     "ClaimInput",
     "ClaimResult",
@@ -44,6 +45,7 @@ __all__ = [
     "JourneyInput",
     "MemberRequest",
     "MemberState",
+    "MessageRef",
     "RunInfo",
     "RunProgress",
     "SendInput",
@@ -55,6 +57,8 @@ __all__ = [
     "TriggerProgress",
     "WindowInput",
     "WindowManyInput",
+    "WithdrawInput",
+    "WithdrawResult",
 ]
 
 WORKFLOW = "Journey"
@@ -67,6 +71,7 @@ WINDOW = "window_delay"
 WINDOW_MANY = "window_delays"
 CLAIM = "claim_cohort"
 CLOSE = "close_runs"
+WITHDRAW = "withdraw_messages"
 
 EVENT_SIGNAL = "event"
 PROGRESS_QUERY = "progress"
@@ -107,6 +112,8 @@ class JourneyInput:
     """History events after which the cohort continues as new at its next quiet moment."""
     resume: CohortSnapshot | None = None
     """Where every recipient stood when the previous run continued as new."""
+    retry_windows: dict[str, float] = field(default_factory=dict)
+    """Seconds a channel's transient failures are retried (default: DEFAULT_RETRY_WINDOWS)."""
 
 
 @dataclass(frozen=True)
@@ -227,6 +234,9 @@ class SendInput:
     event: dict[str, Any] = field(default_factory=dict)
     channel: str = ""
     """The channel to try (one of the step's channels); empty means the step's first."""
+    retry_until: datetime | None = None
+    """Transient failures are retried until then, and the message is failed after; None
+    (runs started before retry windows): the retry policy's attempts decide."""
 
 
 @dataclass(frozen=True)
@@ -264,6 +274,8 @@ class SendManyInput:
     event: dict[str, Any] = field(default_factory=dict)
     final_attempt: int = 5
     """On this attempt, transient errors are reported as failures instead of retried."""
+    retry_until: datetime | None = None
+    """As :attr:`SendInput.retry_until` (when set, ``final_attempt`` is not used)."""
 
 
 @dataclass(frozen=True)
@@ -308,6 +320,8 @@ class TriggerInput:
     """Carried over: the position of the last recipient already put in a cohort."""
     started: int = 0
     skipped: int = 0
+    retry_windows: dict[str, float] = field(default_factory=dict)
+    """Passed on to the cohorts (see :attr:`JourneyInput.retry_windows`)."""
 
 
 @dataclass(frozen=True)
@@ -350,3 +364,32 @@ class WindowInput:
     step: WindowStep
     recipient_id: str
     now: datetime
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """Names one message of the log: whose, which step, which channel."""
+
+    message_id: str
+    run: RunInfo
+    step: str
+    channel: str
+
+
+@dataclass(frozen=True)
+class WithdrawInput:
+    """Messages not to send any more (their recipient was cancelled or left)."""
+
+    messages: list[MessageRef]
+    reason: str
+    """Recorded as the reason of each message withdrawn before it went out."""
+    state: str = "skipped"
+    """What a withdrawn message becomes: ``skipped``, or ``failed`` when its retries ran out
+    without an answer."""
+
+
+@dataclass(frozen=True)
+class WithdrawResult:
+    """What became of each message (same order): withdrawn (``skipped``) or already out."""
+
+    results: list[SendResult]

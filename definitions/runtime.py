@@ -17,22 +17,29 @@ from temporalio.common import (
 )
 
 if TYPE_CHECKING:
-    from definitions.contract import SendResult
+    from definitions.contract import RunInfo, SendResult
     from definitions.steps.send import SendStep
 
 __all__ = [
     "CHANNEL_QUEUES_PATCH",
     "CHECK_RETRY",
     "COHORTS_PATCH",
+    "DEFAULT_RETRY_WINDOWS",
     "JOURNEY_KEY",
     "RECIPIENT_KEY",
+    "RETRY_GRACE",
     "SEARCH_ATTRIBUTES",
     "SEND_ATTEMPTS",
     "SEND_RETRY",
     "STEP_KEY",
     "TRIGGER_KEY",
+    "WINDOWED_RETRY",
+    "WINDOWED_SENDS_PATCH",
     "bucket",
     "channel_queue",
+    "message_id_for",
+    "next_retry_delay",
+    "retry_window",
     "search_attributes",
     "send_entry",
 ]
@@ -50,6 +57,10 @@ CHANNEL_QUEUES_PATCH = "sends-on-channel-task-queues"
 COHORTS_PATCH = "cohorts"
 """Runs started before the cohort interpreter replay through :mod:`definitions.legacy`."""
 
+WINDOWED_SENDS_PATCH = "send-retry-window"
+"""Sends retried for a window of time, withdrawn on cancel; runs started before keep
+five attempts and wait for a send in flight when cancelled."""
+
 CHECK_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 SEND_ATTEMPTS = 5
 SEND_RETRY = RetryPolicy(
@@ -58,11 +69,56 @@ SEND_RETRY = RetryPolicy(
     maximum_attempts=SEND_ATTEMPTS,
     non_retryable_error_types=["PermanentDeliveryError"],
 )
+"""Sends of runs started before ``WINDOWED_SENDS_PATCH``: five attempts."""
+
+WINDOWED_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=0,
+    non_retryable_error_types=["PermanentDeliveryError"],
+)
+"""Sends: retried with backoff (1 s, 2 s, 4 s … every 5 minutes at most, or when the
+provider's ``Retry-After`` says) until the channel's retry window ends."""
+
+DEFAULT_RETRY_WINDOWS = {
+    "email": timedelta(hours=24),
+    "sms": timedelta(hours=4),
+    "push": timedelta(hours=4),
+    "webhook": timedelta(hours=4),
+}
+"""How long transient failures are retried, per channel, unless configured."""
+
+RETRY_GRACE = timedelta(minutes=15)
+"""Beyond its retry window a send activity may still finish its last attempt; past this
+too, Temporal times it out (every worker was down) and the workflow records it failed."""
+
+
+def retry_window(windows: dict[str, float], channel: str) -> timedelta:
+    """A channel's retry window from the seconds a run was given (or the default)."""
+    seconds = windows.get(channel)
+    if seconds is not None:
+        return timedelta(seconds=seconds)
+    return DEFAULT_RETRY_WINDOWS.get(channel, timedelta(hours=4))
+
+
+def next_retry_delay(policy: RetryPolicy, attempt: int) -> timedelta:
+    """How long Temporal waits after failed attempt number ``attempt`` (1-based)."""
+    initial = policy.initial_interval.total_seconds()
+    delay = initial * policy.backoff_coefficient ** (attempt - 1)
+    if policy.maximum_interval is not None:
+        delay = min(delay, policy.maximum_interval.total_seconds())
+    return timedelta(seconds=delay)
 
 
 def channel_queue(task_queue: str, channel: str) -> str:
     """The task queue a channel's sends go to (see ``CHANNEL_QUEUES_PATCH``)."""
     return f"{task_queue}.send.{channel}"
+
+
+def message_id_for(run: RunInfo, step: str, channel: str) -> str:
+    """The deterministic id of a step's message on a channel in a run."""
+    return f"{run.workflow_id}/{run.run_id}/{step}/{channel}"
 
 
 def bucket(salt: str, recipient_id: str) -> float:

@@ -73,6 +73,7 @@ class TriggerWorkflow:
                         cohort=f"cohort-{number}",
                         batch_sizes=input.batch_sizes,
                         history_limit=input.history_limit,
+                        retry_windows=input.retry_windows,
                     ),
                     id=workflow_id,
                     parent_close_policy=ParentClosePolicy.ABANDON,
@@ -104,6 +105,7 @@ class TriggerWorkflow:
                     after=after,
                     started=self._started,
                     skipped=self._skipped,
+                    retry_windows=input.retry_windows,
                 )
             )
         return self.progress()

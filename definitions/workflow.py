@@ -77,6 +77,8 @@ class JourneyWorkflow:
         if isinstance(impl, LegacyRun):
             return impl.progress()
         impl.cancel_member(request.recipient_id)
+        if request.recipient_id in impl.outstanding and impl.windowed():
+            await impl.withdraw([request.recipient_id], "cancelled")
         await workflow.wait_condition(lambda: impl.in_flight[request.recipient_id] <= 0)
         await impl.close([request.recipient_id])
         return impl.member_progress(request.recipient_id)

@@ -68,6 +68,7 @@ class JourneysClient(CohortsMixin, PeopleMixin):
         signing_secret: the key of unsubscribe tokens.
         cohorts: when and how triggers run as cohorts.
         batch_sizes: recipients per send activity, by channel.
+        retry_windows: seconds transient failures are retried, by channel.
 
     """
 
@@ -81,6 +82,7 @@ class JourneysClient(CohortsMixin, PeopleMixin):
         signing_secret: str | None = None,
         cohorts: CohortSettings | None = None,
         batch_sizes: dict[str, int] | None = None,
+        retry_windows: dict[str, float] | None = None,
     ) -> None:
         self._temporal = temporal
         self.store = store
@@ -89,6 +91,7 @@ class JourneysClient(CohortsMixin, PeopleMixin):
         self.signing_secret = signing_secret
         self.cohort_settings = cohorts or CohortSettings()
         self.batch_sizes = dict(batch_sizes or {})
+        self.retry_windows = dict(retry_windows or {})
 
     @classmethod
     async def connect(
@@ -119,6 +122,7 @@ class JourneysClient(CohortsMixin, PeopleMixin):
             signing_secret=settings.preferences.signing_secret,
             cohorts=settings.cohorts,
             batch_sizes=settings.batch_sizes(),
+            retry_windows=settings.retry_windows(),
         )
 
     @property
@@ -237,7 +241,14 @@ class JourneysClient(CohortsMixin, PeopleMixin):
         try:
             handle = await self.temporal.start_workflow(
                 c.WORKFLOW,
-                c.JourneyInput(plan, recipient_id, trigger.id, data, dict(event or {})),
+                c.JourneyInput(
+                    plan,
+                    recipient_id,
+                    trigger.id,
+                    data,
+                    dict(event or {}),
+                    retry_windows=dict(self.retry_windows),
+                ),
                 id=workflow_id,
                 task_queue=self.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,8 @@ STATES = {
 """Temporal's workflow states as journeys names them."""
 
 _QUERY_TIMEOUT = timedelta(seconds=10)
+_START_WAIT = 30.0
+"""Seconds a cancel waits for the cohort a recipient was just claimed into to start."""
 _PROGRESS = TypeAdapter(c.RunProgress)
 
 
@@ -87,6 +90,7 @@ class CohortsMixin:
     task_queue: str
     cohort_settings: CohortSettings
     batch_sizes: dict[str, int]
+    retry_windows: dict[str, float]
 
     if TYPE_CHECKING:
 
@@ -111,6 +115,7 @@ class CohortsMixin:
                 cohort_size=self.cohort_settings.size,
                 batch_sizes=dict(self.batch_sizes),
                 history_limit=self.cohort_settings.history_limit,
+                retry_windows=dict(self.retry_windows),
             ),
             id=trigger_workflow_id(plan.journey, record.id),
             task_queue=self.task_queue,
@@ -186,7 +191,13 @@ class CohortsMixin:
         closed_at: datetime | None = None
         if progress is None:
             handle = self.temporal.get_workflow_handle(run.workflow_id)
-            described = await handle.describe()
+            try:
+                described = await handle.describe()
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                # Claimed by the trigger's workflow, which has not started the cohort yet.
+                return run_status(run, "pending", None, started_at=run.started_at, closed_at=None)
             state = STATES.get(described.status, "running") if described.status else "running"
             closed_at = described.close_time
             with contextlib.suppress(RPCError, WorkflowQueryFailedError):
@@ -203,12 +214,23 @@ class CohortsMixin:
     async def _cancel_member(self, run: RunRecord) -> None:
         """Take one recipient out of their cohort; returns once nothing is in flight for them."""
         handle = self.temporal.get_workflow_handle(run.workflow_id)
-        with contextlib.suppress(WorkflowUpdateFailedError, RPCError):
-            await handle.execute_update(
-                c.CANCEL_RECIPIENT_UPDATE,
-                c.MemberRequest(run.recipient_id),
-                result_type=c.RunProgress,
-            )
+        deadline = time.monotonic() + _START_WAIT
+        while True:
+            try:
+                await handle.execute_update(
+                    c.CANCEL_RECIPIENT_UPDATE,
+                    c.MemberRequest(run.recipient_id),
+                    result_type=c.RunProgress,
+                )
+            except RPCError as exc:
+                # Claimed into a cohort the trigger's workflow is about to start: wait for
+                # it, or the recipient would run after this returned.
+                if exc.status == RPCStatusCode.NOT_FOUND and time.monotonic() < deadline:
+                    await asyncio.sleep(0.2)
+                    continue
+            except WorkflowUpdateFailedError:
+                pass
+            break
         # The workflow records the recipient's outcome itself; if it could not (it had
         # ended, or no worker answered), the run is still marked ended here.
         found = await self.store.find_runs(run.workflow_id, run.run_id)

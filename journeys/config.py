@@ -13,11 +13,13 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from definitions.durations import parse_duration
 from definitions.errors import ConfigurationError
 
 __all__ = [
@@ -36,6 +38,8 @@ __all__ = [
 ]
 
 CONFIG_FILE = "journeys.toml"
+MIN_RETRY_WINDOW = timedelta(seconds=1)
+MAX_RETRY_WINDOW = timedelta(days=30)
 _SECRETS = {
     ("email", "password"): "JOURNEYS_EMAIL_PASSWORD",
     ("sms", "auth_token"): "JOURNEYS_SMS_AUTH_TOKEN",
@@ -71,6 +75,26 @@ class _ChannelSection(_Section):
 
     batch_size: int = Field(default=250, ge=1, le=1000)
     """Recipients of a cohort per send activity on this channel."""
+    retry_window: timedelta | None = None
+    """How long transient failures are retried before the message fails (a duration such
+    as ``"4h"`` or ``"2d"``, or seconds); default 24 hours for email, 4 hours for others."""
+
+    @field_validator("retry_window", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return parse_duration(value)
+            except ValueError as exc:
+                raise ValueError(f"expected a duration such as 4h or 2d: {exc}") from None
+        return value
+
+    @field_validator("retry_window")
+    @classmethod
+    def _window_bounds(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and not MIN_RETRY_WINDOW <= value <= MAX_RETRY_WINDOW:
+            raise ValueError("expected a retry window between 1 second and 30 days")
+        return value
 
 
 class EmailSettings(_ChannelSection):
@@ -194,6 +218,16 @@ class Settings(_Section):
     server: ServerSettings = ServerSettings()
     dev: DevSettings = DevSettings()
     cohorts: CohortSettings = CohortSettings()
+
+    def retry_windows(self) -> dict[str, float]:
+        """Seconds transient failures are retried, by channel (those configured)."""
+        sections = {"email": self.email, "sms": self.sms, "push": self.push}
+        sections["webhook"] = self.webhook
+        return {
+            name: section.retry_window.total_seconds()
+            for name, section in sections.items()
+            if section.retry_window is not None
+        }
 
     def batch_sizes(self) -> dict[str, int]:
         """Recipients per send activity, by channel."""

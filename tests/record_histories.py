@@ -21,12 +21,13 @@ from tests.helpers import EXAMPLES, eventually
 from workers.worker import running_worker
 
 HISTORIES = Path(__file__).parent / "histories"
-VERSION = "v3"
+VERSION = "v4"
 """Suffix of the histories recorded now; earlier ones stay, proving old runs still replay."""
 
 
 async def record(server: DevServer, folder: str) -> None:
-    mail, hooks = MailCatcher().start(), WebhookSink().start()
+    mail, hooks, down = MailCatcher().start(), WebhookSink().start(), WebhookSink().start()
+    down.status = 503  # a provider outage: sends wait for a retry, then are cancelled
     settings = Settings.model_validate(
         {
             "temporal": {"address": server.address, "task_queue": "record"},
@@ -79,9 +80,33 @@ async def record(server: DevServer, folder: str) -> None:
             lambda: client.status(cohort.trigger_id), lambda s: s.done, timeout=60
         )
         assert isinstance(done, TriggerStatus)
+        held = await client.trigger(
+            "demo", [{"id": "held", "plan": "free"}], data={"webhook_url": down.url}
+        )
+        held_cohort = await client.trigger(
+            "demo",
+            [{"id": f"held-{n}", "plan": "free"} for n in range(3)],
+            data={"webhook_url": down.url},
+            cohorts=True,
+        )
+
+        async def waiting(recipient: str) -> bool:
+            found = await client.messages(recipient=recipient)
+            return any(m.step == "crm_note" and "last_error" in m.detail for m in found)
+
+        for rid in ["held", "held-0", "held-1", "held-2"]:
+            await eventually(lambda rid=rid: waiting(rid), bool, timeout=60)
+        await client.cancel(held.runs[0].run_id)
+        one = await client.status(held_cohort.trigger_id, recipient="held-1")
+        await client.cancel(one.run_id)
+        await client.cancel(held_cohort.trigger_id)
+        cancelled = await client.status(held_cohort.trigger_id)
+        assert isinstance(cancelled, TriggerStatus)
         histories = {
             "demo-cohort": (done.cohorts[0].workflow_id, None),
             "demo-trigger": (f"demo/{cohort.trigger_id}", None),
+            "demo-held": (held.runs[0].workflow_id, held.runs[0].run_id),
+            "demo-held-cohort": (cancelled.cohorts[0].workflow_id, None),
         }
         for run in [*demo.runs, *onboarding.runs]:
             await eventually(lambda run=run: status(run.run_id), lambda s: s.done, timeout=60)
@@ -93,6 +118,7 @@ async def record(server: DevServer, folder: str) -> None:
             print(f"recorded {name}-{VERSION}")
     mail.stop()
     hooks.stop()
+    down.stop()
 
 
 def main() -> None:

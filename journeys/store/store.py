@@ -20,6 +20,7 @@ from definitions.errors import ConfigurationError, EngineUnavailableError
 from journeys.consent import Preferences
 from journeys.store import tables as t
 from journeys.store.cohorts import CohortStore
+from journeys.store.messages import MessageStore, message_values
 from journeys.store.people import PeopleStore, PersonPage
 
 __all__ = [
@@ -51,6 +52,11 @@ def _now() -> datetime:
 def _email_of(attributes: dict[str, Any]) -> str | None:
     email = attributes.get("email")
     return email.strip().lower()[:320] if isinstance(email, str) and email.strip() else None
+
+
+def _reason(text: str | None) -> str | None:
+    """A reason cut to its column's width (255): provider errors can be long."""
+    return text if text is None or len(text) <= 255 else text[:254] + "…"
 
 
 def _aware(value: datetime) -> datetime:
@@ -106,7 +112,7 @@ class MessageRecord:
     """Why it was skipped or failed."""
 
 
-class Store(PeopleStore, CohortStore):
+class Store(PeopleStore, CohortStore, MessageStore):
     """Access to the store's tables.
 
     Args:
@@ -511,7 +517,7 @@ class Store(PeopleStore, CohortStore):
                         "state": m.state,
                         "detail": m.detail,
                         "provider_id": m.provider_id,
-                        "reason": m.reason,
+                        "reason": _reason(m.reason),
                         "created_at": now,
                         "updated_at": now,
                     }
@@ -522,19 +528,7 @@ class Store(PeopleStore, CohortStore):
     async def save_message(self, message: MessageRecord) -> None:
         """Record a message, or the new state of one already recorded."""
         now = _now()
-        values = {
-            "workflow_id": message.workflow_id,
-            "run_id": message.run_id,
-            "step": message.step,
-            "recipient_id": message.recipient_id,
-            "channel": message.channel,
-            "address": message.address,
-            "state": message.state,
-            "detail": message.detail,
-            "provider_id": message.provider_id,
-            "reason": message.reason,
-            "updated_at": now,
-        }
+        values = message_values(message, now)
         async with self.engine.begin() as conn:
             changed = await conn.execute(
                 update(t.messages).where(t.messages.c.id == message.id).values(**values)

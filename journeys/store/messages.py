@@ -1,0 +1,164 @@
+"""The message log's gate: a message is claimed before it goes out, or withdrawn for good.
+
+A send marks its message ``sending`` right before the provider call, in one statement that
+succeeds only while the message is still ``queued`` (or was left ``sending`` by an attempt
+that died). A cancel or exit marks the messages of the recipients it takes out
+``skipped`` in one statement that succeeds only while they are ``queued``. The two
+statements cannot both succeed for a message, so once a withdrawal is written nothing can
+send that message any more, and a message that was already being handed over is waited
+for (it ends ``sent``, ``failed`` or ``queued`` for a retry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from journeys.store import tables as t
+
+if TYPE_CHECKING:
+    from journeys.store.store import MessageRecord
+
+__all__ = ["CLAIMABLE", "MessageKey", "MessageStore", "message_values"]
+
+CLAIMABLE = ("queued", "sending")
+"""States a send may claim a message in (``sending``: an attempt died handing it over)."""
+
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class MessageKey:
+    """Whose message it is, enough to record it when the log has no row for it yet."""
+
+    id: str
+    workflow_id: str
+    run_id: str
+    step: str
+    recipient_id: str
+    channel: str
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def message_values(message: MessageRecord, now: datetime) -> dict[str, Any]:
+    """A message's columns but its id and creation time, as of ``now``."""
+    reason = message.reason
+    return {
+        "workflow_id": message.workflow_id,
+        "run_id": message.run_id,
+        "step": message.step,
+        "recipient_id": message.recipient_id,
+        "channel": message.channel,
+        "address": message.address,
+        "state": message.state,
+        "detail": message.detail,
+        "provider_id": message.provider_id,
+        "reason": reason if reason is None or len(reason) <= 255 else reason[:254] + "…",
+        "updated_at": now,
+    }
+
+
+class MessageStore:
+    """Mixed into :class:`journeys.store.Store`."""
+
+    engine: Any
+
+    def _insert(self) -> Any:
+        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+        return dialect.insert(t.messages)
+
+    async def claim_message(self, message: MessageRecord) -> bool:
+        """Mark a message ``sending`` unless it was withdrawn or settled meanwhile.
+
+        Records the message (as ``sending``) when the log has no row for it yet. Returns
+        False when it may not be sent: its row says ``sent``, ``skipped``, ``failed``….
+        """
+        now = _now()
+        values = {**message_values(message, now), "state": "sending"}
+        async with self.engine.begin() as conn:
+            inserted = await conn.execute(
+                self._insert()
+                .values(id=message.id, created_at=now, **values)
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+            if inserted.rowcount:
+                return True
+            claimed = await conn.execute(
+                update(t.messages)
+                .where(t.messages.c.id == message.id, t.messages.c.state.in_(CLAIMABLE))
+                .values(state="sending", address=message.address, updated_at=now)
+            )
+            return bool(claimed.rowcount)
+
+    async def withdraw_messages(
+        self, keys: Sequence[MessageKey], reason: str, *, state: str = "skipped"
+    ) -> list[str]:
+        """Mark messages withdrawn (``state``, with ``reason``) unless they are going out.
+
+        A message the log has no row for yet is recorded withdrawn, so a send that had not
+        started yet cannot claim it later. Returns the ids still being handed over
+        (``sending``): the caller waits for them and asks again.
+        """
+        now = _now()
+        sending: list[str] = []
+        async with self.engine.begin() as conn:
+            for start in range(0, len(keys), _CHUNK):
+                chunk = keys[start : start + _CHUNK]
+                await conn.execute(
+                    self._insert()
+                    .values(
+                        [
+                            {
+                                "id": k.id,
+                                "workflow_id": k.workflow_id,
+                                "run_id": k.run_id,
+                                "step": k.step,
+                                "recipient_id": k.recipient_id,
+                                "channel": k.channel,
+                                "state": state,
+                                "reason": reason[:255],
+                                "detail": {},
+                                "created_at": now,
+                                "updated_at": now,
+                            }
+                            for k in chunk
+                        ]
+                    )
+                    .on_conflict_do_nothing(index_elements=["id"])
+                )
+                ids = [k.id for k in chunk]
+                await conn.execute(
+                    update(t.messages)
+                    .where(t.messages.c.id.in_(ids), t.messages.c.state == "queued")
+                    .values(state=state, reason=reason[:255], updated_at=now)
+                )
+                rows = await conn.execute(
+                    select(t.messages.c.id).where(
+                        t.messages.c.id.in_(ids), t.messages.c.state == "sending"
+                    )
+                )
+                sending += [row.id for row in rows]
+        return sending
+
+    async def release_messages(
+        self, ids: Sequence[str], reason: str, *, state: str = "skipped"
+    ) -> None:
+        """Withdraw messages left ``sending`` by an attempt that is gone (see withdraw)."""
+        async with self.engine.begin() as conn:
+            for start in range(0, len(ids), _CHUNK):
+                await conn.execute(
+                    update(t.messages)
+                    .where(
+                        t.messages.c.id.in_(ids[start : start + _CHUNK]),
+                        t.messages.c.state == "sending",
+                    )
+                    .values(state=state, reason=reason[:255], updated_at=_now())
+                )

@@ -1,0 +1,285 @@
+"""Provider outages: sends are retried for a window of time, then failed with the reason;
+a cancel or exit never waits for a retry, and what it withdrew is never sent."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from journeys import ConfigurationError, RunStatus, TriggerStatus
+from journeys.config import Settings, load_settings
+from journeys.devserver import free_port
+from journeys.store import MessageRecord, Store
+from journeys.store.messages import MessageKey
+from tests.helpers import Engine, eventually
+
+Answer = tuple[int, dict[str, str]]
+
+
+class Receiver:
+    """A webhook receiver whose answer to each POST comes from ``answer(n)`` (n from 0)."""
+
+    def __init__(self, answer: Callable[[int], Answer]) -> None:
+        self.answer = answer
+        self.requests: list[dict[str, Any]] = []
+        """Every POST: ``webhook-id``, the body and the status it was answered with."""
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                with receiver._lock:
+                    status, headers = receiver.answer(len(receiver.requests))
+                    receiver.requests.append(
+                        {
+                            "id": self.headers.get("webhook-id"),
+                            "body": json.loads(raw),
+                            "status": status,
+                        }
+                    )
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.port = free_port()
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def accepted(self) -> list[str]:
+        """The webhook-ids of the POSTs answered 2xx (a duplicate would show twice)."""
+        with self._lock:
+            return [r["id"] for r in self.requests if r["status"] < 300]
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def down_for(requests: int, retry_after: int = 1) -> Callable[[int], Answer]:
+    """503 with ``Retry-After`` for the first ``requests`` POSTs, then 200."""
+    return lambda n: (503, {"retry-after": str(retry_after)}) if n < requests else (200, {})
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    peer = Receiver(down_for(0))
+    yield peer
+    peer.stop()
+
+
+def hook_journey(engine: Engine, name: str, url: str, extra: str = "", fallback: str = "") -> None:
+    engine.write(
+        name,
+        f"journey: {name}\n{extra}steps:\n  - send: note\n    channel: webhook\n"
+        f"    url: {url}/note\n{fallback}",
+    )
+
+
+async def message_of(engine: Engine, recipient: str) -> MessageRecord:
+    messages = await engine.client.messages(recipient=recipient)
+    [message] = [m for m in messages if m.step == "note" and m.channel == "webhook"]
+    return message
+
+
+async def waiting_for_retry(engine: Engine, recipients: list[str]) -> None:
+    """Until each recipient's message has failed once and waits for its next attempt."""
+
+    async def states() -> list[str]:
+        found = []
+        for rid in recipients:
+            rows = [m for m in await engine.client.messages(recipient=rid) if m.step == "note"]
+            found.append(rows[0].state if rows and "last_error" in rows[0].detail else "")
+        return found
+
+    await eventually(states, lambda s: s == ["queued"] * len(recipients), what="a failed attempt")
+
+
+async def test_a_provider_down_longer_than_five_attempts_gets_the_message_when_it_returns(
+    engine: Engine, receiver: Receiver
+) -> None:
+    receiver.answer = down_for(7)  # runs started before retry windows gave up after 5
+    hook_journey(engine, "patient", receiver.url)
+    handle = await engine.client.trigger("patient", ["p1"])
+    status = await engine.until_done(handle.run_id, timeout=60)
+    assert [(e.step, e.outcome) for e in status.timeline] == [("note", "sent")]
+    assert len(receiver.requests) == 8
+    assert len(set(r["id"] for r in receiver.requests)) == 1  # the same message each time
+    assert len(receiver.accepted()) == 1
+    message = await message_of(engine, "p1")
+    assert message.state == "sent"
+
+
+async def test_a_cohort_waits_out_an_outage_and_sends_each_message_once(
+    engine: Engine, receiver: Receiver
+) -> None:
+    # Five failures in a row and a batch stops trying the rest until its next attempt:
+    # 30 failures take six attempts, more than runs started before retry windows had.
+    receiver.answer = down_for(30)
+    hook_journey(engine, "outage", receiver.url)
+    people = [f"c{i}" for i in range(12)]
+    handle = await engine.client.trigger("outage", people, cohorts=True)
+    status = await eventually(
+        lambda: engine.client.status(handle.trigger_id),
+        lambda s: s.done,
+        timeout=90,
+        what="the end of the cohort",
+    )
+    assert isinstance(status, TriggerStatus)
+    assert status.counts == {"completed": 12}
+    assert status.steps["note"] == {"reached": 12, "sent": 12}
+    accepted = receiver.accepted()
+    assert len(accepted) == len(set(accepted)) == 12
+    delivered = sorted(r["body"]["customer"]["id"] for r in receiver.requests if r["status"] < 300)
+    assert delivered == sorted(people)
+    assert {(await message_of(engine, rid)).state for rid in people} == {"sent"}
+
+
+async def test_when_the_retry_window_ends_the_message_fails_with_the_reason(
+    engine: Engine, receiver: Receiver
+) -> None:
+    receiver.answer = down_for(10**6)
+    engine.client.retry_windows = {"webhook": 3.0}
+    hook_journey(
+        engine, "gives_up", receiver.url, fallback="    fallback: [email]\n    template: welcome\n"
+    )
+    handle = await engine.client.trigger("gives_up", [{"id": "g1", "email": "g1@example.com"}])
+    status = await engine.until_done(handle.run_id, timeout=60)
+    [entry] = status.timeline
+    assert entry.outcome == "sent" and entry.detail["channel"] == "email"
+    [webhook, _] = entry.detail["attempts"]
+    assert webhook["state"] == "failed" and webhook["reason"].startswith("gave up after ")
+    assert "over" in webhook["reason"] and "503" in webhook["reason"]
+    message = await message_of(engine, "g1")
+    assert message.channel == "webhook" and message.state == "failed"
+    assert message.reason == webhook["reason"]
+    assert len(engine.mail.messages) == 1
+
+
+async def test_cancel_does_not_wait_for_a_retry_and_nothing_is_sent_after(
+    engine: Engine, receiver: Receiver
+) -> None:
+    receiver.answer = down_for(10**6, retry_after=3600)  # the next attempt is an hour away
+    hook_journey(engine, "held", receiver.url)
+    handle = await engine.client.trigger("held", ["h1"])
+    await waiting_for_retry(engine, ["h1"])
+    status = await asyncio.wait_for(engine.client.cancel(handle.run_id), timeout=60)
+    assert isinstance(status, RunStatus) and status.state == "cancelled"
+    message = await message_of(engine, "h1")
+    assert (message.state, message.reason) == ("skipped", "cancelled")
+    described = await engine.temporal.get_workflow_handle(handle.runs[0].workflow_id).describe()
+    assert not described.raw_description.pending_activities
+    assert receiver.accepted() == []
+
+
+async def test_one_member_cancelled_mid_retry_is_withdrawn_and_the_rest_wait(
+    engine: Engine, receiver: Receiver
+) -> None:
+    receiver.answer = down_for(10**6, retry_after=3600)
+    hook_journey(engine, "members", receiver.url)
+    people = ["m1", "m2", "m3"]
+    handle = await engine.client.trigger("members", people, cohorts=True)
+    await waiting_for_retry(engine, people)
+    member = await engine.client.status(handle.trigger_id, recipient="m2")
+    assert isinstance(member, RunStatus)
+    cancelled = await asyncio.wait_for(engine.client.cancel(member.run_id), timeout=60)
+    assert isinstance(cancelled, RunStatus) and cancelled.state == "cancelled"
+    assert (await message_of(engine, "m2")).state == "skipped"
+    others = [(await message_of(engine, rid)).state for rid in ("m1", "m3")]
+    assert others == ["queued", "queued"]  # still waiting for the provider
+    status = await asyncio.wait_for(engine.client.cancel(handle.trigger_id), timeout=60)
+    assert isinstance(status, TriggerStatus) and status.counts == {"cancelled": 3}
+    for rid in people:
+        message = await message_of(engine, rid)
+        assert (message.state, message.reason) == ("skipped", "cancelled")
+    assert receiver.accepted() == []
+
+
+async def test_leaving_the_journey_mid_retry_withdraws_the_message(
+    engine: Engine, receiver: Receiver
+) -> None:
+    receiver.answer = down_for(10**6, retry_after=3600)
+    hook_journey(engine, "goal", receiver.url, extra="exit_when: { event: converted }\n")
+    handle = await engine.client.trigger("goal", ["e1"])
+    await waiting_for_retry(engine, ["e1"])
+    await engine.client.track("e1", "converted")
+    status = await engine.until_done(handle.run_id)
+    assert status.state == "exited"
+    message = await message_of(engine, "e1")
+    assert (message.state, message.reason) == ("skipped", "left the journey")
+    assert receiver.accepted() == []
+
+
+async def test_claims_and_withdrawals_never_both_win(store_url: str) -> None:
+    """A send's claim and a cancel's withdrawal race for each message: exactly one wins."""
+    store = await Store.open(store_url)
+    keys = [MessageKey(f"race/{i}", "wf", "run", "note", f"r{i}", "webhook") for i in range(100)]
+    await store.add_messages(
+        [
+            MessageRecord(
+                k.id, k.workflow_id, k.run_id, k.step, k.recipient_id, k.channel, "queued"
+            )
+            for k in keys
+        ]
+    )
+    try:
+
+        async def claim(key: MessageKey) -> bool:
+            record = MessageRecord(
+                key.id,
+                key.workflow_id,
+                key.run_id,
+                key.step,
+                key.recipient_id,
+                key.channel,
+                "sending",
+            )
+            return await store.claim_message(record)
+
+        claims, _ = await asyncio.gather(
+            asyncio.gather(*(claim(k) for k in keys)),
+            asyncio.gather(*(store.withdraw_messages([k], "cancelled") for k in keys)),
+        )
+        found = await store.get_messages([k.id for k in keys])
+        for key, claimed in zip(keys, claims, strict=True):
+            assert found[key.id].state == ("sending" if claimed else "skipped"), key.id
+        # A message the log has never seen is recorded withdrawn, and cannot be claimed.
+        fresh = MessageKey("race/new", "wf", "run", "note", "rn", "webhook")
+        assert await store.withdraw_messages([fresh], "cancelled") == []
+        record = MessageRecord(fresh.id, "wf", "run", "note", "rn", "webhook", "sending")
+        assert await store.claim_message(record) is False
+    finally:
+        await store.close()
+
+
+def test_retry_windows_are_configured_per_channel(tmp_path: Path) -> None:
+    path = tmp_path / "journeys.toml"
+    path.write_text('[email]\nretry_window = "2d"\n[webhook]\nretry_window = 600\n')
+    settings = load_settings(path, environ={"JOURNEYS_SMS_RETRY_WINDOW": "90m"})
+    assert settings.retry_windows() == {"email": 172800.0, "sms": 5400.0, "webhook": 600.0}
+    assert Settings().retry_windows() == {}
+    assert Settings().email.retry_window is None
+    path.write_text('[push]\nretry_window = "90d"\n')
+    with pytest.raises(ConfigurationError, match=r"push\.retry_window"):
+        load_settings(path, environ={})
+    path.write_text('[push]\nretry_window = "soon"\n')
+    with pytest.raises(ConfigurationError, match="expected a duration"):
+        load_settings(path, environ={})
