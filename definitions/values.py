@@ -45,6 +45,7 @@ __all__ = [
     "check_text",
     "check_timestamp",
     "dumps",
+    "loads",
     "require_document",
     "require_id",
     "require_timestamp",
@@ -117,7 +118,7 @@ def _walk(value: Any, where: str, depth: int, problems: list[str]) -> None:
         if not _INT_MIN <= value <= _INT_MAX:
             problems.append(
                 f"{where}: expected an integer that fits in 64 bits, "
-                f"found one of {len(str(abs(value)))} digits"
+                f"found one of {value.bit_length()} bits"
             )
         return
     if isinstance(value, float):
@@ -155,6 +156,37 @@ def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"expected a JSON number, found {name} (JSON has no NaN or Infinity)")
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON strictly (RFC 8259): no NaN or Infinity, valid UTF-8, bounded nesting.
+
+    The values it returns still need :func:`check_json` (a number like ``1e400``
+    parses to infinity, a string may hold a lone surrogate).
+
+    Raises:
+        ValueError: saying what is wrong, with the position where the parser knows it.
+
+    """
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(
+                f"expected UTF-8, found byte 0x{text[exc.start]:02x} at position {exc.start}"
+            ) from None
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError(f"expected at most {MAX_DEPTH} levels of nesting, found more") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"expected JSON: {exc.msg} (line {exc.lineno} column {exc.colno})"
+        ) from None
+
+
 def check_document(value: Any, where: str, *, limit: int = MAX_DOCUMENT_BYTES) -> list[str]:
     """Problems with a mapping of JSON values (attributes, trigger or event data)."""
     if not isinstance(value, Mapping):
@@ -178,14 +210,17 @@ def require_document(value: Any, where: str, *, limit: int = MAX_DOCUMENT_BYTES)
     return dict(value)
 
 
-def check_id(value: Any, where: str = "id") -> list[str]:
-    """Problems with a person, event or anonymous id."""
+def check_id(value: Any, where: str = "id", *, limit: int = MAX_ID_LENGTH) -> list[str]:
+    """Problems with a person, event or anonymous id.
+
+    With a larger ``limit``, the same rules check a run, trigger or message id to look up.
+    """
     if not isinstance(value, str):
         return [f"{where}: expected an id (text), found {_shown(value)}"]
     if not value.strip():
         return [f"{where}: expected a non-empty id, found {_shown(value)}"]
-    if len(value) > MAX_ID_LENGTH:
-        return [f"{where}: expected at most {MAX_ID_LENGTH} characters, found {len(value)}"]
+    if len(value) > limit:
+        return [f"{where}: expected at most {limit} characters, found {len(value)}"]
     problem = _text_problem(value)
     if problem is not None:
         return [f"{where}: expected {problem}"]
@@ -198,9 +233,9 @@ def check_id(value: Any, where: str = "id") -> list[str]:
     return []
 
 
-def require_id(value: Any, where: str = "id") -> str:
+def require_id(value: Any, where: str = "id", *, limit: int = MAX_ID_LENGTH) -> str:
     """A checked id, or :class:`InvalidRequestError`."""
-    problems = check_id(value, where)
+    problems = check_id(value, where, limit=limit)
     if problems:
         raise InvalidRequestError(problems)
     return str(value)
@@ -215,7 +250,8 @@ def check_timestamp(value: Any, where: str = "timestamp") -> list[str]:
     if isinstance(value, float) and not math.isfinite(value):
         return [f"{where}: expected Unix seconds (a finite number), found {value!r}"]
     if not MIN_TIMESTAMP <= value <= MAX_TIMESTAMP:
-        hint = " (milliseconds? timestamps are in seconds)" if value > MAX_TIMESTAMP else ""
+        in_ms = MAX_TIMESTAMP < value <= MAX_TIMESTAMP * 1000
+        hint = " (milliseconds? timestamps are in seconds)" if in_ms else ""
         return [
             f"{where}: expected Unix seconds between {MIN_TIMESTAMP:.0f} and "
             f"{MAX_TIMESTAMP:.0f}, found {value!r}{hint}"

@@ -15,6 +15,7 @@ from definitions.channels import CHANNELS
 from definitions.compiler import Library
 from definitions.errors import ConfigurationError, JourneysError
 from definitions.graph import to_mermaid
+from definitions.values import loads
 from journeys.config import Settings, load_settings
 from journeys.models import TriggerStatus
 
@@ -33,9 +34,9 @@ def _json(text: str | None, what: str) -> dict[str, Any]:
     if text is None:
         return {}
     try:
-        value = json.loads(text)
+        value = loads(text)
     except ValueError as exc:
-        raise SystemExit(f"journeys: {what}: expected JSON, {exc}") from None
+        raise SystemExit(f"journeys: {what}: {exc}") from None
     if not isinstance(value, dict):
         raise SystemExit(f"journeys: {what}: expected a JSON object, found {text!r}")
     return value
@@ -101,17 +102,22 @@ def _recipients(args: argparse.Namespace) -> list[Any]:
             lines = path.read_text(encoding="utf-8").splitlines()
         except OSError as exc:
             raise ConfigurationError(f"--to-file: cannot read {path}: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigurationError(
+                f"--to-file: {path}: expected UTF-8 text, found byte 0x{exc.object[exc.start]:02x}"
+                f" at byte {exc.start}"
+            ) from None
         for number, line in enumerate(lines, 1):
             line = line.strip()
             if not line:
                 continue
             if line.startswith("{"):
                 try:
-                    recipients.append(json.loads(line))
-                except json.JSONDecodeError as exc:
+                    recipients.append(loads(line))
+                except ValueError as exc:
                     raise ConfigurationError(
                         f"{path}:{number}: expected a JSON object or an id, found {line[:40]!r}"
-                        f" ({exc.msg})"
+                        f" ({exc})"
                     ) from None
             else:
                 recipients.append(line)

@@ -31,15 +31,22 @@ from definitions.errors import (
     ConfigurationError,
     DefinitionError,
     EngineUnavailableError,
+    InvalidRequestError,
     UnknownRunError,
 )
 from definitions.runtime import search_attributes
+from definitions.values import check_id, require_id
 from journeys.cohorts import STATES, CohortsMixin, run_status
 from journeys.config import CohortSettings, Settings, load_settings
 from journeys.consent import Preferences, verify_unsubscribe
 from journeys.models import RunHandle, RunStatus, TriggerHandle, TriggerStatus
 from journeys.people import PeopleMixin
-from journeys.recipients import check_data, parse_recipients
+from journeys.recipients import (
+    check_data,
+    check_input_size,
+    parse_per_recipient_data,
+    parse_recipients,
+)
 from journeys.store import MessageRecord, RunRecord, Store, TriggerRecord
 from journeys.temporal import connect
 
@@ -47,6 +54,8 @@ __all__ = ["JourneysClient"]
 
 _STARTS_AT_ONCE = 32
 _QUERY_TIMEOUT = timedelta(seconds=10)
+_LOOKUP_LIMIT = 1000
+"""The longest run, trigger or message id looked up (message ids run to about 700)."""
 
 
 def workflow_id_for(journey: str, recipient_id: str) -> str:
@@ -183,16 +192,30 @@ class JourneysClient(CohortsMixin, PeopleMixin):
         Raises:
             UnknownJourneyError: no such journey (the error lists those that exist).
             DefinitionError: the journey's files are wrong.
-            InvalidRecipientError: a recipient or the data is unusable.
+            InvalidRecipientError: a recipient or a recipient's data is unusable.
+            InvalidRequestError: the data, the idempotency key or ``cohorts`` is unusable,
+                or the runs' inputs would be too large for Temporal.
 
         """
+        if not isinstance(journey, str):
+            raise InvalidRequestError(
+                [f"journey: expected a journey's name, found {type(journey).__name__}"]
+            )
         plan = self.library.compile(journey)
         people = parse_recipients(recipients)
         payload = check_data(data)
-        personal = {
-            rid: check_data(dict(d), f"data of {rid}")
-            for rid, d in (per_recipient_data or {}).items()
-        }
+        personal = parse_per_recipient_data(per_recipient_data, (rid for rid, _ in people))
+        if idempotency_key is not None:
+            require_id(idempotency_key, "idempotency_key")
+        if cohorts is not None and not isinstance(cohorts, bool):
+            raise InvalidRequestError([f"cohorts: expected True, False or None, found {cohorts!r}"])
+        as_cohorts = (
+            cohorts if cohorts is not None else len(people) > self.cohort_settings.threshold
+        )
+        check_input_size(
+            plan, payload, people, personal, self.cohort_settings.size if as_cohorts else None
+        )
+        # Everything is checked: from here on the trigger is written and started.
         record = TriggerRecord(
             id=f"trg_{secrets.token_hex(8)}",
             journey=journey,
@@ -202,7 +225,7 @@ class JourneysClient(CohortsMixin, PeopleMixin):
         )
         record = await self.store.save_trigger(record)
         await self.store.upsert_profiles(people)
-        if cohorts if cohorts is not None else len(people) > self.cohort_settings.threshold:
+        if as_cohorts:
             await self._start_cohorts(
                 plan,
                 record,
@@ -283,6 +306,9 @@ class JourneysClient(CohortsMixin, PeopleMixin):
             UnknownRunError: no run or trigger has that id, or the recipient is not in it.
 
         """
+        require_id(run_or_trigger_id, "id", limit=_LOOKUP_LIMIT)
+        if recipient is not None:
+            require_id(recipient, "recipient")
         trigger = await self.store.get_trigger(run_or_trigger_id)
         if trigger is not None and recipient is not None:
             found = await self.store.member_runs(trigger.id, recipient)
@@ -316,6 +342,7 @@ class JourneysClient(CohortsMixin, PeopleMixin):
             UnknownRunError: no run or trigger has that id.
 
         """
+        require_id(run_or_trigger_id, "id", limit=_LOOKUP_LIMIT)
         trigger = await self.store.get_trigger(run_or_trigger_id)
         if trigger is not None and await self.store.trigger_size(trigger.id) is not None:
             await self._cancel_cohorts(trigger, wait)
@@ -409,6 +436,7 @@ class JourneysClient(CohortsMixin, PeopleMixin):
             UnknownRunError: no message has that id.
 
         """
+        require_id(message_id, "message id", limit=_LOOKUP_LIMIT)
         found = await self.store.get_message(message_id)
         if found is None:
             raise UnknownRunError(f"unknown message {message_id!r}")
@@ -419,7 +447,10 @@ class JourneysClient(CohortsMixin, PeopleMixin):
     ) -> list[MessageRecord]:
         """Messages of a recipient and/or a run (run id or workflow id), newest first."""
         workflow_id = run_id = None
+        if recipient is not None:
+            require_id(recipient, "recipient")
         if run is not None:
+            require_id(run, "run", limit=_LOOKUP_LIMIT)
             found = await self._find_run(run)
             workflow_id, run_id = found.workflow_id, found.run_id
         return await self.store.list_messages(
@@ -500,7 +531,26 @@ class JourneysClient(CohortsMixin, PeopleMixin):
             channels: channel → opted out (True) or back in (False).
             topics: topic → subscribed (True) or not (False).
 
+        Raises:
+            InvalidRequestError: naming each value that is not of the right kind.
+
         """
+        require_id(recipient, "recipient")
+        problems = []
+        if unsubscribed is not None and not isinstance(unsubscribed, bool):
+            problems.append(f"unsubscribed: expected true or false, found {unsubscribed!r}")
+        for name, given in (("channels", channels), ("topics", topics)):
+            if given is None:
+                continue
+            if not isinstance(given, Mapping):
+                problems.append(f"{name}: expected a mapping, found {type(given).__name__}")
+                continue
+            for key, flag in given.items():
+                problems += check_id(key, f"{name} key")
+                if not isinstance(flag, bool):
+                    problems.append(f"{name}.{key}: expected true or false, found {flag!r}")
+        if problems:
+            raise InvalidRequestError(problems)
         return await self.store.update_preferences(
             recipient,
             unsubscribed=unsubscribed,
@@ -524,11 +574,24 @@ class JourneysClient(CohortsMixin, PeopleMixin):
         return await self.update_preferences(recipient, unsubscribed=True)
 
     async def suppress(self, value: str, *, reason: str, kind: str = "person") -> None:
-        """Stop every message to a person (``kind="person"``) or an address (``"address"``)."""
-        if kind not in ("person", "address"):
-            raise ValueError(f"expected kind 'person' or 'address', found {kind!r}")
-        await self.store.suppress(kind, value.lower() if kind == "address" else value, reason)
+        """Stop every message to a person (``kind="person"``) or an address (``"address"``).
+
+        Raises:
+            InvalidRequestError: the kind, the value or the reason is not usable.
+
+        """
+        value = _suppressed(value, kind)
+        require_id(reason, "reason")
+        await self.store.suppress(kind, value, reason)
 
     async def unsuppress(self, value: str, *, kind: str = "person") -> None:
         """Lift a suppression."""
-        await self.store.unsuppress(kind, value.lower() if kind == "address" else value)
+        await self.store.unsuppress(kind, _suppressed(value, kind))
+
+
+def _suppressed(value: Any, kind: Any) -> str:
+    """The value a suppression is kept under (addresses lower-cased), checked."""
+    if kind not in ("person", "address"):
+        raise InvalidRequestError([f"kind: expected 'person' or 'address', found {kind!r}"])
+    require_id(value, kind, limit=2048)
+    return str(value).lower() if kind == "address" else str(value)

@@ -23,8 +23,9 @@ from temporalio.service import RPCError
 from definitions.conditions import Condition, SegmentCondition
 from definitions.errors import DefinitionError, InvalidRequestError, UnknownRunError
 from definitions.plan import Plan
+from definitions.values import check_json, check_text, require_id, require_timestamp
 from journeys.models import RunHandle
-from journeys.recipients import MAX_ID_LENGTH, check_data, parse_condition
+from journeys.recipients import check_data, parse_condition
 from journeys.store import PersonPage, Store, TriggerRecord
 
 if TYPE_CHECKING:
@@ -87,13 +88,29 @@ class BatchResult:
 
 
 def _check_id(value: Any, what: str = "id") -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_ID_LENGTH:
+    return require_id(value, what)
+
+
+def _check_ids(values: Any) -> list[str]:
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+        raise InvalidRequestError([f"ids: expected a list of ids, found {type(values).__name__}"])
+    return [_check_id(p, f"ids[{i}]") for i, p in enumerate(values)]
+
+
+def _check_event(value: Any) -> str:
+    """An event name: the rules of ids (text, 1 to 255 characters, no control characters)."""
+    return require_id(value, "event")
+
+
+def _check_text(value: Any, what: str, limit: int) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        shown = f"{len(value)} characters" if isinstance(value, str) else repr(value)[:40]
         raise InvalidRequestError(
-            [
-                f"{what}: expected a non-empty string of at most "
-                f"{MAX_ID_LENGTH} characters, found {value!r}"
-            ]
+            [f"{what}: expected text of 1 to {limit} characters, found {shown}"]
         )
+    problems = check_text(value, what)
+    if problems:
+        raise InvalidRequestError(problems)
     return value
 
 
@@ -136,7 +153,9 @@ class PeopleMixin:
         Returns the journeys this started (by putting the person into a segment).
         """
         _check_id(person_id)
-        values = check_data(dict(attributes or {}), "attributes")
+        values = check_data(attributes, "attributes")
+        if anonymous_id is not None:
+            _check_id(anonymous_id, "anonymous_id")
         await self.store.upsert_profiles([(person_id, values)])
         if anonymous_id:
             await self.store.attach_anonymous(person_id, anonymous_id)
@@ -158,9 +177,11 @@ class PeopleMixin:
         makes this a no-op (safe retries).
         """
         _check_id(person_id)
-        if not isinstance(event, str) or not event.strip():
-            raise InvalidRequestError([f"event: expected an event name, found {event!r}"])
-        payload = check_data(dict(data or {}))
+        _check_event(event)
+        payload = check_data(data)
+        timestamp = _time(timestamp)
+        if event_id is not None:
+            _check_id(event_id, "event_id")
         if await self.store.get_profile(person_id) is None:
             await self.store.upsert_profiles([(person_id, {})])
         recorded = await self.store.record_event(
@@ -184,12 +205,16 @@ class PeopleMixin:
         event_id: str | None = None,
     ) -> TrackResult:
         """Record an event of an anonymous visitor; it joins their person on identify."""
-        if not isinstance(event, str) or not event.strip():
-            raise InvalidRequestError([f"event: expected an event name, found {event!r}"])
+        _check_id(anonymous_id, "anonymous_id")
+        _check_event(event)
+        payload = check_data(data)
+        timestamp = _time(timestamp)
+        if event_id is not None:
+            _check_id(event_id, "event_id")
         recorded = await self.store.record_event(
             None,
             event,
-            check_data(dict(data or {})),
+            payload,
             timestamp,
             anonymous_id=anonymous_id,
             event_id=event_id,
@@ -205,6 +230,7 @@ class PeopleMixin:
             UnknownRunError: no such person.
 
         """
+        _check_id(person_id)
         profile = await self.store.get_profile(person_id)
         if profile is None:
             raise UnknownRunError(f"unknown person {person_id!r}")
@@ -227,6 +253,19 @@ class PeopleMixin:
         limit: int = 50,
     ) -> PersonPage:
         """People in id order, a page at a time, filtered by email or an attribute value."""
+        if email is not None:
+            _check_text(email, "email", 320)
+        if attribute is not None:
+            if not isinstance(attribute, tuple) or len(attribute) != 2:
+                raise InvalidRequestError(["attribute: expected (name, value)"])
+            _check_text(attribute[0], "attribute", 255)
+            problems = check_json(attribute[1], f"attribute {attribute[0]}")
+            if problems:
+                raise InvalidRequestError(problems)
+        if after is not None:
+            _check_id(after, "after")
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise InvalidRequestError([f"limit: expected a whole number, found {limit!r}"])
         return await self.store.list_people(
             email=email, attribute=attribute, after=after, limit=max(1, min(limit, 1000))
         )
@@ -260,6 +299,7 @@ class PeopleMixin:
         recipients, keeps their id until its retention ends). Returns False if they did not
         exist.
         """
+        _check_id(person_id)
         runs = await self.store.find_runs_of(person_id)
         for run in runs:
             if not run.closed:
@@ -335,15 +375,18 @@ class PeopleMixin:
     ) -> None:
         """Register a push token for a person."""
         _check_id(person_id)
-        _check_id(token, "device id")
+        _check_text(token, "device id", 4096)
+        _check_text(platform, "platform", 32)
+        extra = check_data(attributes, "device")
+        used = _time(last_used, "last_used")
         if await self.store.get_profile(person_id) is None:
             await self.store.upsert_profiles([(person_id, {})])
-        await self.store.add_device(
-            person_id, token, platform, check_data(dict(attributes or {}), "device"), last_used
-        )
+        await self.store.add_device(person_id, token, platform, extra, used)
 
     async def remove_device(self, person_id: str, token: str) -> None:
         """Forget a push token."""
+        _check_id(person_id)
+        _check_text(token, "device id", 4096)
         await self.store.remove_device(person_id, token)
 
     async def activity(
@@ -354,7 +397,14 @@ class PeopleMixin:
         Events, journeys entered and left, and messages with their states; ``types`` keeps
         only some of them.
         """
-        wanted = set(types or ("event", "journey_entered", "journey_left", "message"))
+        _check_id(person_id)
+        kinds = ("event", "journey_entered", "journey_left", "message")
+        wanted = set(types or kinds)
+        if not wanted <= set(kinds):
+            unknown = ", ".join(sorted(repr(t) for t in wanted - set(kinds)))
+            raise InvalidRequestError(
+                [f"types: expected some of {', '.join(kinds)}, found {unknown}"]
+            )
         entries: list[ActivityEntry] = []
         if "event" in wanted:
             entries += [
@@ -511,6 +561,7 @@ class PeopleMixin:
 
     async def memberships(self, person_id: str) -> list[str]:
         """The segments a person is in (one SQL query)."""
+        _check_id(person_id)
         known = await self.segment_definitions()
         return await self.store.memberships(person_id, dict(known), lookup=known.get)
 
@@ -529,24 +580,26 @@ class PeopleMixin:
 
         """
         _check_id(name, "name")
+        if description:
+            _check_text(description, "description", 1024)
         if name in self.library.segments():
             raise InvalidRequestError([f"name: {name!r} is defined in segments.yaml"])
         if manual:
             await self.store.save_segment(name, "manual", None, description)
             return
-        parsed = parse_condition(dict(condition or {}), "condition")
+        parsed = parse_condition(condition or {}, "condition")
         await self.store.save_segment(
             name, "dynamic", parsed.model_dump(by_alias=True, exclude_none=True), description
         )
 
     async def add_to_segment(self, name: str, person_ids: Sequence[str]) -> list[RunHandle]:
         """Add people to a manual segment; starts journeys triggered by entering it."""
+        ids = _check_ids(person_ids)
         segment, _ = await self._segment(name)
         if not segment.manual:
             raise InvalidRequestError(
                 [f"segment {name!r} is not manual: its members follow from its condition"]
             )
-        ids = [_check_id(p) for p in person_ids]
         await self.store.upsert_profiles(
             [(p, {}) for p in ids if await self.store.get_profile(p) is None]
         )
@@ -558,11 +611,12 @@ class PeopleMixin:
 
     async def remove_from_segment(self, name: str, person_ids: Sequence[str]) -> None:
         """Take people out of a manual segment."""
+        ids = _check_ids(person_ids)
         segment, _ = await self._segment(name)
         if not segment.manual:
             raise InvalidRequestError([f"segment {name!r} is not manual"])
-        await self.store.remove_members(name, list(person_ids))
-        for person_id in person_ids:
+        await self.store.remove_members(name, ids)
+        for person_id in ids:
             await self._enter_segments(person_id)
 
     # -- entry -------------------------------------------------------------------------------
@@ -661,14 +715,8 @@ class PeopleMixin:
         return started
 
 
-def _time(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, UTC)
-    raise ValueError(f"timestamp: expected Unix seconds, found {value!r}")
+def _time(value: Any, what: str = "timestamp") -> datetime | None:
+    return require_timestamp(value, what)
 
 
 def _jsonable(value: Any) -> Any:

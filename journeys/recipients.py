@@ -1,4 +1,4 @@
-"""Checking what trigger() is given before anything starts."""
+"""Checking what trigger() is given before anything is written or started."""
 
 from __future__ import annotations
 
@@ -7,13 +7,23 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from definitions.errors import InvalidRecipientError, InvalidRequestError
+from definitions.values import MAX_ID_LENGTH, check_document, check_id, require_document
 
-__all__ = ["check_data", "parse_condition", "parse_recipients"]
+__all__ = [
+    "MAX_ID_LENGTH",
+    "MAX_INPUT_BYTES",
+    "check_data",
+    "check_input_size",
+    "parse_condition",
+    "parse_per_recipient_data",
+    "parse_recipients",
+]
 
-MAX_ID_LENGTH = 255
+_MAX_PROBLEMS = 50
+"""Problems listed at most: a list of a million bad recipients says enough with fifty."""
 
 
-def parse_recipients(recipients: Iterable[Any]) -> list[tuple[str, dict[str, Any]]]:
+def parse_recipients(recipients: Any) -> list[tuple[str, dict[str, Any]]]:
     """Recipients as (id, profile fields), or an error naming every bad one.
 
     Args:
@@ -23,7 +33,7 @@ def parse_recipients(recipients: Iterable[Any]) -> list[tuple[str, dict[str, Any
         InvalidRecipientError: listing each bad recipient by its position.
 
     """
-    if isinstance(recipients, str | bytes | Mapping):
+    if isinstance(recipients, str | bytes | Mapping) or not isinstance(recipients, Iterable):
         raise InvalidRecipientError(
             [f"recipients: expected a list of ids or mappings, found {type(recipients).__name__}"]
         )
@@ -31,23 +41,21 @@ def parse_recipients(recipients: Iterable[Any]) -> list[tuple[str, dict[str, Any
     problems: list[str] = []
     seen: dict[str, int] = {}
     for index, item in enumerate(recipients):
+        if len(problems) >= _MAX_PROBLEMS:
+            problems.append("recipients: more problems not shown")
+            break
         where = f"recipients[{index}]"
         if isinstance(item, Mapping):
-            rid = item.get("id")
+            if "id" not in item:
+                problems.append(f"{where}: expected a mapping with an 'id', found no 'id'")
+                continue
+            rid = item["id"]
             fields = {k: v for k, v in item.items() if k != "id"}
         else:
             rid, fields = item, {}
-        if not isinstance(rid, str) or not rid.strip():
-            shown = "no 'id'" if isinstance(item, dict) and "id" not in item else repr(rid)
-            problems.append(
-                f"{where}: expected an id (a non-empty string) or a mapping "
-                f"with an 'id', found {shown}"
-            )
-            continue
-        if len(rid) > MAX_ID_LENGTH:
-            problems.append(
-                f"{where}: expected an id of at most {MAX_ID_LENGTH} characters, found {len(rid)}"
-            )
+        wrong = check_id(rid, f"{where}.id" if isinstance(item, Mapping) else where)
+        if wrong:
+            problems += wrong
             continue
         if rid in seen:
             problems.append(
@@ -55,15 +63,51 @@ def parse_recipients(recipients: Iterable[Any]) -> list[tuple[str, dict[str, Any
                 f"(first at recipients[{seen[rid]}])"
             )
             continue
-        try:
-            json.dumps(fields)
-        except (TypeError, ValueError) as exc:
-            problems.append(f"{where}: expected profile fields that are JSON values, {exc}")
+        wrong = check_document(fields, where)
+        if wrong:
+            problems += wrong
             continue
         seen[rid] = index
         parsed.append((rid, fields))
     if not parsed and not problems:
         problems.append("recipients: expected at least one recipient, found none")
+    if problems:
+        raise InvalidRecipientError(problems)
+    return parsed
+
+
+def parse_per_recipient_data(data: Any, recipients: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """``per_recipient_data`` of trigger(): recipient id → a mapping, for known recipients.
+
+    Raises:
+        InvalidRecipientError: naming each entry that is not usable.
+
+    """
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise InvalidRecipientError(
+            [
+                "per_recipient_data: expected a mapping of recipient ids, "
+                f"found {type(data).__name__}"
+            ]
+        )
+    known = set(recipients)
+    problems: list[str] = []
+    parsed: dict[str, dict[str, Any]] = {}
+    for rid, values in data.items():
+        if len(problems) >= _MAX_PROBLEMS:
+            problems.append("per_recipient_data: more problems not shown")
+            break
+        where = f"per_recipient_data[{rid!r}]"
+        if rid not in known:
+            problems.append(f"{where}: expected one of the recipients, found an unknown id")
+            continue
+        wrong = check_document(values, where)
+        if wrong:
+            problems += wrong
+            continue
+        parsed[rid] = dict(values)
     if problems:
         raise InvalidRecipientError(problems)
     return parsed
@@ -82,6 +126,9 @@ def parse_condition(raw: Any, name: str) -> Any:
     from definitions.errors_map import diagnostics_from
     from definitions.source import SourceFile
 
+    wrong = check_document(raw, name)
+    if wrong:
+        raise InvalidRequestError(wrong)
     try:
         return TypeAdapter(Condition).validate_python(raw)
     except ValidationError as exc:
@@ -91,13 +138,73 @@ def parse_condition(raw: Any, name: str) -> Any:
 
 
 def check_data(data: Any, name: str = "data") -> dict[str, Any]:
-    """Trigger or event data: a JSON-serialisable mapping."""
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise InvalidRequestError([f"{name}: expected a mapping, found {type(data).__name__}"])
-    try:
-        json.dumps(data)
-    except (TypeError, ValueError) as exc:
-        raise InvalidRequestError([f"{name}: expected JSON values, {exc}"]) from None
-    return data
+    """Trigger or event data: a mapping of JSON values (see :mod:`definitions.values`).
+
+    Raises:
+        InvalidRequestError: naming the field that is wrong.
+
+    """
+    return require_document(data, name)
+
+
+MAX_INPUT_BYTES = 1_800_000
+"""The largest workflow input trigger() starts: Temporal refuses payloads over 2 MB."""
+
+
+def check_input_size(
+    plan: Any,
+    data: dict[str, Any],
+    people: list[tuple[str, dict[str, Any]]],
+    personal: dict[str, dict[str, Any]],
+    cohort_size: int | None,
+) -> None:
+    """Refuse a trigger whose workflow inputs Temporal would not take.
+
+    A run's input carries the compiled plan and the data; a cohort's carries every
+    member's own data too, ``cohort_size`` members at most.
+
+    Args:
+        plan: the compiled journey.
+        data: the trigger's data.
+        people: the recipients, in order.
+        personal: each recipient's own data.
+        cohort_size: members per cohort when the trigger runs as cohorts, else None.
+
+    Raises:
+        InvalidRequestError: saying which input is too large and by how much.
+
+    """
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    from definitions import contract as c
+
+    [payload] = pydantic_data_converter.payload_converter.to_payloads(
+        [c.JourneyInput(plan, "", "trg_0000000000000000", data)]
+    )
+    base = len(payload.data)
+
+    def own(rid: str) -> int:
+        return len(rid) + len(json.dumps(personal.get(rid) or {}, ensure_ascii=False)) + 64
+
+    if cohort_size is None:
+        largest = max((own(rid) for rid, _ in people), default=0)
+        if base + largest > MAX_INPUT_BYTES:
+            raise InvalidRequestError(
+                [
+                    f"data: expected a run's input (the plan and the data) of at most "
+                    f"{MAX_INPUT_BYTES} bytes, found {base + largest}"
+                ]
+            )
+        return
+    for start in range(0, len(people), cohort_size):
+        page = people[start : start + cohort_size]
+        size = base + sum(own(rid) for rid, _ in page)
+        if size > MAX_INPUT_BYTES:
+            raise InvalidRequestError(
+                [
+                    f"per_recipient_data: expected a cohort's input (the plan, the data and "
+                    f"{len(page)} recipients' own data) of at most {MAX_INPUT_BYTES} bytes, "
+                    f"found {size} for recipients[{start}:{start + len(page)}]; send less "
+                    f"data per recipient or lower [cohorts] size"
+                ]
+            )
