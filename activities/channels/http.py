@@ -21,11 +21,18 @@ def retry_after(response: httpx.Response) -> float | None:
 
 
 def raise_for_delivery(response: httpx.Response, what: str, detail: str = "") -> None:
-    """Raise the delivery error a non-2xx response means: 408/425/429/5xx retry, others not."""
+    """Raise the delivery error a non-2xx response means: 408/425/429/5xx retry, others not.
+
+    Redirects are never followed, so a 3xx is permanent too; its ``Location`` is named.
+    """
     status = response.status_code
     if 200 <= status < 300:
         return
     error = f"{what} answered {status}" + (f": {detail}" if detail else "")
+    if 300 <= status < 400:
+        location = response.headers.get("location", "")
+        shown = location if len(location) <= 200 else location[:200] + "…"
+        error += f"; redirect to {shown!r} not followed" if location else "; not followed"
     if status in _RETRYABLE or status >= 500:
         raise RetryableDeliveryError(error, retry_after=retry_after(response))
     raise PermanentDeliveryError(error)

@@ -2,39 +2,34 @@
 
 Headers: ``webhook-id`` (stable per message: receivers can use it to drop duplicates),
 ``webhook-timestamp`` (Unix seconds) and ``webhook-signature: v1,<base64 HMAC-SHA256 of
-"id.timestamp.body">`` keyed with the ``whsec_…`` secret. Targets that resolve to private,
-loopback, link-local or otherwise non-public addresses are refused unless their network is
-allow-listed in ``[webhook] allow_private``.
+"id.timestamp.body">`` keyed with the ``whsec_…`` secret.
+
+Every request goes through :class:`~activities.url_guard.UrlGuard`: targets that resolve to
+private, loopback, link-local or otherwise non-public addresses are refused unless their
+network is allow-listed in ``[webhook] allow_private``, and the connection goes to the address
+that was checked. Redirects are not followed: a 3xx answer is a permanent failure that names
+the ``Location`` (retrying the same URL gets the same redirect; the fix is the step's URL).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
-import socket
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
-from definitions.errors import (
-    InvalidAddressError,
-    PermanentDeliveryError,
-    RetryableDeliveryError,
-)
+from activities.url_guard import UrlGuard
+from definitions.errors import RetryableDeliveryError
 from journeys.config import WebhookSettings
 
 from .base import Delivery, Outgoing, Render
 from .http import raise_for_delivery
 
 __all__ = ["WebhookChannel", "sign", "webhook_id"]
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def webhook_id(message_id: str) -> str:
@@ -51,46 +46,41 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
 
 
 class WebhookChannel:
-    """POSTs the rendered JSON body to the step's URL."""
+    """POSTs the rendered JSON body to the step's URL.
+
+    Args:
+        settings: the ``[webhook]`` section.
+        guard: the URL guard to send through (by default one built from
+            ``settings.allow_private``).
+
+    """
 
     name = "webhook"
 
-    def __init__(self, settings: WebhookSettings) -> None:
+    def __init__(self, settings: WebhookSettings, *, guard: UrlGuard | None = None) -> None:
         self.settings = settings
-        self._client = httpx.AsyncClient(timeout=settings.timeout)
-        self._allowed = [ipaddress.ip_network(n, strict=False) for n in settings.allow_private]
+        self.guard = guard or UrlGuard(settings.allow_private, setting="[webhook] allow_private")
+        self._client = self.guard.client(timeout=settings.timeout)
 
     def addresses(self, profile: dict[str, Any], step: Any, render: Render) -> list[str]:
-        """The step's URL, rendered with the message variables."""
+        """The step's URL, rendered with the message variables, if its form may be used."""
         if not step.url:
             return []
         url = render(step.url)
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidAddressError(f"invalid webhook URL {url!r}")
+        self.guard.check_url(url)
         return [url]
 
-    async def _check_target(self, url: str) -> None:
-        host = urlsplit(url).hostname or ""
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, None, type=socket.SOCK_STREAM
-            )
-        except OSError as exc:
-            raise RetryableDeliveryError(f"cannot resolve {host}: {exc}") from exc
-        for info in infos:
-            address = ipaddress.ip_address(info[4][0])
-            if address.is_global or any(address in net for net in self._allowed):
-                continue
-            raise PermanentDeliveryError(
-                f"refused to post to {host} ({address}): not a public address; "
-                "allow its network in [webhook] allow_private"
-            )
-
     async def deliver(self, message: Outgoing) -> Delivery:
-        """POST; 2xx is delivered, 408/425/429/5xx retryable, other statuses permanent."""
+        """POST; 2xx is delivered, 408/425/429/5xx retryable, other statuses permanent.
+
+        Raises:
+            InvalidAddressError: the URL or an address its host resolves to is refused.
+            RetryableDeliveryError: no connection, a timeout, 408/425/429/5xx.
+            PermanentDeliveryError: another status, redirects included.
+
+        """
         url = message.addresses[0]
-        await self._check_target(url)
+        self.guard.check_url(url)
         body = json.dumps(message.content.get("body"), separators=(",", ":")).encode()
         identifier = webhook_id(message.message_id)
         timestamp = int(time.time())
