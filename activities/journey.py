@@ -198,7 +198,8 @@ class JourneyActivities(CohortActivities):
         await self.pace(channel_name)
         # The gate: from here the message is "sending" until the provider answers. A
         # cancel or exit that withdrew it first wins, and it is not sent.
-        if not await self.store.claim_message(record("sending", shown)):
+        claimed = await self.store.claim_message(record("sending", shown))
+        if claimed is None:
             settled = await self.store.get_message(message_id)
             if settled is None:  # erased meanwhile (the person was deleted)
                 return c.SendResult(message_id, channel_name, "skipped", shown, {}, "erased")
@@ -229,6 +230,8 @@ class JourneyActivities(CohortActivities):
             ) from exc
         await self._forget(run.recipient_id, delivery.stale)
         detail = {**delivery.detail, "sent_at": datetime.now(UTC).isoformat()}
+        if claimed == "sending":  # an attempt died handing it over: it may have gone twice
+            detail["possible_duplicate"] = True
         await self.store.save_message(
             record("sent", shown, provider_id=delivery.provider_id, **detail)
         )

@@ -254,6 +254,7 @@ async def test_claims_and_withdrawals_never_both_win(store_url: str) -> None:
             )
             return await store.claim_message(record)
 
+        claims: list[str | None]
         claims, _ = await asyncio.gather(
             asyncio.gather(*(claim(k) for k in keys)),
             asyncio.gather(*(store.withdraw_messages([k], "cancelled") for k in keys)),
@@ -261,11 +262,16 @@ async def test_claims_and_withdrawals_never_both_win(store_url: str) -> None:
         found = await store.get_messages([k.id for k in keys])
         for key, claimed in zip(keys, claims, strict=True):
             assert found[key.id].state == ("sending" if claimed else "skipped"), key.id
+            assert claimed in ("queued", None)
         # A message the log has never seen is recorded withdrawn, and cannot be claimed.
         fresh = MessageKey("race/new", "wf", "run", "note", "rn", "webhook")
         assert await store.withdraw_messages([fresh], "cancelled") == []
         record = MessageRecord(fresh.id, "wf", "run", "note", "rn", "webhook", "sending")
-        assert await store.claim_message(record) is False
+        assert await store.claim_message(record) is None
+        # A message an attempt left "sending" is claimed again, and says so.
+        new = MessageRecord("race/brand-new", "wf", "run", "note", "rb", "webhook", "x")
+        assert await store.claim_message(new) == "new"
+        assert await store.claim_message(new) == "sending"
     finally:
         await store.close()
 

@@ -75,28 +75,31 @@ class MessageStore:
         dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
         return dialect.insert(t.messages)
 
-    async def claim_message(self, message: MessageRecord) -> bool:
+    async def claim_message(self, message: MessageRecord) -> str | None:
         """Mark a message ``sending`` unless it was withdrawn or settled meanwhile.
 
-        Records the message (as ``sending``) when the log has no row for it yet. Returns
-        False when it may not be sent: its row says ``sent``, ``skipped``, ``failed``….
+        Returns the state it was claimed from: ``queued``, ``new`` (the log had no row for
+        it: it is recorded ``sending``) or ``sending`` (an attempt died handing it over:
+        the provider may have it already). Returns None when it may not be sent: its row
+        says ``sent``, ``skipped``, ``failed``….
         """
         now = _now()
-        values = {**message_values(message, now), "state": "sending"}
         async with self.engine.begin() as conn:
+            for state in CLAIMABLE:
+                claimed = await conn.execute(
+                    update(t.messages)
+                    .where(t.messages.c.id == message.id, t.messages.c.state == state)
+                    .values(state="sending", address=message.address, updated_at=now)
+                )
+                if claimed.rowcount:
+                    return state
+            values = {**message_values(message, now), "state": "sending"}
             inserted = await conn.execute(
                 self._insert()
                 .values(id=message.id, created_at=now, **values)
                 .on_conflict_do_nothing(index_elements=["id"])
             )
-            if inserted.rowcount:
-                return True
-            claimed = await conn.execute(
-                update(t.messages)
-                .where(t.messages.c.id == message.id, t.messages.c.state.in_(CLAIMABLE))
-                .values(state="sending", address=message.address, updated_at=now)
-            )
-            return bool(claimed.rowcount)
+            return "new" if inserted.rowcount else None
 
     async def withdraw_messages(
         self, keys: Sequence[MessageKey], reason: str, *, state: str = "skipped"
