@@ -9,13 +9,14 @@ already recorded; a batch of conditions is one SQL query per few hundred people.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.conditions import evaluate
 from activities.messages import Known, gives_up, heartbeating, message_id_for
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from journeys.store import Store
 
 __all__ = ["OUTAGE_AFTER", "SENDS_AT_ONCE", "WITHDRAW_WAIT", "CohortActivities", "progress_json"]
+
+log = logging.getLogger(__name__)
 
 SENDS_AT_ONCE = 32
 """Messages in flight at once in a worker process, across all its batches: more only queue
@@ -158,11 +161,16 @@ class CohortActivities:
         transient = [e for e in retry if e.type == "RetryableDeliveryError"] or retry
         if retry and (windowed or activity.info().attempt < request.final_attempt):
             delays = [e.next_retry_delay for e in retry if e.next_retry_delay]
-            raise ApplicationError(
+            summary = (
                 f"{len(retry)} of {len(request.runs)} messages wait for a retry: "
-                f"{transient[0].message}",
+                f"{transient[0].message}"
+            )
+            log.warning("%s (%s, attempt %d)", summary, request.step.id, activity.info().attempt)
+            raise ApplicationError(
+                summary,
                 type="RetryableDeliveryError",
                 next_retry_delay=max(delays) if delays else None,
+                category=ApplicationErrorCategory.BENIGN,
             )
         return c.SendManyResult([r for r in results if r is not None])
 

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.channels import Channel, Outgoing
 from activities.cohorts import CohortActivities
@@ -224,9 +224,15 @@ class JourneyActivities(CohortActivities):
             await self.store.save_message(
                 record("queued", shown, last_error=str(exc), attempt=attempt)
             )
+            if known is None:  # a batch logs its retries once, for all its messages
+                log.warning("%s: %s (attempt %d, will retry)", message_id, exc, attempt)
             delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
+            # Benign: an expected outcome, recorded in the log; the SDK logs no traceback.
             raise ApplicationError(
-                str(exc), type="RetryableDeliveryError", next_retry_delay=delay
+                str(exc),
+                type="RetryableDeliveryError",
+                next_retry_delay=delay,
+                category=ApplicationErrorCategory.BENIGN,
             ) from exc
         await self._forget(run.recipient_id, delivery.stale)
         detail = {**delivery.detail, "sent_at": datetime.now(UTC).isoformat()}
@@ -242,8 +248,12 @@ class JourneyActivities(CohortActivities):
     async def _fail(self, message: MessageRecord) -> c.SendResult:
         """Record a message failed for good and raise the non-retryable error."""
         await self.store.save_message(message)
+        log.warning("%s failed: %s", message.id, message.reason)
         raise ApplicationError(
-            message.reason or "failed", type="PermanentDeliveryError", non_retryable=True
+            message.reason or "failed",
+            type="PermanentDeliveryError",
+            non_retryable=True,
+            category=ApplicationErrorCategory.BENIGN,
         )
 
     async def _forget(self, recipient_id: str, stale: list[str]) -> None:
