@@ -132,14 +132,15 @@ class PeopleMixin:
     ) -> list[RunHandle]:
         """Create or update a person: attributes merge, ``created_at`` is kept.
 
-        With ``anonymous_id``, the events that anonymous visitor did become this person's.
+        The merge is shallow (a key given replaces that key) and atomic: concurrent
+        identifies of the same person all hold. A ``devices`` attribute (``[{token,
+        platform}]`` or tokens) registers those devices, as :meth:`add_device` does. With
+        ``anonymous_id``, the events that anonymous visitor did become this person's.
         Returns the journeys this started (by putting the person into a segment).
         """
         _check_id(person_id)
         values = check_data(dict(attributes or {}), "attributes")
-        await self.store.upsert_profiles([(person_id, values)])
-        if anonymous_id:
-            await self.store.attach_anonymous(person_id, anonymous_id)
+        await self.store.identify(person_id, values, anonymous_id=anonymous_id)
         return await self._enter_segments(person_id)
 
     async def track(
@@ -161,10 +162,8 @@ class PeopleMixin:
         if not isinstance(event, str) or not event.strip():
             raise InvalidRequestError([f"event: expected an event name, found {event!r}"])
         payload = check_data(dict(data or {}))
-        if await self.store.get_profile(person_id) is None:
-            await self.store.upsert_profiles([(person_id, {})])
         recorded = await self.store.record_event(
-            person_id, event, payload, timestamp, event_id=event_id
+            person_id, event, payload, timestamp, event_id=event_id, create_person=True
         )
         if recorded is None:
             return TrackResult(recorded=False)
@@ -336,8 +335,6 @@ class PeopleMixin:
         """Register a push token for a person."""
         _check_id(person_id)
         _check_id(token, "device id")
-        if await self.store.get_profile(person_id) is None:
-            await self.store.upsert_profiles([(person_id, {})])
         await self.store.add_device(
             person_id, token, platform, check_data(dict(attributes or {}), "device"), last_used
         )
@@ -547,10 +544,7 @@ class PeopleMixin:
                 [f"segment {name!r} is not manual: its members follow from its condition"]
             )
         ids = [_check_id(p) for p in person_ids]
-        await self.store.upsert_profiles(
-            [(p, {}) for p in ids if await self.store.get_profile(p) is None]
-        )
-        await self.store.add_members(name, ids)
+        await self.store.add_members(name, ids)  # creates those who have no profile
         started: list[RunHandle] = []
         for person_id in ids:
             started += await self._enter_segments(person_id)
@@ -650,8 +644,7 @@ class PeopleMixin:
             p.trigger_segment.segment: p.trigger_segment  # type: ignore[union-attr]
             for p in plans
         }
-        now_in = set(await self.store.memberships(person_id, dict(watched)))
-        entered = await self.store.entered(person_id, now_in, set(watched))
+        entered = await self.store.entered(person_id, dict(watched))
         started = []
         for segment in sorted(entered):
             chosen = [p for p in plans if p.trigger_segment.segment == segment]  # type: ignore[union-attr]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,16 +9,10 @@ from pydantic import TypeAdapter
 
 from activities.conditions import evaluate
 from definitions.conditions import Condition
+from definitions.errors import InvalidRequestError
 from journeys.store import MessageRecord, RunRecord, Store, TriggerRecord, normalise_url
 
 CONDITION: TypeAdapter[Condition] = TypeAdapter(Condition)
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    opened = await Store.open(store_url)
-    yield opened
-    await opened.close()
 
 
 def test_urls_get_async_drivers() -> None:
@@ -164,10 +157,36 @@ async def test_merge_and_delete_people(store: Store) -> None:
 
 
 async def test_segment_entry_is_a_change_from_out_to_in(store: Store) -> None:
-    assert await store.entered("se", {"a", "b"}, {"a", "b", "c"}) == {"a", "b"}
-    assert await store.entered("se", {"a", "b"}, {"a", "b", "c"}) == set()
-    assert await store.entered("se", {"b"}, {"a", "b", "c"}) == set()  # left a
-    assert await store.entered("se", {"a", "b", "z"}, {"a", "b", "c"}) == {"a"}
+    tracked = {n: CONDITION.validate_python({"attribute": n, "value": True}) for n in "abc"}
+    assert await store.entered("se", tracked) == set()  # no such person: nothing recorded
+    await store.upsert_profiles([("se", {"a": True, "b": True})])
+    assert await store.entered("se", tracked) == {"a", "b"}
+    assert await store.entered("se", tracked) == set()
+    await store.upsert_profiles([("se", {"a": False})])
+    assert await store.entered("se", tracked) == set()  # left a
+    await store.upsert_profiles([("se", {"a": True, "z": True})])
+    assert await store.entered("se", tracked) == {"a"}
     assert await store.last_run_started("j", "se") is None
     await store.add_run(RunRecord("j/se", "r1", "j", "se", "trg", datetime.now(UTC)))
     assert await store.last_run_started("j", "se") is not None
+
+
+async def test_devices_given_with_a_profile_are_registered(store: Store) -> None:
+    await store.add_device("dg", "known", "ios", {"app": "1.0"})
+    await store.upsert_profiles(
+        [("dg", {"plan": "pro", "devices": ["known", {"token": "new", "platform": "android"}]})]
+    )
+    profile = await store.get_profile("dg")
+    assert profile == {
+        "id": "dg",
+        "plan": "pro",
+        "devices": [
+            {"token": "known", "platform": "ios", "app": "1.0"},  # platform unknown: kept
+            {"token": "new", "platform": "android"},
+        ],
+    }
+    await store.remove_devices("dg", ["known", "new"])
+    assert await store.get_profile("dg") == {"id": "dg", "plan": "pro"}
+    with pytest.raises(InvalidRequestError, match=r"devices of dg\[0\]: expected a token"):
+        await store.upsert_profiles([("dg", {"plan": "free", "devices": [7]})])
+    assert (await store.get_profile("dg") or {})["plan"] == "pro"  # nothing written
