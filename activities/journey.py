@@ -257,6 +257,7 @@ class JourneyActivities(CohortActivities):
         )
 
     async def _forget(self, recipient_id: str, stale: list[str]) -> None:
+        """Delete the tokens a provider says are gone from the person's devices."""
         if stale:
             await self.store.remove_devices(recipient_id, stale)
 

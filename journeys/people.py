@@ -149,16 +149,17 @@ class PeopleMixin:
     ) -> list[RunHandle]:
         """Create or update a person: attributes merge, ``created_at`` is kept.
 
-        With ``anonymous_id``, the events that anonymous visitor did become this person's.
+        The merge is shallow (a key given replaces that key) and atomic: concurrent
+        identifies of the same person all hold. A ``devices`` attribute (``[{token,
+        platform}]`` or tokens) registers those devices, as :meth:`add_device` does. With
+        ``anonymous_id``, the events that anonymous visitor did become this person's.
         Returns the journeys this started (by putting the person into a segment).
         """
         _check_id(person_id)
         values = check_data(attributes, "attributes")
         if anonymous_id is not None:
             _check_id(anonymous_id, "anonymous_id")
-        await self.store.upsert_profiles([(person_id, values)])
-        if anonymous_id:
-            await self.store.attach_anonymous(person_id, anonymous_id)
+        await self.store.identify(person_id, values, anonymous_id=anonymous_id)
         return await self._enter_segments(person_id)
 
     async def track(
@@ -182,10 +183,8 @@ class PeopleMixin:
         timestamp = _time(timestamp)
         if event_id is not None:
             _check_id(event_id, "event_id")
-        if await self.store.get_profile(person_id) is None:
-            await self.store.upsert_profiles([(person_id, {})])
         recorded = await self.store.record_event(
-            person_id, event, payload, timestamp, event_id=event_id
+            person_id, event, payload, timestamp, event_id=event_id, create_person=True
         )
         if recorded is None:
             return TrackResult(recorded=False)
@@ -379,8 +378,6 @@ class PeopleMixin:
         _check_text(platform, "platform", 32)
         extra = check_data(attributes, "device")
         used = _time(last_used, "last_used")
-        if await self.store.get_profile(person_id) is None:
-            await self.store.upsert_profiles([(person_id, {})])
         await self.store.add_device(person_id, token, platform, extra, used)
 
     async def remove_device(self, person_id: str, token: str) -> None:
@@ -600,10 +597,7 @@ class PeopleMixin:
             raise InvalidRequestError(
                 [f"segment {name!r} is not manual: its members follow from its condition"]
             )
-        await self.store.upsert_profiles(
-            [(p, {}) for p in ids if await self.store.get_profile(p) is None]
-        )
-        await self.store.add_members(name, ids)
+        await self.store.add_members(name, ids)  # creates those who have no profile
         started: list[RunHandle] = []
         for person_id in ids:
             started += await self._enter_segments(person_id)
@@ -704,8 +698,7 @@ class PeopleMixin:
             p.trigger_segment.segment: p.trigger_segment  # type: ignore[union-attr]
             for p in plans
         }
-        now_in = set(await self.store.memberships(person_id, dict(watched)))
-        entered = await self.store.entered(person_id, now_in, set(watched))
+        entered = await self.store.entered(person_id, dict(watched))
         started = []
         for segment in sorted(entered):
             chosen = [p for p in plans if p.trigger_segment.segment == segment]  # type: ignore[union-attr]

@@ -8,6 +8,7 @@ from typing import Any
 
 from definitions.errors import InvalidRecipientError, InvalidRequestError
 from definitions.values import MAX_ID_LENGTH, check_document, check_id, require_document
+from journeys.store.devices import check_devices
 
 __all__ = [
     "MAX_ID_LENGTH",
@@ -63,7 +64,10 @@ def parse_recipients(recipients: Any) -> list[tuple[str, dict[str, Any]]]:
                 f"(first at recipients[{seen[rid]}])"
             )
             continue
-        wrong = check_document(fields, where)
+        wrong = (
+            check_document(fields, where)
+            or check_devices(fields.get("devices"), f"{where}.devices")[1]
+        )
         if wrong:
             problems += wrong
             continue

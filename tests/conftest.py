@@ -64,6 +64,14 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    """A store on each backend, migrated."""
+    opened = await Store.open(store_url)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
 def mail() -> Iterator[MailCatcher]:
     catcher = MailCatcher().start()
     yield catcher

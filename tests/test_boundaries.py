@@ -50,6 +50,12 @@ TRIGGERS: list[tuple[str, dict[str, Any], type[Exception], str]] = [
         InvalidRecipientError,
         "recipients[0].n: expected a finite number",
     ),
+    (
+        "a device that is no token",
+        {"recipients": [{"id": "d", "devices": [5]}]},
+        InvalidRecipientError,
+        "recipients[0].devices[0]",
+    ),
     ("no recipients", {"recipients": None}, InvalidRecipientError, "found NoneType"),
     ("a mapping, not a list", {"recipients": {"id": "x"}}, InvalidRecipientError, "list"),
     ("an int", {"recipients": 5}, InvalidRecipientError, "found int"),

@@ -87,7 +87,34 @@ async def test_fallback_past_opt_out_and_unregistered_tokens(engine: Engine) -> 
     ]
     assert engine.twilio is not None and engine.twilio.sent == []
     profile = await engine.client.store.get_profile("f2")
-    assert profile is not None and profile["devices"] == []  # the dead token is gone
+    assert profile is not None and "devices" not in profile  # the dead token is gone
+
+
+async def test_unregistered_tokens_are_removed_wherever_they_were_added(engine: Engine) -> None:
+    """One device model: add_device's tokens and a profile's ``devices`` are the same list."""
+    assert engine.fcm is not None
+    engine.fcm.unregistered = {"added-dead", "given-dead"}
+    await engine.client.add_device("ud", "added-dead", "android")
+    await engine.client.add_device("ud", "added-live", "ios")
+    journey(engine, "pu", "channel: push")
+    given = [{"token": "given-dead", "platform": "ios"}, "given-live"]
+    first = await run(engine, "pu", {"id": "ud", "devices": given})
+    assert send_entry(first).outcome == "sent"
+    person = await engine.client.person("ud")
+    assert "devices" not in person.attributes
+    assert sorted(d["token"] for d in person.devices) == ["added-live", "given-live"]
+    assert (await engine.client.export_person("ud"))["devices"] == person.devices
+    second = await run(engine, "pu", {"id": "ud"})  # the next push: live tokens only
+    [message] = [
+        m for m in await engine.client.messages(recipient="ud") if m.run_id == second.run_id
+    ]
+    assert message.state == "sent" and message.address == "added-live, given-live"
+    assert sorted(m["token"] for m in engine.fcm.sent) == [
+        "added-live",
+        "added-live",
+        "given-live",
+        "given-live",
+    ]
 
 
 async def test_fallback_past_a_permanent_provider_rejection(engine: Engine) -> None:

@@ -2,24 +2,39 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import asyncpg
 import pytest
 from pydantic import TypeAdapter
 
 from activities.conditions import evaluate
 from definitions.conditions import Condition
+from definitions.errors import InvalidRequestError
 from journeys.store import MessageRecord, RunRecord, Store, TriggerRecord, normalise_url
+from journeys.store import tables as t
+from tests.conftest import POSTGRES
 
 CONDITION: TypeAdapter[Condition] = TypeAdapter(Condition)
 
 
 @pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    opened = await Store.open(store_url)
-    yield opened
-    await opened.close()
+async def empty_url(store_url: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A database of its own, with no schema yet (on each backend)."""
+    if store_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path}/empty.db"
+        return
+    name = f"journeys_empty_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(POSTGRES)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{POSTGRES.rsplit('/', 1)[0]}/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
 
 
 def test_urls_get_async_drivers() -> None:
@@ -164,10 +179,75 @@ async def test_merge_and_delete_people(store: Store) -> None:
 
 
 async def test_segment_entry_is_a_change_from_out_to_in(store: Store) -> None:
-    assert await store.entered("se", {"a", "b"}, {"a", "b", "c"}) == {"a", "b"}
-    assert await store.entered("se", {"a", "b"}, {"a", "b", "c"}) == set()
-    assert await store.entered("se", {"b"}, {"a", "b", "c"}) == set()  # left a
-    assert await store.entered("se", {"a", "b", "z"}, {"a", "b", "c"}) == {"a"}
+    tracked = {n: CONDITION.validate_python({"attribute": n, "value": True}) for n in "abc"}
+    assert await store.entered("se", tracked) == set()  # no such person: nothing recorded
+    await store.upsert_profiles([("se", {"a": True, "b": True})])
+    assert await store.entered("se", tracked) == {"a", "b"}
+    assert await store.entered("se", tracked) == set()
+    await store.upsert_profiles([("se", {"a": False})])
+    assert await store.entered("se", tracked) == set()  # left a
+    await store.upsert_profiles([("se", {"a": True, "z": True})])
+    assert await store.entered("se", tracked) == {"a"}
     assert await store.last_run_started("j", "se") is None
     await store.add_run(RunRecord("j/se", "r1", "j", "se", "trg", datetime.now(UTC)))
     assert await store.last_run_started("j", "se") is not None
+
+
+async def test_migration_moves_devices_out_of_the_attributes(empty_url: str) -> None:
+    store = await Store.open(empty_url, migrate=False)
+    await store.migrate("0004")
+    now = datetime.now(UTC)
+    inline = [{"token": "a", "platform": "ios", "app": "1.2"}, "b", 42, {"no": "token"}, "b"]
+    async with store.writer.begin() as conn:
+        await conn.execute(
+            t.profiles.insert(),
+            [
+                {"id": pid, "attributes": a, "created_at": now, "updated_at": now, "email": None}
+                for pid, a in [
+                    ("d1", {"plan": "pro", "devices": inline}),
+                    ("d2", {"devices": []}),
+                    ("d3", {"plan": "free"}),
+                    ("d4", {"devices": "not a list"}),
+                ]
+            ],
+        )
+        await conn.execute(
+            t.devices.insert().values(
+                recipient_id="d1", token="a", platform="android", attributes={}, created_at=now
+            )
+        )
+    await store.migrate()
+    d1 = await store.get_profile("d1")
+    assert d1 == {
+        "id": "d1",
+        "plan": "pro",
+        "devices": [
+            {"token": "a", "platform": "android"},  # the table's own row is kept
+            {"token": "b", "platform": "unknown"},
+        ],
+    }
+    assert await store.get_profile("d2") == {"id": "d2"}
+    assert await store.get_profile("d3") == {"id": "d3", "plan": "free"}
+    assert await store.get_profile("d4") == {"id": "d4"}
+    await store.close()
+
+
+async def test_devices_given_with_a_profile_are_registered(store: Store) -> None:
+    await store.add_device("dg", "known", "ios", {"app": "1.0"})
+    await store.upsert_profiles(
+        [("dg", {"plan": "pro", "devices": ["known", {"token": "new", "platform": "android"}]})]
+    )
+    profile = await store.get_profile("dg")
+    assert profile == {
+        "id": "dg",
+        "plan": "pro",
+        "devices": [
+            {"token": "known", "platform": "ios", "app": "1.0"},  # platform unknown: kept
+            {"token": "new", "platform": "android"},
+        ],
+    }
+    await store.remove_devices("dg", ["known", "new"])
+    assert await store.get_profile("dg") == {"id": "dg", "plan": "pro"}
+    with pytest.raises(InvalidRequestError, match=r"devices of dg\[0\]: expected a token"):
+        await store.upsert_profiles([("dg", {"plan": "free", "devices": [7]})])
+    assert (await store.get_profile("dg") or {})["plan"] == "pro"  # nothing written

@@ -3,7 +3,8 @@
 The access token comes from the service-account key: a JWT signed with its private key
 (RS256) is exchanged at the key's ``token_uri`` for an OAuth2 bearer token, kept until
 shortly before it expires. One message is sent per device token; tokens FCM reports as
-``UNREGISTERED`` are returned as stale so they are removed from the profile.
+``UNREGISTERED`` are returned as stale, and the send activity deletes them from the
+person's devices (the store's devices table, where every device lives).
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 
 
 def device_tokens(profile: dict[str, Any]) -> list[str]:
-    """The push tokens of a profile's ``devices`` (``[{token, platform}]`` or plain strings)."""
+    """The push tokens of a profile's ``devices`` (``[{token, platform}]`` or plain strings).
+
+    The store's profiles list the devices of its devices table there.
+    """
     tokens = []
     for device in profile.get("devices") or []:
         token = device.get("token") if isinstance(device, dict) else device

@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 
 from definitions.conditions import SegmentCondition
 from journeys.store import tables as t
+from journeys.store.dialects import Writer, advisory_lock
 
 if TYPE_CHECKING:
     from journeys.store.segment_sql import ConditionSQL
@@ -34,6 +35,7 @@ class CohortStore:
     """Mixed into :class:`journeys.store.Store`."""
 
     engine: Any
+    writer: Writer
 
     if TYPE_CHECKING:
 
@@ -47,12 +49,15 @@ class CohortStore:
         """Keep a cohort trigger's recipients (in order) for its parent workflow to page.
 
         Written once: a second call for the same trigger (a retried trigger with the same
-        idempotency key) changes nothing.
+        idempotency key), even at the same time, changes nothing (the trigger's row is
+        locked while its recipients are written).
         """
-        async with self.engine.begin() as conn:
+        async with self.writer.begin() as conn:
             known = (
                 await conn.execute(
-                    select(t.triggers.c.recipients).where(t.triggers.c.id == trigger_id)
+                    select(t.triggers.c.recipients)
+                    .where(t.triggers.c.id == trigger_id)
+                    .with_for_update()
                 )
             ).scalar()
             if known is not None:
@@ -86,7 +91,8 @@ class CohortStore:
 
         A recipient with an open run of the journey (in another cohort or on their own)
         keeps it and is left out. Claiming the same page for the same cohort again (a
-        retried activity) returns the same members.
+        retried activity) returns the same members. Claims of one journey run one at a
+        time (a lock on the journey's name), so two cohorts never both claim a person.
 
         Returns:
             (members as (recipient id, run id, data), position of the page's last
@@ -94,7 +100,8 @@ class CohortStore:
 
         """
         started = datetime.now(UTC)
-        async with self.engine.begin() as conn:
+        async with self.writer.begin() as conn:
+            await advisory_lock(conn, f"claim:{journey}")
             page = (
                 await conn.execute(
                     select(
@@ -167,7 +174,7 @@ class CohortStore:
             )
             .values(closed=1, outcome=bindparam("outcome"))
         )
-        async with self.engine.begin() as conn:
+        async with self.writer.begin() as conn:
             await conn.execute(
                 statement,
                 [{"wf": workflow_id, "rid": rid, "outcome": outcome} for rid, outcome in outcomes],
@@ -235,7 +242,7 @@ class CohortStore:
 
     async def close_open_runs_of_trigger(self, trigger_id: str) -> None:
         """Mark every cohort run of a trigger ended (after the trigger was cancelled)."""
-        async with self.engine.begin() as conn:
+        async with self.writer.begin() as conn:
             await conn.execute(
                 update(t.runs)
                 .where(

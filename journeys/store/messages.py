@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from journeys.store import tables as t
+from journeys.store.dialects import Writer, insert
 
 if TYPE_CHECKING:
     from journeys.store.store import MessageRecord
@@ -48,8 +48,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def message_values(message: MessageRecord, now: datetime) -> dict[str, Any]:
-    """A message's columns but its id and creation time, as of ``now``."""
+def message_values(message: MessageRecord) -> dict[str, Any]:
+    """A message's columns that change with its state (the reason cut to its column)."""
     reason = message.reason
     return {
         "workflow_id": message.workflow_id,
@@ -62,7 +62,6 @@ def message_values(message: MessageRecord, now: datetime) -> dict[str, Any]:
         "detail": message.detail,
         "provider_id": message.provider_id,
         "reason": reason if reason is None or len(reason) <= 255 else reason[:254] + "…",
-        "updated_at": now,
     }
 
 
@@ -70,10 +69,15 @@ class MessageStore:
     """Mixed into :class:`journeys.store.Store`."""
 
     engine: Any
+    writer: Writer
+
+    if TYPE_CHECKING:
+
+        @property
+        def dialect(self) -> str: ...
 
     def _insert(self) -> Any:
-        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
-        return dialect.insert(t.messages)
+        return insert(self.dialect, t.messages)
 
     async def claim_message(self, message: MessageRecord) -> str | None:
         """Mark a message ``sending`` unless it was withdrawn or settled meanwhile.
@@ -84,7 +88,7 @@ class MessageStore:
         says ``sent``, ``skipped``, ``failed``….
         """
         now = _now()
-        async with self.engine.begin() as conn:
+        async with self.writer.begin() as conn:
             for state in CLAIMABLE:
                 claimed = await conn.execute(
                     update(t.messages)
@@ -93,7 +97,7 @@ class MessageStore:
                 )
                 if claimed.rowcount:
                     return state
-            values = {**message_values(message, now), "state": "sending"}
+            values = {**message_values(message), "state": "sending", "updated_at": now}
             inserted = await conn.execute(
                 self._insert()
                 .values(id=message.id, created_at=now, **values)
@@ -112,7 +116,7 @@ class MessageStore:
         """
         now = _now()
         sending: list[str] = []
-        async with self.engine.begin() as conn:
+        async with self.writer.begin() as conn:
             for start in range(0, len(keys), _CHUNK):
                 chunk = keys[start : start + _CHUNK]
                 await conn.execute(
@@ -155,7 +159,7 @@ class MessageStore:
         self, ids: Sequence[str], reason: str, *, state: str = "skipped"
     ) -> None:
         """Withdraw messages left ``sending`` by an attempt that is gone (see withdraw)."""
-        async with self.engine.begin() as conn:
+        async with self.writer.begin() as conn:
             for start in range(0, len(ids), _CHUNK):
                 await conn.execute(
                     update(t.messages)

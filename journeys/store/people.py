@@ -1,27 +1,35 @@
-"""People, devices, segments and GDPR, as store operations (mixed into :class:`Store`)."""
+"""People, segments and GDPR, as store operations (mixed into :class:`Store`).
+
+Writes that read before they write (a merge, segment entry) lock the people they read
+first — ``FOR UPDATE`` on PostgreSQL, the write lock SQLite's write transactions take — so
+concurrent requests about the same person apply one after the other.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy import Table, delete, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from definitions.conditions import SegmentCondition
 from journeys.store import tables as t
+from journeys.store.dialects import insert
+from journeys.store.profiles import ProfileStore, email_of
 from journeys.store.segment_sql import ConditionSQL
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = ["PeopleStore", "PersonPage"]
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+_PLACEHOLDER = datetime(1970, 1, 1, tzinfo=UTC)
+"""``created_at`` of the profile :meth:`PeopleStore.delete_person` holds when there is none."""
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -39,15 +47,8 @@ class PersonPage:
     """Pass as ``after`` for the next page; None on the last page."""
 
 
-class PeopleStore:
+class PeopleStore(ProfileStore):
     """The store's people and segment operations."""
-
-    engine: AsyncEngine
-
-    @property
-    def dialect(self) -> str:
-        """``sqlite`` or ``postgresql``."""
-        return str(self.engine.dialect.name)
 
     # -- people ------------------------------------------------------------------------------
 
@@ -96,107 +97,87 @@ class PeopleStore:
         ids = ids[:limit]
         return PersonPage(ids, ids[-1] if more and ids else None)
 
-    async def attach_anonymous(self, recipient_id: str, anonymous_id: str) -> int:
-        """Give a person the events an anonymous visitor did; returns how many moved."""
-        async with self.engine.begin() as conn:
-            moved = await conn.execute(
-                update(t.events)
-                .where(t.events.c.anonymous_id == anonymous_id, t.events.c.recipient_id.is_(None))
-                .values(recipient_id=recipient_id)
-            )
-        return int(moved.rowcount or 0)
-
     async def merge_people(self, primary: str, secondary: str) -> None:
         """Fold ``secondary`` into ``primary``; then ``secondary`` is gone.
 
         Attributes merge (primary wins), and events, messages, runs, devices, segment
-        memberships and preferences move over.
+        memberships and preferences move over. Both people are locked first, in id order,
+        so a concurrent write to either waits for the merge (and is not lost).
         """
-        async with self.engine.begin() as conn:
-            rows = {
-                r.id: r
-                for r in await conn.execute(
-                    select(t.profiles).where(t.profiles.c.id.in_([primary, secondary]))
-                )
-            }
+        async with self.writer.begin() as conn:
+            rows = await _lock(conn, [primary, secondary])
             if secondary not in rows:
                 return
-            attributes = {
-                **rows[secondary].attributes,
-                **(rows[primary].attributes if primary in rows else {}),
-            }
-            if primary in rows:
-                created = min(
-                    _aware(rows[primary].created_at),  # type: ignore[type-var]
-                    _aware(rows[secondary].created_at),
+            if primary not in rows:
+                await self._ensure(conn, [primary])
+                rows = await _lock(conn, [primary, secondary])
+            first, second = rows[primary], rows[secondary]
+            attributes = {**second.attributes, **first.attributes}
+            await conn.execute(
+                update(t.profiles)
+                .where(t.profiles.c.id == primary)
+                .values(
+                    attributes=attributes,
+                    created_at=min(_aware(first.created_at), _aware(second.created_at)),  # type: ignore[type-var]
+                    updated_at=_now(),
+                    email=email_of(attributes),
                 )
-                await conn.execute(
-                    update(t.profiles)
-                    .where(t.profiles.c.id == primary)
-                    .values(
-                        attributes=attributes,
-                        created_at=created,
-                        updated_at=_now(),
-                        email=rows[primary].email or rows[secondary].email,
-                    )
-                )
-            else:
-                await conn.execute(
-                    update(t.profiles)
-                    .where(t.profiles.c.id == secondary)
-                    .values(id=primary, updated_at=_now())
-                )
+            )
             for table in (t.events, t.messages, t.runs):
                 await conn.execute(
                     update(table)
                     .where(table.c.recipient_id == secondary)
                     .values(recipient_id=primary)
                 )
-            await self._move_keyed(conn, t.devices, "token", secondary, primary)
-            await self._move_keyed(conn, t.segment_members, "segment", secondary, primary)
+            for table in (t.devices, t.segment_members, t.preferences):
+                await self._move(conn, table, secondary, primary)
             await conn.execute(
                 delete(t.segment_state).where(t.segment_state.c.recipient_id == secondary)
             )
-            has_own = (
-                await conn.execute(
-                    select(t.preferences.c.recipient_id).where(
-                        t.preferences.c.recipient_id == primary
-                    )
-                )
-            ).first()
-            if has_own:
-                await conn.execute(
-                    delete(t.preferences).where(t.preferences.c.recipient_id == secondary)
-                )
-            else:
-                await conn.execute(
-                    update(t.preferences)
-                    .where(t.preferences.c.recipient_id == secondary)
-                    .values(recipient_id=primary)
-                )
-            if primary in rows:
-                await conn.execute(delete(t.profiles).where(t.profiles.c.id == secondary))
+            await conn.execute(delete(t.profiles).where(t.profiles.c.id == secondary))
 
-    @staticmethod
-    async def _move_keyed(
-        conn: AsyncConnection, table: Any, key: str, source: str, target: str
-    ) -> None:
-        taken = set(
-            (
-                await conn.execute(select(table.c[key]).where(table.c.recipient_id == target))
-            ).scalars()
-        )
+    async def _move(self, conn: AsyncConnection, table: Table, source: str, target: str) -> None:
+        """Give ``source``'s rows to ``target``, except keys ``target`` has already."""
+        columns = [c.name for c in table.c]
+        chosen = select(
+            *(
+                literal(target, table.c.recipient_id.type).label(c.name)
+                if c.name == "recipient_id"
+                else c
+                for c in table.c
+            )
+        ).where(table.c.recipient_id == source)
         await conn.execute(
-            delete(table).where(table.c.recipient_id == source, table.c[key].in_(taken))
+            insert(self.dialect, table).from_select(columns, chosen).on_conflict_do_nothing()
         )
-        await conn.execute(
-            update(table).where(table.c.recipient_id == source).values(recipient_id=target)
-        )
+        await conn.execute(delete(table).where(table.c.recipient_id == source))
 
     async def delete_person(self, recipient_id: str) -> bool:
-        """Delete a person and everything about them; False when there was nothing."""
-        async with self.engine.begin() as conn:
-            found = await conn.execute(delete(t.profiles).where(t.profiles.c.id == recipient_id))
+        """Delete a person and everything about them; False when there was no profile.
+
+        The profile is held first — written as a placeholder when there is none, which
+        makes a concurrent write that is creating it finish first — and every write about
+        a person holds it too: the delete takes all of a concurrent write or none of it.
+        """
+        async with self.writer.begin() as conn:
+            held = insert(self.dialect, t.profiles).values(
+                id=recipient_id,
+                attributes={},
+                created_at=_PLACEHOLDER,
+                updated_at=_PLACEHOLDER,
+                email=None,
+            )
+            held = held.on_conflict_do_update(
+                index_elements=[t.profiles.c.id], set_={"updated_at": t.profiles.c.updated_at}
+            )
+            await conn.execute(held)
+            created = (
+                await conn.execute(
+                    delete(t.profiles)
+                    .where(t.profiles.c.id == recipient_id)
+                    .returning(t.profiles.c.created_at)
+                )
+            ).scalar_one()
             for table in (
                 t.events,
                 t.messages,
@@ -215,7 +196,7 @@ class PeopleStore:
                     t.suppressions.c.kind == "person", t.suppressions.c.value == recipient_id
                 )
             )
-        return bool(found.rowcount)
+        return _aware(created) != _PLACEHOLDER
 
     async def person_events(self, recipient_id: str, *, limit: int = 1000) -> list[dict[str, Any]]:
         """A person's events, newest first."""
@@ -238,43 +219,6 @@ class PeopleStore:
                 for r in rows
             ]
 
-    # -- devices -----------------------------------------------------------------------------
-
-    async def add_device(
-        self,
-        recipient_id: str,
-        token: str,
-        platform: str,
-        attributes: dict[str, Any] | None = None,
-        last_used: datetime | None = None,
-    ) -> None:
-        """Register (or refresh) a push token for a person."""
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                delete(t.devices).where(
-                    t.devices.c.recipient_id == recipient_id, t.devices.c.token == token
-                )
-            )
-            await conn.execute(
-                insert(t.devices).values(
-                    recipient_id=recipient_id,
-                    token=token,
-                    platform=platform,
-                    attributes=dict(attributes or {}),
-                    last_used=last_used,
-                    created_at=_now(),
-                )
-            )
-
-    async def remove_device(self, recipient_id: str, token: str) -> None:
-        """Forget a push token."""
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                delete(t.devices).where(
-                    t.devices.c.recipient_id == recipient_id, t.devices.c.token == token
-                )
-            )
-
     # -- segments ----------------------------------------------------------------------------
 
     def sql(self, lookup: Callable[[str], SegmentCondition | None] | None = None) -> ConditionSQL:
@@ -294,47 +238,46 @@ class PeopleStore:
         self, name: str, kind: str, condition: dict[str, Any] | None, description: str = ""
     ) -> None:
         """Create or replace a segment defined through the API."""
-        async with self.engine.begin() as conn:
-            await conn.execute(delete(t.segments).where(t.segments.c.name == name))
-            await conn.execute(
-                insert(t.segments).values(
-                    name=name,
-                    kind=kind,
-                    condition=condition,
-                    description=description,
-                    created_at=_now(),
-                )
-            )
+        statement = insert(self.dialect, t.segments).values(
+            name=name, kind=kind, condition=condition, description=description, created_at=_now()
+        )
+        new = statement.excluded
+        statement = statement.on_conflict_do_update(
+            index_elements=[t.segments.c.name],
+            set_={"kind": new.kind, "condition": new.condition, "description": new.description},
+        )
+        async with self.writer.begin() as conn:
+            await conn.execute(statement)
 
     async def delete_segment(self, name: str) -> None:
         """Remove a segment defined through the API, and its manual members."""
-        async with self.engine.begin() as conn:
+        async with self.writer.begin() as conn:
             await conn.execute(delete(t.segments).where(t.segments.c.name == name))
             await conn.execute(delete(t.segment_members).where(t.segment_members.c.segment == name))
 
     async def add_members(self, segment: str, recipient_ids: list[str]) -> None:
-        """Add people to a manual segment."""
-        async with self.engine.begin() as conn:
-            have = set(
-                (
-                    await conn.execute(
-                        select(t.segment_members.c.recipient_id).where(
-                            t.segment_members.c.segment == segment,
-                            t.segment_members.c.recipient_id.in_(recipient_ids),
-                        )
-                    )
-                ).scalars()
-            )
-            new = [r for r in dict.fromkeys(recipient_ids) if r not in have]
-            if new:
+        """Add people to a manual segment (those without a profile get an empty one)."""
+        if not recipient_ids:
+            return
+        ids = sorted(set(recipient_ids))
+        now = _now()
+        statement = insert(self.dialect, t.segment_members).on_conflict_do_nothing(
+            index_elements=[t.segment_members.c.segment, t.segment_members.c.recipient_id]
+        )
+        async with self.writer.begin() as conn:
+            await self._ensure(conn, ids)
+            for start in range(0, len(ids), 1000):
                 await conn.execute(
-                    insert(t.segment_members),
-                    [{"segment": segment, "recipient_id": r, "added_at": _now()} for r in new],
+                    statement,
+                    [
+                        {"segment": segment, "recipient_id": r, "added_at": now}
+                        for r in ids[start : start + 1000]
+                    ],
                 )
 
     async def remove_members(self, segment: str, recipient_ids: list[str]) -> None:
         """Take people out of a manual segment."""
-        async with self.engine.begin() as conn:
+        async with self.writer.begin() as conn:
             await conn.execute(
                 delete(t.segment_members).where(
                     t.segment_members.c.segment == segment,
@@ -385,25 +328,44 @@ class PeopleStore:
         lookup: Callable[[str], SegmentCondition | None] | None = None,
     ) -> list[str]:
         """The segments (name → compiled condition) a person is in, in one query."""
+        async with self.engine.connect() as conn:
+            return await self._memberships(conn, recipient_id, segments, lookup)
+
+    async def _memberships(
+        self,
+        conn: AsyncConnection,
+        recipient_id: str,
+        segments: dict[str, Any],
+        lookup: Callable[[str], SegmentCondition | None] | None = None,
+    ) -> list[str]:
         if not segments:
             return []
         compiler = self.sql(lookup)
         names = list(segments)
         columns = [compiler.where(segments[n]).label(f"s{i}") for i, n in enumerate(names)]
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(select(*columns).where(t.profiles.c.id == recipient_id))
-            ).first()
+        row = (await conn.execute(select(*columns).where(t.profiles.c.id == recipient_id))).first()
         if row is None:
             return []
         return [n for i, n in enumerate(names) if row[i]]
 
-    async def entered(self, recipient_id: str, now_in: set[str], tracked: set[str]) -> set[str]:
-        """Record which of the ``tracked`` segments a person is in now; return those entered.
+    async def entered(
+        self,
+        recipient_id: str,
+        segments: dict[str, Any],
+        lookup: Callable[[str], SegmentCondition | None] | None = None,
+    ) -> set[str]:
+        """Which of these segments (name → compiled condition) a person has just entered.
 
-        A person enters a segment when they are in it now and were not the last time.
+        Records which of them the person is in now; they entered those they are in now
+        and were not in the last time. The person is locked while their memberships are
+        computed and recorded, so of two concurrent calls one sees the other's record
+        (an entry is reported once), and nothing is recorded for someone deleted.
         """
-        async with self.engine.begin() as conn:
+        async with self.writer.begin() as conn:
+            if not await _lock(conn, [recipient_id]):
+                return set()
+            now_in = set(await self._memberships(conn, recipient_id, segments, lookup))
+            tracked = set(segments)
             before = set(
                 (
                     await conn.execute(
@@ -424,10 +386,10 @@ class PeopleStore:
                 )
             if entered:
                 await conn.execute(
-                    insert(t.segment_state),
+                    insert(self.dialect, t.segment_state),
                     [
                         {"segment": s, "recipient_id": recipient_id, "since": _now()}
-                        for s in entered
+                        for s in sorted(entered)
                     ],
                 )
         return entered
@@ -443,3 +405,18 @@ class PeopleStore:
                 )
             ).scalar()
         return _aware(value)
+
+
+async def _lock(conn: AsyncConnection, recipient_ids: list[str]) -> dict[str, Any]:
+    """The profiles of these people, locked (PostgreSQL: in id order) until the end.
+
+    SQLite's write transactions hold the database's write lock already; ``FOR UPDATE``
+    is not written there.
+    """
+    rows = await conn.execute(
+        select(t.profiles)
+        .where(t.profiles.c.id.in_(sorted(set(recipient_ids))))
+        .order_by(t.profiles.c.id)
+        .with_for_update()
+    )
+    return {row.id: row for row in rows}

@@ -11,7 +11,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, func, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -20,6 +20,7 @@ from definitions.errors import ConfigurationError, EngineUnavailableError
 from journeys.consent import Preferences
 from journeys.store import tables as t
 from journeys.store.cohorts import CohortStore
+from journeys.store.dialects import Writer, configure_sqlite, insert, json_merge
 from journeys.store.messages import MessageStore, message_values
 from journeys.store.people import PeopleStore, PersonPage
 
@@ -47,16 +48,6 @@ def normalise_url(url: str) -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _email_of(attributes: dict[str, Any]) -> str | None:
-    email = attributes.get("email")
-    return email.strip().lower()[:320] if isinstance(email, str) and email.strip() else None
-
-
-def _reason(text: str | None) -> str | None:
-    """A reason cut to its column's width (255): provider errors can be long."""
-    return text if text is None or len(text) <= 255 else text[:254] + "…"
 
 
 def _aware(value: datetime) -> datetime:
@@ -132,8 +123,11 @@ class Store(PeopleStore, CohortStore, MessageStore):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         options: dict[str, Any] = {"connect_args": {"timeout": 30}} if self._sqlite else {}
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
+        """For reads (``engine.connect()``)."""
         if self._sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            configure_sqlite(self.engine.sync_engine)
+        self.writer = Writer(self.engine)
+        """For writes (``writer.begin()``): the same pool; on SQLite, ``BEGIN IMMEDIATE``."""
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -147,12 +141,12 @@ class Store(PeopleStore, CohortStore, MessageStore):
         """Release the store's connections."""
         await self.engine.dispose()
 
-    async def migrate(self) -> None:
-        """Apply the Alembic migrations that are not applied yet."""
+    async def migrate(self, revision: str = "head") -> None:
+        """Apply the Alembic migrations that are not applied yet (up to ``revision``)."""
         for attempt in range(3):
             try:
-                async with self.engine.begin() as conn:
-                    await conn.run_sync(_upgrade)
+                async with self.writer.begin() as conn:
+                    await conn.run_sync(_upgrade, revision)
                 return
             except (OperationalError, ProgrammingError, IntegrityError) as exc:
                 if attempt == 2:
@@ -162,112 +156,6 @@ class Store(PeopleStore, CohortStore, MessageStore):
                 raise EngineUnavailableError(
                     f"cannot reach the store at {self.url}: {exc}"
                 ) from exc
-
-    # -- profiles ------------------------------------------------------------------------
-
-    async def upsert_profiles(self, profiles: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
-        """Create profiles or merge attributes into them, all in one transaction.
-
-        ``created_at`` is kept from the first time a profile was written. Returns the ids
-        that were created (not merely updated).
-        """
-        if not profiles:
-            return []
-        now = _now()
-        created: list[str] = []
-        async with self.engine.begin() as conn:
-            ids = [pid for pid, _ in profiles]
-            existing: dict[str, dict[str, Any]] = {}
-            for start in range(0, len(ids), 500):
-                rows = await conn.execute(
-                    select(t.profiles.c.id, t.profiles.c.attributes).where(
-                        t.profiles.c.id.in_(ids[start : start + 500])
-                    )
-                )
-                existing.update({row.id: dict(row.attributes) for row in rows})
-            fresh: dict[str, dict[str, Any]] = {}
-            changed: dict[str, dict[str, Any]] = {}
-            for pid, attributes in profiles:
-                if pid in existing:
-                    existing[pid].update(attributes)
-                    changed[pid] = existing[pid]
-                elif pid in fresh:
-                    fresh[pid].update(attributes)
-                else:
-                    fresh[pid] = dict(attributes)
-                    created.append(pid)
-            for pid, attributes in changed.items():
-                await conn.execute(
-                    update(t.profiles)
-                    .where(t.profiles.c.id == pid)
-                    .values(attributes=attributes, updated_at=now, email=_email_of(attributes))
-                )
-            if fresh:
-                await conn.execute(
-                    t.profiles.insert(),
-                    [
-                        {
-                            "id": pid,
-                            "attributes": attributes,
-                            "created_at": now,
-                            "updated_at": now,
-                            "email": _email_of(attributes),
-                        }
-                        for pid, attributes in fresh.items()
-                    ],
-                )
-        return created
-
-    async def get_profile(self, recipient_id: str) -> dict[str, Any] | None:
-        """A profile's attributes with its ``id`` and ``devices``, or None when there is none.
-
-        ``devices`` lists the devices registered through the API and any the profile's
-        own ``devices`` attribute holds.
-        """
-        found = await self.get_full_profiles([recipient_id])
-        return found.get(recipient_id)
-
-    async def get_full_profiles(self, recipient_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Many profiles as :meth:`get_profile` returns them, in two queries a few hundred."""
-        found: dict[str, dict[str, Any]] = {}
-        ids = list(recipient_ids)
-        async with self.engine.connect() as conn:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                rows = await conn.execute(select(t.profiles).where(t.profiles.c.id.in_(chunk)))
-                for row in rows:
-                    found[row.id] = {**row.attributes, "id": row.id}
-                registered = await conn.execute(
-                    select(t.devices)
-                    .where(t.devices.c.recipient_id.in_(chunk))
-                    .order_by(t.devices.c.created_at)
-                )
-                for device in registered:
-                    profile = found.get(device.recipient_id)
-                    if profile is None:
-                        continue
-                    inline = list(profile.get("devices") or [])
-                    tokens = {d.get("token") if isinstance(d, dict) else d for d in inline}
-                    if device.token not in tokens:
-                        inline.append(
-                            {
-                                "token": device.token,
-                                "platform": device.platform,
-                                **device.attributes,
-                            }
-                        )
-                    profile["devices"] = inline
-        return found
-
-    async def profile_created_at(self, recipient_id: str) -> datetime | None:
-        """When a profile was first written."""
-        async with self.engine.connect() as conn:
-            value = (
-                await conn.execute(
-                    select(t.profiles.c.created_at).where(t.profiles.c.id == recipient_id)
-                )
-            ).scalar()
-        return _aware(value) if value else None
 
     # -- events --------------------------------------------------------------------------
 
@@ -280,13 +168,18 @@ class Store(PeopleStore, CohortStore, MessageStore):
         *,
         anonymous_id: str | None = None,
         event_id: str | None = None,
+        create_person: bool = False,
     ) -> int | None:
         """Store an event of a person (or an anonymous visitor); returns its id.
 
         Returns None when ``event_id`` was recorded before: a repeat changes nothing.
+        With ``create_person``, a person without a profile gets an empty one, in the same
+        transaction (so a concurrent :meth:`delete_person` takes both or neither).
         """
         try:
-            async with self.engine.begin() as conn:
+            async with self.writer.begin() as conn:
+                if create_person and recipient_id is not None:
+                    await self._ensure(conn, [recipient_id])
                 result = await conn.execute(
                     t.events.insert().values(
                         recipient_id=recipient_id,
@@ -338,7 +231,7 @@ class Store(PeopleStore, CohortStore, MessageStore):
     async def save_trigger(self, trigger: TriggerRecord) -> TriggerRecord:
         """Record a trigger; with an idempotency key already used, returns the first one."""
         try:
-            async with self.engine.begin() as conn:
+            async with self.writer.begin() as conn:
                 await conn.execute(
                     t.triggers.insert().values(
                         id=trigger.id,
@@ -358,27 +251,22 @@ class Store(PeopleStore, CohortStore, MessageStore):
 
     async def add_run(self, run: RunRecord) -> None:
         """Record a run (once: recording the same run again changes nothing)."""
-        async with self.engine.begin() as conn:
-            exists = (
-                await conn.execute(
-                    select(t.runs.c.run_id).where(
-                        t.runs.c.workflow_id == run.workflow_id, t.runs.c.run_id == run.run_id
-                    )
+        statement = insert(self.dialect, t.runs).on_conflict_do_nothing(
+            index_elements=[t.runs.c.workflow_id, t.runs.c.run_id]
+        )
+        async with self.writer.begin() as conn:
+            await conn.execute(
+                statement.values(
+                    workflow_id=run.workflow_id,
+                    run_id=run.run_id,
+                    journey=run.journey,
+                    recipient_id=run.recipient_id,
+                    trigger_id=run.trigger_id,
+                    started_at=run.started_at,
+                    closed=int(run.closed),
+                    member=int(run.member),
                 )
-            ).first()
-            if exists is None:
-                await conn.execute(
-                    t.runs.insert().values(
-                        workflow_id=run.workflow_id,
-                        run_id=run.run_id,
-                        journey=run.journey,
-                        recipient_id=run.recipient_id,
-                        trigger_id=run.trigger_id,
-                        started_at=run.started_at,
-                        closed=int(run.closed),
-                        member=int(run.member),
-                    )
-                )
+            )
 
     async def runs_of_trigger(self, trigger_id: str) -> list[RunRecord]:
         """The runs a trigger started, in the order they started."""
@@ -426,7 +314,7 @@ class Store(PeopleStore, CohortStore, MessageStore):
 
     async def mark_closed(self, workflow_id: str, run_id: str) -> None:
         """Remember that a run has ended, so events are no longer sent to it."""
-        async with self.engine.begin() as conn:
+        async with self.writer.begin() as conn:
             await conn.execute(
                 update(t.runs)
                 .where(t.runs.c.workflow_id == workflow_id, t.runs.c.run_id == run_id)
@@ -498,45 +386,37 @@ class Store(PeopleStore, CohortStore, MessageStore):
         return found
 
     async def add_messages(self, messages: Sequence[MessageRecord]) -> None:
-        """Record messages never recorded before, in one statement."""
+        """Record messages never recorded before; those already recorded are kept as they are."""
         if not messages:
             return
         now = _now()
-        async with self.engine.begin() as conn:
+        statement = insert(self.dialect, t.messages).on_conflict_do_nothing(
+            index_elements=[t.messages.c.id]
+        )
+        async with self.writer.begin() as conn:
             await conn.execute(
-                t.messages.insert(),
+                statement,
                 [
-                    {
-                        "id": m.id,
-                        "workflow_id": m.workflow_id,
-                        "run_id": m.run_id,
-                        "step": m.step,
-                        "recipient_id": m.recipient_id,
-                        "channel": m.channel,
-                        "address": m.address,
-                        "state": m.state,
-                        "detail": m.detail,
-                        "provider_id": m.provider_id,
-                        "reason": _reason(m.reason),
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for m in messages
+                    {"id": m.id, **message_values(m), "created_at": now, "updated_at": now}
+                    for m in sorted(messages, key=lambda m: m.id)
                 ],
             )
 
     async def save_message(self, message: MessageRecord) -> None:
-        """Record a message, or the new state of one already recorded."""
+        """Record a message, or the new state of one already recorded (in one statement)."""
         now = _now()
-        values = message_values(message, now)
-        async with self.engine.begin() as conn:
-            changed = await conn.execute(
-                update(t.messages).where(t.messages.c.id == message.id).values(**values)
-            )
-            if not changed.rowcount:
-                await conn.execute(
-                    t.messages.insert().values(id=message.id, created_at=now, **values)
-                )
+        statement = insert(self.dialect, t.messages).values(
+            id=message.id, created_at=now, updated_at=now, **message_values(message)
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[t.messages.c.id],
+            set_={
+                **{k: statement.excluded[k] for k in message_values(message)},
+                "updated_at": statement.excluded.updated_at,
+            },
+        )
+        async with self.writer.begin() as conn:
+            await conn.execute(statement)
 
     # -- preferences and suppressions ----------------------------------------------------
 
@@ -582,57 +462,52 @@ class Store(PeopleStore, CohortStore, MessageStore):
         channels: dict[str, bool] | None = None,
         topics: dict[str, bool] | None = None,
     ) -> Preferences:
-        """Change some preferences, keeping the others; returns the result."""
-        async with self.engine.begin() as conn:
+        """Change some preferences, keeping the others; returns the result.
+
+        One statement: channels and topics merge in the database, so concurrent updates
+        of different keys all hold.
+        """
+        p = t.preferences.c
+        statement = insert(self.dialect, t.preferences).values(
+            recipient_id=recipient_id,
+            unsubscribed=int(bool(unsubscribed)),
+            channels=dict(channels or {}),
+            topics=dict(topics or {}),
+            updated_at=_now(),
+        )
+        new = statement.excluded
+        changes: dict[str, Any] = {
+            "channels": json_merge(p.channels, new.channels),
+            "topics": json_merge(p.topics, new.topics),
+            "updated_at": new.updated_at,
+        }
+        if unsubscribed is not None:
+            changes["unsubscribed"] = new.unsubscribed
+        statement = statement.on_conflict_do_update(index_elements=[p.recipient_id], set_=changes)
+        async with self.writer.begin() as conn:
             row = (
-                await conn.execute(
-                    select(t.preferences).where(t.preferences.c.recipient_id == recipient_id)
-                )
-            ).first()
-            merged = Preferences(
-                recipient_id,
-                bool(row.unsubscribed) if row and unsubscribed is None else bool(unsubscribed),
-                {**(dict(row.channels) if row else {}), **(channels or {})},
-                {**(dict(row.topics) if row else {}), **(topics or {})},
-            )
-            values = {
-                "unsubscribed": int(merged.unsubscribed),
-                "channels": merged.channels,
-                "topics": merged.topics,
-                "updated_at": _now(),
-            }
-            if row is None:
-                await conn.execute(
-                    t.preferences.insert().values(recipient_id=recipient_id, **values)
-                )
-            else:
-                await conn.execute(
-                    update(t.preferences)
-                    .where(t.preferences.c.recipient_id == recipient_id)
-                    .values(**values)
-                )
-        return merged
+                await conn.execute(statement.returning(p.unsubscribed, p.channels, p.topics))
+            ).one()
+        return Preferences(
+            recipient_id, bool(row.unsubscribed), dict(row.channels), dict(row.topics)
+        )
 
     async def suppress(self, kind: str, value: str, reason: str) -> None:
-        """Suppress a person (``kind="person"``) or an address (``kind="address"``)."""
-        async with self.engine.begin() as conn:
-            exists = (
-                await conn.execute(
-                    select(t.suppressions.c.kind).where(
-                        t.suppressions.c.kind == kind, t.suppressions.c.value == value
-                    )
-                )
-            ).first()
-            if exists is None:
-                await conn.execute(
-                    t.suppressions.insert().values(
-                        kind=kind, value=value, reason=reason, created_at=_now()
-                    )
-                )
+        """Suppress a person (``kind="person"``) or an address (``kind="address"``).
+
+        Suppressing again keeps the first reason.
+        """
+        statement = insert(self.dialect, t.suppressions).on_conflict_do_nothing(
+            index_elements=[t.suppressions.c.kind, t.suppressions.c.value]
+        )
+        async with self.writer.begin() as conn:
+            await conn.execute(
+                statement.values(kind=kind, value=value, reason=reason, created_at=_now())
+            )
 
     async def unsuppress(self, kind: str, value: str) -> None:
         """Lift a suppression."""
-        async with self.engine.begin() as conn:
+        async with self.writer.begin() as conn:
             await conn.execute(
                 t.suppressions.delete().where(
                     t.suppressions.c.kind == kind, t.suppressions.c.value == value
@@ -651,37 +526,9 @@ class Store(PeopleStore, CohortStore, MessageStore):
                     return f"{row.kind}: {row.reason}"
         return None
 
-    async def remove_devices(self, recipient_id: str, tokens: list[str]) -> None:
-        """Take push tokens off a profile's ``devices``."""
-        async with self.engine.begin() as conn:
-            row = (
-                await conn.execute(
-                    select(t.profiles.c.attributes).where(t.profiles.c.id == recipient_id)
-                )
-            ).first()
-            if row is None:
-                return
-            attributes = dict(row.attributes)
-            devices = attributes.get("devices") or []
-            attributes["devices"] = [
-                d for d in devices if (d.get("token") if isinstance(d, dict) else d) not in tokens
-            ]
-            await conn.execute(
-                update(t.profiles)
-                .where(t.profiles.c.id == recipient_id)
-                .values(attributes=attributes, updated_at=_now())
-            )
 
-
-def _upgrade(connection: Connection) -> None:
+def _upgrade(connection: Connection, revision: str) -> None:
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+    command.upgrade(config, revision)
