@@ -115,9 +115,13 @@ def _walk(value: Any, where: str, depth: int, problems: list[str]) -> None:
         return
     if isinstance(value, int):
         if not _INT_MIN <= value <= _INT_MAX:
+            found = (  # str() refuses integers of more than 4,300 digits
+                f"{len(str(abs(value)))} digits"
+                if value.bit_length() < 10_000
+                else f"{value.bit_length()} bits"
+            )
             problems.append(
-                f"{where}: expected an integer that fits in 64 bits, "
-                f"found one of {len(str(abs(value)))} digits"
+                f"{where}: expected an integer that fits in 64 bits, found one of {found}"
             )
         return
     if isinstance(value, float):
