@@ -390,6 +390,7 @@ def chunked_request(api: Api, path: str, authorization: str, head: bytes, size: 
     [
         ("/api/v1/customers/big", b'{"pad": "', 33 * 1024, "at most 32768 bytes"),
         ("/v1/people/big", b'{"attributes": {"pad": "', 33 * 1024, "at most 32768 bytes"),
+        ("/v1/people/big%2Fbatch", b'{"attributes": {"pad": "', 33 * 1024, "at most 32768"),
         (
             "/api/v2/batch",
             b'{"batch": [{"type": "person", "action": "identify", "identifiers": {"id": "big"}, '
@@ -408,6 +409,7 @@ async def test_body_limits_hold_for_chunked_bodies(
     assert status.startswith(b"HTTP/1.1 413"), answer[:300]
     assert message in json.loads(body)["meta"]["error"]
     assert await api.engine.client.store.get_profile("big") is None
+    assert await api.engine.client.store.get_profile("big/batch") is None
 
 
 async def test_a_chunked_body_under_the_limit_is_taken(api: Api) -> None:

@@ -18,6 +18,7 @@ from urllib.parse import unquote_to_bytes
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from journeys.server.errors import error_body, problems_body, send_error
+from journeys.server.paths import segment_path
 
 __all__ = ["BodyLimit", "LastResort", "RequestLine"]
 
@@ -67,7 +68,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        batch = scope["path"].endswith("/batch")
+        batch = (segment_path(scope) or scope["path"]).endswith("/batch")  # not an id "x/batch"
         limit = self.batch if batch else self.body
         what = "batch" if batch else "request body"
         declared = dict(scope.get("headers", [])).get(b"content-length", b"")
