@@ -81,7 +81,7 @@ def _error(response: httpx.Response) -> Exception:
         return AuthenticationError(message, status=status, body=body)
     if status == 429:
         return RateLimitError(message, status=status, body=body, retry_after=_retry_after(response))
-    if status in (400, 413, 422):
+    if status in (400, 413, 415, 422):
         problems = [f"{e['field']}: {e['message']}" for e in (body or {}).get("errors", [])]
         return InvalidRequestError(problems or [message])
     if status == 404:

@@ -21,7 +21,12 @@ from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.service import RPCError
 
 from definitions.conditions import Condition, SegmentCondition
-from definitions.errors import DefinitionError, InvalidRequestError, UnknownRunError
+from definitions.errors import (
+    DefinitionError,
+    InvalidRequestError,
+    JourneysError,
+    UnknownRunError,
+)
 from definitions.plan import Plan
 from definitions.values import check_json, check_text, require_id, require_timestamp
 from journeys.models import RunHandle
@@ -455,9 +460,16 @@ class PeopleMixin:
         for index, op in enumerate(operations):
             try:
                 started = await self._apply(op)
-            except (InvalidRequestError, UnknownRunError, ValueError, KeyError, TypeError) as exc:
+            except InvalidRequestError as exc:
+                results.append(BatchResult(index, False, "; ".join(exc.problems) or str(exc)))
+                continue
+            except (JourneysError, ValueError, KeyError, TypeError) as exc:
                 message = str(exc.args[0]) if isinstance(exc, KeyError) else str(exc)
                 results.append(BatchResult(index, False, message))
+                continue
+            except Exception:  # one operation's failure is its own result, never the batch's
+                log.exception("batch operation %d (%s) failed", index, op.get("type"))
+                results.append(BatchResult(index, False, "internal error: see the server log"))
                 continue
             results.append(BatchResult(index, True, None, [r.run_id for r in started]))
         return results
@@ -475,7 +487,7 @@ class PeopleMixin:
                 op["id"],
                 op["event"],
                 op.get("data"),
-                timestamp=_time(op.get("timestamp")),
+                timestamp=require_timestamp(op.get("timestamp")),
                 event_id=op.get("event_id"),
             )
             return result.started
@@ -484,7 +496,7 @@ class PeopleMixin:
                 op.get("anonymous_id"),
                 op["event"],
                 op.get("data"),
-                timestamp=_time(op.get("timestamp")),
+                timestamp=require_timestamp(op.get("timestamp")),
                 event_id=op.get("event_id"),
             )
             return []
@@ -500,7 +512,7 @@ class PeopleMixin:
             )
             return []
         if kind == "remove_device":
-            await self.remove_device(op["id"], op["token"])
+            await self.remove_device(_check_id(op["id"]), _check_id(op["token"], "token"))
             return []
         if kind in ("suppress", "unsuppress"):
             if kind == "suppress":

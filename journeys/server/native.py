@@ -5,32 +5,31 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from definitions.errors import UnknownJourneyError
+from definitions.values import check_document, check_id, check_timestamp, require_timestamp
 from journeys.client import JourneysClient
 from journeys.models import TriggerHandle
-from journeys.server.auth import Credentials
+from journeys.server.auth import app_auth, native_auth
+from journeys.server.fields import (
+    Id,
+    Seconds,
+    operation_problems,
+    optional_document,
+    optional_id,
+    optional_text,
+    recipient_problems,
+    require,
+)
+from journeys.server.routing import Route
 from journeys.server.track_api import client
 
 __all__ = ["broadcast_router", "router"]
 
-router = APIRouter(prefix="/v1", tags=["Native API"])
-broadcast_router = APIRouter(tags=["Broadcasts (Customer.io App API)"])
-
-
-def native_auth(request: Request) -> str:
-    """A Bearer token of the native API."""
-    credentials: Credentials = request.app.state.credentials
-    return credentials.native(request)
-
-
-def app_auth(request: Request) -> str:
-    """The App API key."""
-    credentials: Credentials = request.app.state.credentials
-    return credentials.app(request)
-
+router = APIRouter(prefix="/v1", tags=["Native API"], route_class=Route)
+broadcast_router = APIRouter(tags=["Broadcasts (Customer.io App API)"], route_class=Route)
 
 Client = Annotated[JourneysClient, Depends(client)]
 Auth = Annotated[str, Depends(native_auth)]
@@ -52,25 +51,30 @@ class TriggerBody(BaseModel):
     recipients: list[Any] = Field(min_length=1)
     """Ids, or mappings with an id and profile fields (checked one by one)."""
     data: dict[str, Any] = Field(default_factory=dict)
-    idempotency_key: str | None = Field(default=None, max_length=255)
+    idempotency_key: Id | None = None
 
 
 @router.post("/journeys/{journey}/trigger", status_code=202)
 async def trigger(journey: str, body: TriggerBody, client: Client, _: Auth) -> dict[str, Any]:
     """Start a journey; returns the trigger id and a run per recipient."""
+    require(
+        recipient_problems(body.recipients),
+        check_document(body.data, "data"),
+        optional_id(body.idempotency_key, "idempotency_key"),
+    )
     handle = await client.trigger(
         journey, body.recipients, data=body.data, idempotency_key=body.idempotency_key
     )
     return _handle(handle)
 
 
-@router.get("/runs/{run_id:path}")
+@router.get("/runs/{run_id}")
 async def status(run_id: str, client: Client, _: Auth) -> dict[str, Any]:
     """The status of a run or of a trigger (``trg_…``)."""
     return asdict(await client.status(run_id))
 
 
-@router.post("/runs/{run_id:path}/cancel")
+@router.post("/runs/{run_id}/cancel")
 async def cancel(run_id: str, client: Client, _: Auth) -> dict[str, Any]:
     """Cancel a run, or every run of a trigger."""
     return asdict(await client.cancel(run_id))
@@ -82,14 +86,31 @@ class IdentifyBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     attributes: dict[str, Any] = Field(default_factory=dict)
-    anonymous_id: str | None = None
+    anonymous_id: Id | None = None
 
 
 @router.put("/people/{person_id}")
 async def identify(person_id: str, body: IdentifyBody, client: Client, _: Auth) -> dict[str, Any]:
     """Create or update a person."""
+    require(
+        check_document(body.attributes, "attributes"),
+        optional_id(body.anonymous_id, "anonymous_id"),
+    )
     started = await client.identify(person_id, body.attributes, anonymous_id=body.anonymous_id)
     return {"started": [asdict(r) for r in started]}
+
+
+_ATTRIBUTE_FILTER = '^[^".:\\u0000]+(\\.[^".:\\u0000]+)*:[^\\u0000]*$'
+
+
+def _attribute_filter(attribute: str) -> tuple[str, str]:
+    """``key:value`` as a pair; the key names without ``"`` (the store's JSON paths)."""
+    key, colon, value = attribute.partition(":")
+    if not colon or not key:
+        require([f"attribute: expected key:value, found {attribute!r}"])
+    if '"' in key or any(not part for part in key.split(".")):
+        require([f"attribute: expected a key of names without '\"' or empty parts, found {key!r}"])
+    return key, value
 
 
 @router.get("/people")
@@ -97,15 +118,18 @@ async def people(
     client: Client,
     _: Auth,
     email: str | None = None,
-    attribute: Annotated[str | None, Query(description="key:value")] = None,
+    attribute: Annotated[
+        str | None,
+        Query(
+            description="key:value (a dotted key reads nested attributes)",
+            json_schema_extra={"pattern": _ATTRIBUTE_FILTER},
+        ),
+    ] = None,
     after: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> dict[str, Any]:
     """People, a page at a time, filtered by email or ``attribute=key:value``."""
-    pair = None
-    if attribute is not None:
-        key, _, value = attribute.partition(":")
-        pair = (key, value)
+    pair = _attribute_filter(attribute) if attribute is not None else None
     page = await client.people(email=email, attribute=pair, after=after, limit=limit)
     return {"ids": page.ids, "next": page.next}
 
@@ -152,34 +176,43 @@ class EventBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=255)
-    person_id: str | None = None
-    anonymous_id: str | None = None
+    name: Id
+    person_id: Id | None = None
+    anonymous_id: Id | None = None
     data: dict[str, Any] = Field(default_factory=dict)
-    timestamp: float | None = None
-    event_id: str | None = Field(default=None, max_length=255)
+    timestamp: Seconds = None
+    event_id: Id | None = None
+
+    def problems(self) -> list[str]:
+        """Problems with the values (what the types do not say)."""
+        whose = (
+            ["person_id: expected person_id or anonymous_id, found neither"]
+            if self.person_id is None and self.anonymous_id is None
+            else []
+        )
+        return [
+            *whose,
+            *check_id(self.name, "name"),
+            *optional_id(self.person_id, "person_id"),
+            *optional_id(self.anonymous_id, "anonymous_id"),
+            *check_document(self.data, "data"),
+            *check_timestamp(self.timestamp, "timestamp"),
+            *optional_id(self.event_id, "event_id"),
+        ]
 
 
 @router.post("/events")
 async def track(body: EventBody, client: Client, _: Auth) -> dict[str, Any]:
     """Record an event; it reaches and starts journeys."""
-    from journeys.people import _time
-
-    if body.person_id:
+    require(body.problems())
+    timestamp = require_timestamp(body.timestamp)
+    if body.person_id is not None:
         result = await client.track(
-            body.person_id,
-            body.name,
-            body.data,
-            timestamp=_time(body.timestamp),
-            event_id=body.event_id,
+            body.person_id, body.name, body.data, timestamp=timestamp, event_id=body.event_id
         )
     else:
         result = await client.track_anonymous(
-            body.anonymous_id,
-            body.name,
-            body.data,
-            timestamp=_time(body.timestamp),
-            event_id=body.event_id,
+            body.anonymous_id, body.name, body.data, timestamp=timestamp, event_id=body.event_id
         )
     return asdict(result)
 
@@ -192,8 +225,12 @@ class BatchBody(BaseModel):
 
 @router.post("/batch")
 async def batch(body: BatchBody, client: Client, _: Auth) -> dict[str, Any]:
-    """Apply operations in order, each with its own result."""
-    return {"results": [asdict(r) for r in await client.batch(body.operations)]}
+    """Apply operations in order, each with its own result (a bad value is that result)."""
+    operations: list[dict[str, Any]] = []
+    for index, op in enumerate(body.operations):
+        problems = operation_problems(op, f"operations[{index}]")
+        operations.append({"type": "invalid", "error": "; ".join(problems)} if problems else op)
+    return {"results": [asdict(r) for r in await client.batch(operations)]}
 
 
 class SegmentBody(BaseModel):
@@ -201,7 +238,7 @@ class SegmentBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=255)
+    name: Id
     condition: dict[str, Any] | None = None
     manual: bool = False
     description: str = ""
@@ -217,6 +254,11 @@ async def segments(client: Client, _: Auth) -> dict[str, Any]:
 @router.post("/segments", status_code=201)
 async def define_segment(body: SegmentBody, client: Client, _: Auth) -> dict[str, Any]:
     """Define (or replace) a segment."""
+    require(
+        check_id(body.name, "name"),
+        optional_document(body.condition, "condition"),
+        optional_text(body.description, "description"),
+    )
     await client.define_segment(
         body.name, body.condition, manual=body.manual, description=body.description
     )
@@ -259,19 +301,38 @@ async def message(message_id: str, client: Client, _: Auth) -> dict[str, Any]:
 class PerUser(BaseModel):
     """Data for one recipient of a broadcast."""
 
-    id: str | None = None
+    id: Id | None = None
     email: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
+
+    def problems(self, where: str) -> list[str]:
+        """Problems with the values."""
+        return [
+            *optional_id(self.id, f"{where}.id"),
+            *optional_text(self.email, f"{where}.email"),
+            *check_document(self.data, f"{where}.data"),
+        ]
 
 
 class BroadcastBody(BaseModel):
     """Customer.io's broadcast trigger body."""
 
-    ids: list[str] = Field(default_factory=list)
+    ids: list[Id] = Field(default_factory=list)
     emails: list[str] = Field(default_factory=list)
     data: dict[str, Any] = Field(default_factory=dict)
     per_user_data: list[PerUser] = Field(default_factory=list)
     id_ignore_missing: bool = False
+
+    def problems(self) -> list[str]:
+        """Problems with the values."""
+        problems = check_document(self.data, "data")
+        for index, person_id in enumerate(self.ids):
+            problems += check_id(person_id, f"ids[{index}]")
+        for index, email in enumerate(self.emails):
+            problems += optional_text(email, f"emails[{index}]")
+        for index, item in enumerate(self.per_user_data):
+            problems += item.problems(f"per_user_data[{index}]")
+        return problems
 
 
 @broadcast_router.post("/v1/campaigns/{campaign_id}/triggers")
@@ -279,6 +340,7 @@ async def broadcast(
     campaign_id: str, body: BroadcastBody, client: Client, _: Annotated[str, Depends(app_auth)]
 ) -> dict[str, Any]:
     """Trigger a broadcast: the journey whose ``broadcast_id`` (or name) is ``campaign_id``."""
+    require(body.problems())
     journey = _journey_of(client, campaign_id)
     recipients: list[str] = list(body.ids)
     personal: dict[str, dict[str, Any]] = {}
