@@ -54,6 +54,17 @@ class AttributeCondition(SchemaModel):
     op: Op = "eq"
     value: Any = None
 
+    @field_validator("attribute")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        # SQLite's JSON paths have no way to write a '"' in a key.
+        if not value or any(not part for part in value.split(".")) or '"' in value:
+            raise invalid(
+                "expected an attribute name, or names joined by dots (address.city), "
+                f"without '\"', found {value!r}"
+            )
+        return value
+
     @model_validator(mode="after")
     def _value_fits_op(self) -> AttributeCondition:
         if self.op == "in":

@@ -102,6 +102,8 @@ def verify_unsubscribe(secret: str, token: str) -> tuple[str, str | None]:
         InvalidTokenError: the token is malformed or its signature does not match.
 
     """
+    if not isinstance(token, str) or token.count(".") != 1:
+        raise InvalidTokenError("invalid unsubscribe token: expected <payload>.<signature>")
     try:
         payload, signature = token.split(".")
         expected = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest()

@@ -263,6 +263,8 @@ class PeopleMixin:
             if not isinstance(attribute, tuple) or len(attribute) != 2:
                 raise InvalidRequestError(["attribute: expected (name, value)"])
             _check_text(attribute[0], "attribute", 255)
+            if '"' in attribute[0]:
+                raise InvalidRequestError(["attribute: expected a name without '\"'"])
             problems = check_json(attribute[1], f"attribute {attribute[0]}")
             if problems:
                 raise InvalidRequestError(problems)

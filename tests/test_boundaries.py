@@ -241,6 +241,8 @@ async def test_people_and_events_take_json_values_or_refuse_them(
         (lambda c: c.add_device("ok", "", "ios"), "device id"),
         (lambda c: c.people(attribute=("plan", math.nan)), "finite"),
         (lambda c: c.people(attribute=("pl\x00an", "x")), "NUL"),
+        (lambda c: c.people(attribute=('a"b', "x")), "without"),
+        (lambda c: c.define_segment("s", {"attribute": 'a"b', "value": 1}), "without"),
         (lambda c: c.person("a\x00"), "NUL"),
         (lambda c: c.update_preferences("ok", channels={"sms": "yes"}), "true or false"),
         (lambda c: c.suppress("x", reason="r", kind="everyone"), "kind"),
