@@ -27,8 +27,6 @@ import os
 import platform
 import random
 import secrets
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +42,7 @@ from sqlalchemy import insert, text
 from activities.channels import EmailChannel, Outgoing, WebhookChannel
 from benchmarks import reference
 from benchmarks.peers import RemotePeers
+from benchmarks.stack import WorkerPool, scratch_database, settings_for
 from definitions.conditions import Condition
 from journeys.client import JourneysClient
 from journeys.config import Settings
@@ -52,21 +51,7 @@ from journeys.server import create_app
 from journeys.store import Store
 from journeys.store import tables as t
 
-POSTGRES = os.environ.get("JOURNEYS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-"""A server to make a scratch database on (nothing in this database itself is touched)."""
 SEGMENT = {"all": [{"attribute": "plan", "value": "pro"}, {"event": "login", "within": "7d"}]}
-
-
-def settings_for(server: DevServer, folder: Path, peers: RemotePeers, queue: str) -> Settings:
-    return Settings.model_validate(
-        {
-            "temporal": {"address": server.address, "task_queue": queue},
-            "store": {"url": f"sqlite:///{folder}/store.db"},
-            "email": {"host": "127.0.0.1", "port": peers.smtp_port, "connections": 8},
-            "webhook": {"allow_private": ["127.0.0.0/8"]},
-            "server": {"tokens": ["bench"], "rate_limit": 1_000_000, "max_batch_bytes": 10_000_000},
-        }
-    )
 
 
 async def limit(count: int, peers: RemotePeers) -> dict[str, Any]:
@@ -108,13 +93,6 @@ async def limit(count: int, peers: RemotePeers) -> dict[str, Any]:
     return {"recipients": count, "seconds": elapsed, "recipients_per_second": count / elapsed}
 
 
-def _peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 async def reference_run(
     count: int,
     server: DevServer,
@@ -128,25 +106,7 @@ async def reference_run(
     queue = f"bench-{secrets.token_hex(4)}"
     settings = settings_for(server, folder, peers, queue)
     directory = reference.write(folder / "journeys")
-    env = {
-        **os.environ,
-        "JOURNEYS_TEMPORAL_ADDRESS": server.address,
-        "JOURNEYS_TEMPORAL_TASK_QUEUE": queue,
-        "JOURNEYS_STORE_URL": settings.store.url,
-        "JOURNEYS_EMAIL_HOST": "127.0.0.1",
-        "JOURNEYS_EMAIL_PORT": str(peers.smtp_port),
-        "JOURNEYS_EMAIL_CONNECTIONS": "8",
-        "JOURNEYS_WEBHOOK_ALLOW_PRIVATE": "127.0.0.0/8",
-    }
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "workers"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(workers)
-    ]
+    pool = WorkerPool(settings, workers)
     peak = 0.0
     try:
         async with await JourneysClient.connect(settings, directory=directory) as client:
@@ -157,12 +117,12 @@ async def reference_run(
             )
             started = time.perf_counter() - began
             while (await asyncio.to_thread(peers.counts))["hooks"] - before < count:
-                peak = max(peak, *(_peak_rss_mb(w.pid) for w in processes))
+                peak = max(peak, pool.peak_rss_mb())
                 if time.perf_counter() - began > 3600:
                     raise TimeoutError("the reference journey did not finish in an hour")
                 await asyncio.sleep(0.2)
             elapsed = time.perf_counter() - began
-            peak = max(peak, *(_peak_rss_mb(w.pid) for w in processes))
+            peak = max(peak, pool.peak_rss_mb())
             if cohorts:
                 events = await _trigger_history_events(client, handle.trigger_id)
                 per_recipient = events / count
@@ -176,14 +136,7 @@ async def reference_run(
                     lengths.append(described.raw_description.workflow_execution_info.history_length)
                 per_recipient = sum(lengths) / len(lengths)
     finally:
-        for worker in processes:
-            worker.send_signal(signal.SIGTERM)
-        for worker in processes:
-            try:
-                worker.wait(timeout=60)
-            except subprocess.TimeoutExpired:  # the measurement is taken: do not lose it
-                worker.kill()
-                worker.wait()
+        pool.stop()  # a slow exit is cut short with SIGKILL: the measurement is taken
     return {
         "recipients": count,
         "workers": workers,
@@ -317,18 +270,8 @@ async def segments(url: str, people: int) -> dict[str, Any]:
 
 async def on_scratch_database(people: int) -> dict[str, Any]:
     """The segment benchmark on a PostgreSQL database made for it, and dropped after."""
-    import asyncpg
-
-    name = f"journeys_bench_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(POSTGRES)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            return await segments(f"{POSTGRES.rsplit('/', 1)[0]}/{name}", people)
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with scratch_database() as url:
+        return await segments(url, people)
 
 
 def ratios(results: dict[str, Any]) -> None:

@@ -1,0 +1,1 @@
+"""The fault suite: ``python -m benchmarks.faults`` (see its ``__main__``)."""
