@@ -33,7 +33,7 @@ from definitions.conditions import (
     NotCondition,
     SegmentCondition,
 )
-from definitions.diagnostics import Diagnostic, closest, shown
+from definitions.diagnostics import Diagnostic, closest, listing, shown
 from definitions.durations import parse_duration
 from definitions.errors import DefinitionError, UnknownJourneyError
 from definitions.errors_map import diagnostics_from
@@ -91,7 +91,10 @@ class JourneySpec(SchemaModel):
     description: str = ""
     topic: str | None = None
     trigger: TriggerSpec | None = None
-    entry: str | EntryLimit = "once"
+    entry: Annotated[
+        Annotated[str, Tag("entry:text")] | Annotated[EntryLimit, Tag("entry:limit")],
+        Discriminator(lambda v: "entry:text" if isinstance(v, str) else "entry:limit"),
+    ] = "once"
     broadcast_id: int | None = None
     exit_when: Condition | None = None
     steps: list[AnyStepSpec] = Field(min_length=1)
@@ -162,6 +165,14 @@ def _in_order(problems: list[Diagnostic]) -> list[Diagnostic]:
                 replace(problem, message=f"and {rest} more problems in this file, from here on")
             )
     return shown_problems
+
+
+def _modified(path: Path) -> int:
+    """A file's modification time; 0 when it is missing or cannot be looked at."""
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
 
 
 def _body_problems(body: Any) -> list[str]:
@@ -245,7 +256,11 @@ class Library:
         try:
             stamp = path.stat().st_mtime_ns
         except FileNotFoundError:
-            return _Loaded(None, None, [])
+            if not path.is_symlink():
+                return _Loaded(None, None, [])
+            stamp = 0  # a broken link: load_yaml says so
+        except OSError:
+            stamp = 0  # a link loop, a file we may not read: load_yaml says so
         cached = self._cache.get(path)
         if cached and cached[0] == stamp:
             return cached[1]
@@ -258,7 +273,7 @@ class Library:
     def _shown(self, path: Path) -> str:
         try:
             return str(path.resolve().relative_to(Path.cwd()))
-        except ValueError:
+        except (ValueError, OSError, RuntimeError):  # elsewhere; a link loop
             return str(path)
 
     def segments(self) -> dict[str, Any]:
@@ -331,14 +346,14 @@ class Library:
 
         """
         if name not in self.template_names():
-            listing = ", ".join(self.template_names()) or "none"
+            names = listing(self.template_names())
             raise DefinitionError(
                 [
                     Diagnostic(
                         str(self.directory / TEMPLATES_DIR),
                         0,
                         0,
-                        f"unknown template {shown(name)}: expected one of {listing}"
+                        f"unknown template {shown(name)}: expected one of {names}"
                         f"{closest(name, self.template_names())}",
                     )
                 ]
@@ -359,7 +374,7 @@ class Library:
             self.directory / SEGMENTS_FILE,
             *sorted((self.directory / TEMPLATES_DIR).glob("*.yaml")),
         ]
-        return tuple((str(p), p.stat().st_mtime_ns if p.exists() else 0) for p in paths)
+        return tuple((str(p), _modified(p)) for p in paths)
 
     def _compile(self, name: str) -> tuple[Plan | None, list[Diagnostic]]:
         stamp = self._stamp(name)
@@ -572,10 +587,9 @@ class CompileContext:
         else:
             known = self.library.template_names()
             if name not in known:
-                listing = ", ".join(known) or "none"
                 self.error(
                     where,
-                    f"unknown template {shown(name)}: expected one of {listing}, "
+                    f"unknown template {shown(name)}: expected one of {listing(known)}, "
                     f"found {shown(name)}{closest(name, known)}",
                 )
                 return

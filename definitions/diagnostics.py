@@ -6,10 +6,12 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Diagnostic", "closest", "describe_value", "shown"]
+__all__ = ["Diagnostic", "closest", "describe_value", "listing", "shown"]
 
 _SHOWN = 60
 """The most characters of a user's text quoted in a message."""
+_LISTED = 20
+"""The most names listed as the expected ones in a message."""
 _LINE_SHOWN = 120
 """The most characters of a source line printed under a message."""
 
@@ -95,3 +97,13 @@ def shown(text: str) -> str:
     if len(text) <= _SHOWN:
         return quoted
     return repr(text[:_SHOWN])[:-1] + "…" + quoted[-1] + f" ({len(text)} characters)"
+
+
+def listing(names: Iterable[str], *, none: str = "none") -> str:
+    """Names for "expected one of …", sorted, at most a screenful of them."""
+    ordered = sorted(names)
+    if not ordered:
+        return none
+    if len(ordered) <= _LISTED:
+        return ", ".join(ordered)
+    return ", ".join(ordered[:_LISTED]) + f", … ({len(ordered)} in all)"

@@ -23,7 +23,7 @@ _WHOLE = re.compile(r"^(\d+(?:\.\d+)?[wdhms])+$")
 
 DURATION_HINT = "a duration like 30s, 15m, 2h, 1d or 1w"
 MIN_SHOWN = f"{MIN_DURATION.total_seconds():g}s"
-MAX_SHOWN = f"{MAX_DURATION.days / 365.25:g} years ({MAX_DURATION.days}d)"
+MAX_SHOWN = f"{MAX_DURATION.days // 365} years ({MAX_DURATION.days}d)"
 
 
 def parse_duration(text: str) -> float:

@@ -47,7 +47,7 @@ def _strip(loc: Located) -> Located:
     return tuple(p for p in loc if not (isinstance(p, str) and p.startswith(_TAGS)))
 
 
-_TAGS = ("step:", "cond:", "seg:")
+_TAGS = ("step:", "cond:", "seg:", "entry:")
 
 
 def _diagnostic(

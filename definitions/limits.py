@@ -56,13 +56,14 @@ MAX_PROBLEMS_PER_FILE = 100
 MIN_DURATION = timedelta(milliseconds=1)
 """The shortest duration: Temporal refuses a timer of zero, and runs count in milliseconds."""
 
-MAX_DURATION = timedelta(days=36_525)
-"""The longest duration, 100 years (36525d).
+MAX_DURATION = timedelta(days=36_500)
+"""The longest duration, 100 years of 365 days (36500d).
 
-Temporal keeps timers as protobuf Durations and fire times as Timestamps (up to the year
-9999), the workflow computes ``now + duration`` with Python's datetime (also up to 9999),
-and ``within`` looks back ``now - duration`` (down to the year 1): a hundred years is far
-inside all of them, and longer than any journey means.
+The Temporal server cuts a longer timer down to this (a 36525d wait started a 36500d
+timer on the dev server), so a longer wait would not be the wait written. Well inside
+everything else around it: protobuf Durations (10,000 years), fire times as Timestamps
+and ``now + duration`` in Python's datetime (up to the year 9999), and ``within``
+looking back ``now - duration`` (down to the year 1).
 """
 
 MAX_DURATION_TEXT = 64

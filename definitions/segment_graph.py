@@ -22,7 +22,7 @@ from definitions.conditions import (
     SegmentCondition,
     children,
 )
-from definitions.diagnostics import closest, shown
+from definitions.diagnostics import closest, listing, shown
 from definitions.limits import MAX_CONDITION_DEPTH, MAX_CONDITION_PARTS, MAX_SEGMENT_CHAIN
 
 __all__ = ["SegmentInfo", "Segments", "Shape", "shape"]
@@ -104,9 +104,8 @@ class Segments:
         return shape(self.definitions[name])
 
     def _unknown(self, name: str) -> str:
-        listing = ", ".join(sorted(self.definitions)) or "none"
         return (
-            f"unknown segment {shown(name)}: expected one of {listing}, "
+            f"unknown segment {shown(name)}: expected one of {listing(self.definitions)}, "
             f"found {shown(name)}{closest(name, self.definitions)}"
         )
 

@@ -105,7 +105,8 @@ def load_yaml(path: str | Path, text: str | None = None) -> tuple[SourceFile, li
     try:
         tree = build_tree(text)
     except TreeProblem as problem:
-        return source, [source.at(problem.at, problem.message)]
+        found = [*problem.earlier, (problem.at, problem.message)]
+        return source, [source.at(at, message) for at, message in found]
     except YAMLError as exc:
         return source, [_syntax_problem(source, exc)]
     if tree.problems:

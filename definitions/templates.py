@@ -162,7 +162,7 @@ def syntax_errors(
             except (RecursionError, SyntaxError):  # Jinja's parser and code generator recurse
                 yield (
                     where,
-                    f"expected a template nested less deeply, found {engine} nested too deep",
+                    f"expected a template that {engine} can parse, found one nested too deep",
                 )
 
 

@@ -65,6 +65,8 @@ class TreeProblem(Exception):
         super().__init__(message)
         self.at = at
         self.message = message
+        self.earlier: list[tuple[Position, str]] = []
+        """Problems with single values found before this one."""
 
 
 @dataclass
@@ -410,6 +412,10 @@ def build_tree(text: str) -> Tree:
 
     """
     builder = _Builder()
-    for event in YAML(typ="safe", pure=True).parse(text):
-        builder.feed(event)
+    try:
+        for event in YAML(typ="safe", pure=True).parse(text):
+            builder.feed(event)
+    except TreeProblem as problem:
+        problem.earlier = builder.tree.problems
+        raise
     return builder.tree
