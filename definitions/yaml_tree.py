@@ -299,6 +299,8 @@ class _Builder:
             tag.startswith(_CORE) and tag[len(_CORE) :] in _SCALAR_TAGS
         ):
             self.tree.problems.append((_at(event), _unknown_tag(tag, "a key")))
+        if event.anchor is not None:
+            self.anchors[event.anchor] = (event.value, 1, 0)
         self._set_key(top, event.value, _at(event))
 
     def _set_key(self, top: _Frame, text: str, at: Position) -> None:
