@@ -245,7 +245,7 @@ class Library:
         problems: list[Diagnostic] = []
         for name in self.names():
             problems.extend(self._compile(name)[1])
-        problems.extend(self._segments().problems)
+        problems.extend(self._segment_problems())
         for path in sorted((self.directory / TEMPLATES_DIR).glob("*.yaml")):
             problems.extend(self._template(path.stem)[1].problems)
         return _in_order(problems)
@@ -284,22 +284,26 @@ class Library:
 
         """
         loaded = self._segments()
-        if loaded.problems:
-            raise DefinitionError(loaded.problems)
-        if loaded.spec is None or loaded.source is None:
-            return {}
-        graph = self._segment_graph()
-        assert graph is not None
-        problems = [
-            loaded.source.diagnostic(
-                ("segments", name), graph.info[name].problem or "", at_key=True
-            )
-            for name in loaded.spec.segments
-            if graph.info[name].problem is not None
-        ]
+        problems = self._segment_problems()
         if problems:
             raise DefinitionError(_in_order(problems))
+        graph = self._segment_graph()
+        if graph is None or loaded.spec is None:
+            return {}
         return {name: graph.segment(name) for name in loaded.spec.segments}
+
+    def _segment_problems(self) -> list[Diagnostic]:
+        """segments.yaml's problems: the file's, then each segment that cannot be filled in."""
+        loaded = self._segments()
+        graph = self._segment_graph()
+        if graph is None or loaded.source is None or loaded.spec is None:
+            return list(loaded.problems)
+        source = loaded.source
+        return [
+            source.diagnostic(("segments", name), problem, at_key=True)
+            for name in loaded.spec.segments
+            if (problem := graph.info[name].problem) is not None
+        ]
 
     def _segment_graph(self) -> Segments | None:
         """The segments of segments.yaml, measured; None when the file is wrong."""

@@ -215,3 +215,17 @@ steps:
     failed = [e for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED]
     assert failed == []
     await engine.client.cancel(run.run_id)
+
+
+def test_check_reports_segments_no_journey_uses(tmp_path: Path) -> None:
+    library = journeys_dir(
+        tmp_path,
+        segments="segments:\n  a: {all: [{segment: b}]}\n  b: {not: {segment: a}}\n  ok: {event: e}\n",
+    )
+    found = [f"{Path(d.file).name}:{d.line}:{d.column}: {d.message}" for d in library.check()]
+    assert found == [
+        "segments.yaml:2:3: segment 'a' refers to itself through a -> b -> a",
+        "segments.yaml:3:3: segment 'a' refers to itself through a -> b -> a",
+    ]
+    with pytest.raises(DefinitionError):
+        library.segments()
