@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = ["CHANNELS", "TEMPLATE_FIELDS", "check_channel"]
 
-from definitions.diagnostics import closest
+from definitions.diagnostics import closest, shown
 from definitions.model import invalid
 
 TEMPLATE_FIELDS: dict[str, dict[str, bool]] = {
@@ -22,6 +22,7 @@ def check_channel(value: str) -> str:
     """Validate a channel name against the known channels."""
     if value not in CHANNELS:
         raise invalid(
-            f"expected a channel ({', '.join(CHANNELS)}), found {value!r}{closest(value, CHANNELS)}"
+            f"expected a channel ({', '.join(CHANNELS)}), "
+            f"found {shown(value)}{closest(value, CHANNELS)}"
         )
     return value

@@ -9,7 +9,7 @@ turns one journey into a :class:`~definitions.plan.Plan` or raises
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from temporalio.contrib.pydantic import pydantic_data_converter
 
 from definitions.channels import CHANNELS
 from definitions.conditions import (
@@ -32,15 +33,24 @@ from definitions.conditions import (
     NotCondition,
     SegmentCondition,
 )
-from definitions.diagnostics import Diagnostic, closest
+from definitions.diagnostics import Diagnostic, closest, listing, shown
 from definitions.durations import parse_duration
 from definitions.errors import DefinitionError, UnknownJourneyError
 from definitions.errors_map import diagnostics_from
+from definitions.limits import (
+    MAX_CONDITION_DEPTH,
+    MAX_CONDITION_PARTS,
+    MAX_PLAN_BYTES,
+    MAX_PROBLEMS_PER_FILE,
+    MAX_STEP_NESTING,
+)
 from definitions.model import SchemaModel, check_duration, invalid
 from definitions.plan import MAIN, Plan
+from definitions.segment_graph import Segments, shape
 from definitions.source import Located, SourceFile, load_yaml
 from definitions.steps import KINDS, AnyStepSpec
 from definitions.templates import CompiledTemplate, TemplateSpec, render_string, syntax_errors
+from definitions.values import MAX_DOCUMENT_BYTES, check_json, dumps
 
 __all__ = ["CompileContext", "JourneySpec", "Library", "SegmentsSpec"]
 
@@ -81,7 +91,10 @@ class JourneySpec(SchemaModel):
     description: str = ""
     topic: str | None = None
     trigger: TriggerSpec | None = None
-    entry: str | EntryLimit = "once"
+    entry: Annotated[
+        Annotated[str, Tag("entry:text")] | Annotated[EntryLimit, Tag("entry:limit")],
+        Discriminator(lambda v: "entry:text" if isinstance(v, str) else "entry:limit"),
+    ] = "once"
     broadcast_id: int | None = None
     exit_when: Condition | None = None
     steps: list[AnyStepSpec] = Field(min_length=1)
@@ -91,7 +104,7 @@ class JourneySpec(SchemaModel):
     def _entry(cls, value: str | EntryLimit) -> str | EntryLimit:
         if isinstance(value, str) and value not in ("once", "every_time"):
             raise invalid(
-                f"expected once, every_time or {{at_most_once_per: DURATION}}, found {value!r}"
+                f"expected once, every_time or {{at_most_once_per: DURATION}}, found {shown(value)}"
             )
         return value
 
@@ -135,8 +148,49 @@ def _validate(model: type[BaseModel], source: SourceFile, problems: list[Diagnos
 
 
 def _in_order(problems: list[Diagnostic]) -> list[Diagnostic]:
-    """Problems without repeats, file by file in the order they appear."""
-    return sorted(dict.fromkeys(problems), key=lambda d: (d.file, d.line, d.column))
+    """Problems without repeats, file by file in the order they appear.
+
+    A file with more than MAX_PROBLEMS_PER_FILE gets them and one line counting the rest.
+    """
+    ordered = sorted(dict.fromkeys(problems), key=lambda d: (d.file, d.line, d.column))
+    shown_problems: list[Diagnostic] = []
+    per_file: dict[str, int] = {}
+    for problem in ordered:
+        count = per_file[problem.file] = per_file.get(problem.file, 0) + 1
+        if count <= MAX_PROBLEMS_PER_FILE:
+            shown_problems.append(problem)
+        elif count == MAX_PROBLEMS_PER_FILE + 1:
+            rest = sum(1 for p in ordered if p.file == problem.file) - MAX_PROBLEMS_PER_FILE
+            shown_problems.append(
+                replace(problem, message=f"and {rest} more problems in this file, from here on")
+            )
+    return shown_problems
+
+
+def _modified(path: Path) -> int:
+    """A file's modification time; 0 when it is missing or cannot be looked at."""
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _body_problems(body: Any) -> list[str]:
+    """A webhook body must be a JSON value of the value domain, like any data journeys keep."""
+    problems = [p.split(": ", 1)[1] for p in check_json(body, "body")]
+    if not problems and body is not None:
+        size = len(dumps(body).encode("utf-8"))
+        if size > MAX_DOCUMENT_BYTES:
+            problems.append(
+                f"expected a body of at most {MAX_DOCUMENT_BYTES} bytes as JSON, found {size}"
+            )
+    return problems
+
+
+def _plan_size(plan: Plan) -> int:
+    """Bytes of the plan as a run's input, encoded by the converter every process uses."""
+    payloads = pydantic_data_converter.payload_converter.to_payloads([plan])
+    return sum(payload.ByteSize() for payload in payloads)
 
 
 @dataclass
@@ -144,6 +198,8 @@ class _Loaded:
     source: SourceFile | None
     spec: Any
     problems: list[Diagnostic]
+    derived: Any = None
+    """Worked out once per load: segments.yaml's :class:`Segments`; True for a checked template."""
 
 
 class Library:
@@ -189,7 +245,7 @@ class Library:
         problems: list[Diagnostic] = []
         for name in self.names():
             problems.extend(self._compile(name)[1])
-        problems.extend(self._segments().problems)
+        problems.extend(self._segment_problems())
         for path in sorted((self.directory / TEMPLATES_DIR).glob("*.yaml")):
             problems.extend(self._template(path.stem)[1].problems)
         return _in_order(problems)
@@ -200,7 +256,11 @@ class Library:
         try:
             stamp = path.stat().st_mtime_ns
         except FileNotFoundError:
-            return _Loaded(None, None, [])
+            if not path.is_symlink():
+                return _Loaded(None, None, [])
+            stamp = 0  # a broken link: load_yaml says so
+        except OSError:
+            stamp = 0  # a link loop, a file we may not read: load_yaml says so
         cached = self._cache.get(path)
         if cached and cached[0] == stamp:
             return cached[1]
@@ -213,7 +273,7 @@ class Library:
     def _shown(self, path: Path) -> str:
         try:
             return str(path.resolve().relative_to(Path.cwd()))
-        except ValueError:
+        except (ValueError, OSError, RuntimeError):  # elsewhere; a link loop
             return str(path)
 
     def segments(self) -> dict[str, Any]:
@@ -224,17 +284,38 @@ class Library:
 
         """
         loaded = self._segments()
-        if loaded.problems:
-            raise DefinitionError(loaded.problems)
-        if loaded.spec is None or loaded.source is None:
+        problems = self._segment_problems()
+        if problems:
+            raise DefinitionError(_in_order(problems))
+        graph = self._segment_graph()
+        if graph is None or loaded.spec is None:
             return {}
-        ctx = CompileContext(self, loaded.source)
-        resolved = {
-            name: ctx._segment(name, ("segments", name, "x"), ()) for name in loaded.spec.segments
-        }
-        if ctx.problems:
-            raise DefinitionError(ctx.problems)
-        return resolved
+        return {name: graph.segment(name) for name in loaded.spec.segments}
+
+    def _segment_problems(self) -> list[Diagnostic]:
+        """segments.yaml's problems: the file's, then each segment that cannot be filled in."""
+        loaded = self._segments()
+        graph = self._segment_graph()
+        if graph is None or loaded.source is None or loaded.spec is None:
+            return list(loaded.problems)
+        source = loaded.source
+        return [
+            source.diagnostic(("segments", name), problem, at_key=True)
+            for name in loaded.spec.segments
+            if (problem := graph.info[name].problem) is not None
+        ]
+
+    def _segment_graph(self) -> Segments | None:
+        """The segments of segments.yaml, measured; None when the file is wrong."""
+        loaded = self._segments()
+        if loaded.problems:
+            return None
+        if loaded.derived is None:
+            known: dict[str, Any] = loaded.spec.segments if loaded.spec is not None else {}
+            manual = [name for name, value in known.items() if isinstance(value, ManualSegment)]
+            loaded.derived = Segments(known, manual)
+        graph: Segments = loaded.derived
+        return graph
 
     def _segments(self) -> _Loaded:
         return self._load(self.directory / SEGMENTS_FILE, SegmentsSpec)
@@ -249,7 +330,11 @@ class Library:
             for channel in CHANNELS
             if getattr(spec, channel) is not None
         }
-        if not loaded.problems:
+        if not loaded.problems and loaded.derived is None:
+            loaded.derived = True  # checked once per load: _template runs for every use
+            body = variants.get("webhook", {}).get("body")
+            for message in _body_problems(body):
+                loaded.problems.append(loaded.source.diagnostic(("webhook", "body"), message))
             for where, message in syntax_errors(spec.engine, variants):
                 loaded.problems.append(loaded.source.diagnostic(where, message))
         compiled = CompiledTemplate(
@@ -265,14 +350,14 @@ class Library:
 
         """
         if name not in self.template_names():
-            listing = ", ".join(self.template_names()) or "none"
+            names = listing(self.template_names())
             raise DefinitionError(
                 [
                     Diagnostic(
                         str(self.directory / TEMPLATES_DIR),
                         0,
                         0,
-                        f"unknown template {name!r}: expected one of {listing}"
+                        f"unknown template {shown(name)}: expected one of {names}"
                         f"{closest(name, self.template_names())}",
                     )
                 ]
@@ -293,7 +378,7 @@ class Library:
             self.directory / SEGMENTS_FILE,
             *sorted((self.directory / TEMPLATES_DIR).glob("*.yaml")),
         ]
-        return tuple((str(p), p.stat().st_mtime_ns if p.exists() else 0) for p in paths)
+        return tuple((str(p), _modified(p)) for p in paths)
 
     def _compile(self, name: str) -> tuple[Plan | None, list[Diagnostic]]:
         stamp = self._stamp(name)
@@ -319,7 +404,7 @@ class Library:
                 loaded.source.diagnostic(
                     ("journey",),
                     f"expected the journey to be named {name!r} like its file, "
-                    f"found {spec.journey!r}",
+                    f"found {shown(spec.journey)}",
                 )
             )
         ctx = CompileContext(self, loaded.source, topic=spec.topic)
@@ -327,7 +412,8 @@ class Library:
         ctx.sequence(spec.steps, ("steps",), MAIN)
         trigger_segment = None
         if spec.trigger is not None and spec.trigger.segment is not None:
-            trigger_segment = ctx._segment(spec.trigger.segment, ("trigger", "segment"), ())
+            named = SegmentCondition(segment=spec.trigger.segment)
+            trigger_segment = ctx.condition(named, ("trigger",))
         problems.extend(ctx.problems)
         if problems:
             return None, _in_order(problems)
@@ -353,6 +439,13 @@ class Library:
             ),
             broadcast_id=spec.broadcast_id,
         )
+        size = _plan_size(plan)
+        if size > MAX_PLAN_BYTES:
+            message = (
+                f"expected a compiled journey of at most {MAX_PLAN_BYTES} bytes (runs receive "
+                f"it as their input), found {size}: use fewer steps or smaller templates"
+            )
+            return None, [loaded.source.diagnostic(("journey",), message)]
         return plan, []
 
     def _partial(self, source: SourceFile) -> list[Diagnostic]:
@@ -384,6 +477,7 @@ class CompileContext:
     templates: dict[str, CompiledTemplate] = field(default_factory=dict)
     used_sources: list[str] = field(default_factory=list)
     _where: dict[str, Located] = field(default_factory=dict)
+    _nesting: int = 0
 
     def error(self, where: Located, message: str, *, at_key: bool = False) -> None:
         """Report a problem at a place in the journey file."""
@@ -403,6 +497,20 @@ class CompileContext:
         """Compile a list of steps into a sequence of the plan; None when there are none."""
         if not specs:
             return None
+        if self._nesting > MAX_STEP_NESTING:
+            self.error(
+                where,
+                f"expected branch and split steps nested at most {MAX_STEP_NESTING} deep, "
+                "found deeper",
+            )
+            return None
+        self._nesting += 1
+        try:
+            return self._sequence(specs, where, name, start)
+        finally:
+            self._nesting -= 1
+
+    def _sequence(self, specs: list[Any], where: Located, name: str, start: int) -> str:
         ids = []
         for index, spec in enumerate(specs):
             kind = _KIND_OF_SPEC[type(spec)]
@@ -412,7 +520,7 @@ class CompileContext:
                 first = self.source.diagnostic(self._where[step.id], "").line
                 self.error(
                     (*step_where, kind.name),
-                    f"duplicate step id {step.id!r}: expected each id once, "
+                    f"duplicate step id {shown(step.id)}: expected each id once, "
                     f"found it again (first on line {first})",
                 )
                 continue
@@ -422,51 +530,58 @@ class CompileContext:
         self.sequences[name] = ids
         return name
 
-    def condition(self, condition: Any, where: Located, seen: tuple[str, ...] = ()) -> Any:
-        """The condition with every segment it names resolved (reporting unknown ones)."""
-        if isinstance(condition, SegmentCondition):
-            return self._segment(condition.segment, (*where, "segment"), seen)
-        if isinstance(condition, AllCondition):
-            return AllCondition(
-                all=[
-                    self.condition(c, (*where, "all", i), seen) for i, c in enumerate(condition.all)
-                ]
-            )
-        if isinstance(condition, AnyCondition):
-            return AnyCondition(
-                any=[
-                    self.condition(c, (*where, "any", i), seen) for i, c in enumerate(condition.any)
-                ]
-            )
-        if isinstance(condition, NotCondition):
-            return NotCondition(not_=self.condition(condition.not_, (*where, "not"), seen))
-        return condition
+    def condition(self, condition: Any, where: Located) -> Any:
+        """The condition with every segment it names filled in (reporting what cannot be).
 
-    def _segment(self, name: str, where: Located, seen: tuple[str, ...]) -> Any:
-        loaded = self.library._segments()
-        if loaded.problems:
-            self.problems.extend(loaded.problems)
-            return SegmentCondition(segment=name)
-        known: dict[str, Any] = loaded.spec.segments if loaded.spec else {}
-        if name not in known:
-            listing = ", ".join(sorted(known)) or f"none (no {SEGMENTS_FILE})"
+        A condition beyond the limits once filled in (:data:`MAX_CONDITION_PARTS`,
+        :data:`MAX_CONDITION_DEPTH`) is reported at ``where`` and left as written.
+        """
+        segments = self.library._segment_graph()
+        if segments is None:
+            self.problems.extend(self.library._segments().problems)
+            return condition
+        parts, height, problems = segments.measure(condition)
+        for name, message in dict.fromkeys(problems):
+            self.error(self._reference(condition, where, name), message)
+        if problems:
+            return condition
+        if parts > MAX_CONDITION_PARTS:
             self.error(
                 where,
-                f"unknown segment {name!r}: expected one of {listing}, "
-                f"found {name!r}{closest(name, known)}",
+                f"expected a condition of at most {MAX_CONDITION_PARTS} parts once the "
+                f"segments it names are filled in, found {parts}",
             )
-            return SegmentCondition(segment=name)
-        if name in seen:
+        elif height > MAX_CONDITION_DEPTH:
             self.error(
-                where, f"segment {name!r} refers to itself through {' -> '.join((*seen, name))}"
+                where,
+                f"expected a condition nested at most {MAX_CONDITION_DEPTH} levels once the "
+                f"segments it names are filled in, found {height}",
             )
-            return SegmentCondition(segment=name)
+        else:
+            if shape(condition).references:
+                self._use_segments_file()
+            return segments.fill(condition)
+        return condition
+
+    def _reference(self, condition: Any, where: Located, name: str) -> Located:
+        """Where the condition first names segment ``name`` (else ``where``)."""
+        pending: list[tuple[Any, Located]] = [(condition, where)]
+        for node, at in pending:
+            if isinstance(node, SegmentCondition):
+                if node.segment == name:
+                    return (*at, "segment")
+            elif isinstance(node, AllCondition):
+                pending.extend((c, (*at, "all", i)) for i, c in enumerate(node.all))
+            elif isinstance(node, AnyCondition):
+                pending.extend((c, (*at, "any", i)) for i, c in enumerate(node.any))
+            elif isinstance(node, NotCondition):
+                pending.append((node.not_, (*at, "not")))
+        return where
+
+    def _use_segments_file(self) -> None:
+        loaded = self.library._segments()
         if loaded.source is not None and loaded.source.text not in self.used_sources:
             self.used_sources.append(loaded.source.text)
-        if isinstance(known[name], ManualSegment):
-            return SegmentCondition(segment=name, manual=True)
-        inner = self.condition(known[name], where[:-1], (*seen, name))
-        return SegmentCondition(segment=name, condition=inner)
 
     def use_template(self, name: str, channel: str, where: Located) -> None:
         """Check that a template exists, parses and has a variant for the channel."""
@@ -476,11 +591,10 @@ class CompileContext:
         else:
             known = self.library.template_names()
             if name not in known:
-                listing = ", ".join(known) or "none"
                 self.error(
                     where,
-                    f"unknown template {name!r}: expected one of {listing}, "
-                    f"found {name!r}{closest(name, known)}",
+                    f"unknown template {shown(name)}: expected one of {listing(known)}, "
+                    f"found {shown(name)}{closest(name, known)}",
                 )
                 return
             template, loaded = self.library._template(name)
@@ -492,7 +606,7 @@ class CompileContext:
         if channel not in template.variants and channel != "webhook":
             self.error(
                 where,
-                f"template {name!r} has no {channel} variant: expected key "
+                f"template {shown(name)} has no {channel} variant: expected key "
                 f"{channel!r} in {TEMPLATES_DIR}/{name}.yaml, found none",
             )
             return
@@ -509,4 +623,4 @@ class CompileContext:
                 self.error(where, f"expected a URL template that parses, found an error: {exc}")
             return
         if not url.startswith(("http://", "https://")):
-            self.error(where, f"expected an http:// or https:// URL, found {url!r}")
+            self.error(where, f"expected an http:// or https:// URL, found {shown(url)}")

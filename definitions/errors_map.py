@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from definitions.conditions import CONDITION_KEYS
-from definitions.diagnostics import Diagnostic, closest, describe_value
+from definitions.diagnostics import Diagnostic, closest, describe_value, shown
 from definitions.source import Located, SourceFile
 
 __all__ = ["diagnostics_from"]
@@ -47,7 +47,7 @@ def _strip(loc: Located) -> Located:
     return tuple(p for p in loc if not (isinstance(p, str) and p.startswith(_TAGS)))
 
 
-_TAGS = ("step:", "cond:", "seg:")
+_TAGS = ("step:", "cond:", "seg:", "entry:")
 
 
 def _diagnostic(
@@ -62,10 +62,10 @@ def _diagnostic(
         hint = closest(key, allowed)
         choices = f": expected one of {', '.join(allowed)}," if allowed else ","
         return source.diagnostic(
-            where, f"unknown key {key!r}{choices} found {key!r}{hint}", at_key=True
+            where, f"unknown key {shown(key)}{choices} found {shown(key)}{hint}", at_key=True
         )
     if kind == "missing":
-        return source.diagnostic(where, f"expected key {str(where[-1])!r}, found none")
+        return source.diagnostic(where, f"expected key {shown(str(where[-1]))}, found none")
     if kind in ("not_a_step", "not_a_condition"):
         return _not_a_kind(kind, where, found, source)
     if kind == "literal_error":
@@ -114,7 +114,7 @@ def _not_a_kind(kind: str, where: Located, found: Any, source: SourceFile) -> Di
         return source.diagnostic(where, f"expected a {what} ({listing}), found an empty mapping")
     unknown = next((k for k in keys if closest(str(k), names)), keys[0])
     message = (
-        f"unknown {what} kind: expected one of {listing}, found {str(unknown)!r}"
+        f"unknown {what} kind: expected one of {listing}, found {shown(str(unknown))}"
         f"{closest(str(unknown), names)}"
     )
     return source.diagnostic((*where, str(unknown)), message, at_key=True)

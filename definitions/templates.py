@@ -159,6 +159,11 @@ def syntax_errors(
                 yield where, f"Liquid syntax error: {exc.message}"
             except jinja2.TemplateSyntaxError as exc:
                 yield where, f"Jinja syntax error: {exc.message} (line {exc.lineno})"
+            except (RecursionError, SyntaxError):  # Jinja's parser and code generator recurse
+                yield (
+                    where,
+                    f"expected a template that {engine} can parse, found one nested too deep",
+                )
 
 
 class RenderError(Exception):

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic_core import PydanticCustomError
 
+from definitions.diagnostics import describe_value
+
 if TYPE_CHECKING:
     from definitions.compiler import CompileContext
     from definitions.plan import Plan
@@ -26,7 +28,7 @@ def check_step_id(value: str) -> str:
             "journeys",
             "expected a step id (letters, digits, '_', '-', '.'; starting with a letter), "
             "found {found}",
-            {"found": repr(value)},
+            {"found": describe_value(value)},
         )
     return value
 

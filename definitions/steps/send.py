@@ -8,18 +8,24 @@ retried first. Preferences are checked at send time, not at trigger time.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from definitions.channels import check_channel
+from definitions.diagnostics import shown
 from definitions.model import SchemaModel, invalid
 from definitions.steps.base import Runner, StepKind, check_step_id
 
 if TYPE_CHECKING:
     from definitions.compiler import CompileContext
     from definitions.source import Located
+
+
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_FIELD = re.compile(r"^[\t\x20-\x7e]*$")
 
 
 class SendSpec(SchemaModel):
@@ -36,6 +42,22 @@ class SendSpec(SchemaModel):
 
     _id = field_validator("send")(check_step_id)
     _channel = field_validator("channel")(check_channel)
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for name, text in (value or {}).items():
+            if not _TOKEN.match(name):
+                raise invalid(
+                    "expected header names of letters, digits and !#$%&'*+-.^_`|~, "
+                    f"found {shown(name)}"
+                )
+            if not _FIELD.match(text):
+                raise invalid(
+                    f"expected the value of header {shown(name)} in printable ASCII "
+                    f"(HTTP sends nothing else), found {shown(text)}"
+                )
+        return value
 
     @field_validator("fallback")
     @classmethod

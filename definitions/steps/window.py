@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import field_validator, model_validator
 
+from definitions.diagnostics import describe_value, shown
 from definitions.model import SchemaModel, invalid
 from definitions.steps.base import Runner, StepKind, check_step_id
 
@@ -42,7 +43,7 @@ class WindowSpec(SchemaModel):
         for name in names:
             if name not in DAY_NAMES and not (isinstance(value, str) and name in _DAY_SETS):
                 choices = ", ".join([*_DAY_SETS, *DAY_NAMES])
-                raise invalid(f"expected days as one of {choices}, found {name!r}")
+                raise invalid(f"expected days as one of {choices}, found {describe_value(name)}")
         return value
 
     @field_validator("between")
@@ -50,14 +51,16 @@ class WindowSpec(SchemaModel):
     def _between(cls, value: str) -> str:
         match = _BETWEEN.match(value)
         if not match or (match.group(3) == "24" and match.group(4) != "00"):
-            raise invalid(f"expected a time range like 09:00-17:00, found {value!r}")
+            raise invalid(f"expected a time range like 09:00-17:00, found {shown(value)}")
         return value
 
     @model_validator(mode="after")
     def _not_empty(self) -> WindowSpec:
         start, end = _minutes(self.between)
         if start >= end:
-            raise invalid(f"expected the window to end after it starts, found {self.between!r}")
+            raise invalid(
+                f"expected the window to end after it starts, found {shown(self.between)}"
+            )
         return self
 
 
