@@ -19,7 +19,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.conditions import evaluate
-from activities.messages import Known, gives_up, heartbeating, message_id_for
+from activities.messages import Known, gives_up, heartbeating, message_id_for, next_delay
 from definitions import contract as c
 from definitions.steps.window import seconds_until_open
 from journeys.store import MessageRecord
@@ -169,7 +169,7 @@ class CohortActivities:
             raise ApplicationError(
                 summary,
                 type="RetryableDeliveryError",
-                next_retry_delay=max(delays) if delays else None,
+                next_retry_delay=max(delays) if delays else (next_delay() if windowed else None),
                 category=ApplicationErrorCategory.BENIGN,
             )
         return c.SendManyResult([r for r in results if r is not None])

@@ -20,6 +20,7 @@ from activities.messages import (
     gives_up,
     heartbeating,
     message_id_for,
+    next_delay,
 )
 from activities.rendering import default_webhook_body, render_variant, variables
 from definitions import contract as c
@@ -226,7 +227,9 @@ class JourneyActivities(CohortActivities):
             )
             if known is None:  # a batch logs its retries once, for all its messages
                 log.warning("%s: %s (attempt %d, will retry)", message_id, exc, attempt)
-            delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
+            delay = next_delay(exc.retry_after) if request.retry_until else None
+            if delay is None and exc.retry_after:  # runs started before retry windows
+                delay = timedelta(seconds=exc.retry_after)
             # Benign: an expected outcome, recorded in the log; the SDK logs no traceback.
             raise ApplicationError(
                 str(exc),

@@ -12,7 +12,7 @@ from typing import Any
 from temporalio import activity
 
 from definitions.durations import format_duration
-from definitions.runtime import WINDOWED_RETRY, message_id_for, next_retry_delay
+from definitions.runtime import message_id_for, retry_delay
 from journeys.consent import Preferences
 from journeys.store import MessageRecord
 
@@ -24,6 +24,7 @@ __all__ = [
     "gives_up",
     "heartbeating",
     "message_id_for",
+    "next_delay",
 ]
 
 HEARTBEAT_EVERY = 2.0
@@ -43,6 +44,12 @@ class Known:
     preferences: dict[str, Preferences]
 
 
+def next_delay(retry_after: float | None = None) -> timedelta:
+    """When a send failing now tries again (see :func:`definitions.runtime.retry_delay`)."""
+    failing_for = datetime.now(UTC) - activity.info().scheduled_time
+    return retry_delay(failing_for, retry_after)
+
+
 def gives_up(retry_until: datetime | None, retry_after: float | None = None) -> bool:
     """Whether a transient failure in this attempt is the last one to be retried.
 
@@ -56,12 +63,7 @@ def gives_up(retry_until: datetime | None, retry_after: float | None = None) -> 
     if retry_until is None:
         policy = info.retry_policy
         return bool(policy and policy.maximum_attempts and info.attempt >= policy.maximum_attempts)
-    delay = (
-        timedelta(seconds=retry_after)
-        if retry_after
-        else next_retry_delay(info.retry_policy or WINDOWED_RETRY, info.attempt)
-    )
-    return datetime.now(UTC) + delay > retry_until
+    return datetime.now(UTC) + next_delay(retry_after) > retry_until
 
 
 def gave_up(error: str) -> str:

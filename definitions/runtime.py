@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_RETRY_WINDOWS",
     "JOURNEY_KEY",
     "RECIPIENT_KEY",
+    "RETRY_FRACTION",
     "RETRY_GRACE",
     "SEARCH_ATTRIBUTES",
     "SEND_ATTEMPTS",
@@ -38,7 +39,7 @@ __all__ = [
     "bucket",
     "channel_queue",
     "message_id_for",
-    "next_retry_delay",
+    "retry_delay",
     "retry_window",
     "search_attributes",
     "send_entry",
@@ -78,8 +79,30 @@ WINDOWED_RETRY = RetryPolicy(
     maximum_attempts=0,
     non_retryable_error_types=["PermanentDeliveryError"],
 )
-"""Sends: retried with backoff (1 s, 2 s, 4 s … every 5 minutes at most, or when the
-provider's ``Retry-After`` says) until the channel's retry window ends."""
+"""Sends: retried until the channel's retry window ends. A provider's failure sets the
+next delay itself (:func:`retry_delay`); this policy's backoff applies to what the
+activity cannot report (a worker that died, a timeout)."""
+
+RETRY_FRACTION = 0.25
+"""The next attempt of a failing send comes after this fraction of the time it has been
+failing: an outage of T is noticed at most T/4 after it ends (and at most 5 minutes)."""
+
+
+def retry_delay(failing_for: timedelta, retry_after: float | None = None) -> timedelta:
+    """The wait before a failing send's next attempt.
+
+    The provider's ``Retry-After`` when it gave one; else a quarter of how long the send
+    has been failing, between 1 second and 5 minutes. Unlike a backoff counted in
+    attempts, it does not grow with attempts made quickly (a provider answering 429 with
+    ``Retry-After: 2`` for a while), so the delay after an outage stays in proportion to
+    the outage.
+    """
+    if retry_after:
+        return timedelta(seconds=min(retry_after, 3600.0))
+    initial = WINDOWED_RETRY.initial_interval
+    longest = WINDOWED_RETRY.maximum_interval or timedelta(minutes=5)
+    return min(max(failing_for * RETRY_FRACTION, initial), longest)
+
 
 DEFAULT_RETRY_WINDOWS = {
     "email": timedelta(hours=24),
@@ -100,15 +123,6 @@ def retry_window(windows: dict[str, float], channel: str) -> timedelta:
     if seconds is not None:
         return timedelta(seconds=seconds)
     return DEFAULT_RETRY_WINDOWS.get(channel, timedelta(hours=4))
-
-
-def next_retry_delay(policy: RetryPolicy, attempt: int) -> timedelta:
-    """How long Temporal waits after failed attempt number ``attempt`` (1-based)."""
-    initial = policy.initial_interval.total_seconds()
-    delay = initial * policy.backoff_coefficient ** (attempt - 1)
-    if policy.maximum_interval is not None:
-        delay = min(delay, policy.maximum_interval.total_seconds())
-    return timedelta(seconds=delay)
 
 
 def channel_queue(task_queue: str, channel: str) -> str:

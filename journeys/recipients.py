@@ -46,12 +46,16 @@ def parse_recipients(recipients: Any) -> list[tuple[str, dict[str, Any]]]:
             problems.append("recipients: more problems not shown")
             break
         where = f"recipients[{index}]"
+        either = f"{where}: expected an id (a non-empty string) or a mapping with an 'id'"
         if isinstance(item, Mapping):
             if "id" not in item:
-                problems.append(f"{where}: expected a mapping with an 'id', found no 'id'")
+                problems.append(f"{either}, found no 'id'")
                 continue
             rid = item["id"]
             fields = {k: v for k, v in item.items() if k != "id"}
+        elif not isinstance(item, str):
+            problems.append(f"{either}, found {repr(item)[:40]}")
+            continue
         else:
             rid, fields = item, {}
         wrong = check_id(rid, f"{where}.id" if isinstance(item, Mapping) else where)

@@ -289,3 +289,16 @@ def test_retry_windows_are_configured_per_channel(tmp_path: Path) -> None:
     path.write_text('[push]\nretry_window = "soon"\n')
     with pytest.raises(ConfigurationError, match="expected a duration"):
         load_settings(path, environ={})
+
+
+def test_the_next_attempt_comes_after_a_quarter_of_the_time_failing() -> None:
+    from datetime import timedelta
+
+    from definitions.runtime import retry_delay
+
+    assert retry_delay(timedelta(seconds=0)) == timedelta(seconds=1)
+    assert retry_delay(timedelta(seconds=40)) == timedelta(seconds=10)
+    assert retry_delay(timedelta(hours=3)) == timedelta(minutes=5)
+    # The provider's Retry-After wins, and many quick 429s do not push the next try away.
+    assert retry_delay(timedelta(seconds=20), retry_after=2) == timedelta(seconds=2)
+    assert retry_delay(timedelta(seconds=28)) == timedelta(seconds=7)
