@@ -8,6 +8,7 @@ once, on SQLite and PostgreSQL in turn; every message is counted at the provider
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -107,8 +108,9 @@ def accepted(kind: str, message_id: str, recipient: str, at: float) -> dict[str,
 
 def test_the_count_tells_lost_from_duplicates_inside_and_outside_the_window() -> None:
     people = [{"id": p, "email": f"{p}@x.example", "plan": "free"} for p in ("a", "b", "c")]
+    resent = MessageRecord("a/email", "w", "r", "a/email", "a", "email", "sent")
     log = [
-        row("a/email", "a", "email", "sent"),
+        dataclasses.replace(resent, detail={"possible_duplicate": True}),
         row("a/webhook", "a", "webhook", "sent"),
         row("b/email", "b", "email", "sent"),
         row("b/webhook", "b", "webhook", "queued"),  # never accepted: lost
@@ -132,6 +134,7 @@ def test_the_count_tells_lost_from_duplicates_inside_and_outside_the_window() ->
         1,
     )
     assert counted["duplicates_inside_window"] == 1
+    assert counted["duplicates_flagged"] == 1  # the log says the resent one may be twice
     assert counted["duplicates_outside_window"] == 1
     assert counted["window_seconds"] == pytest.approx(0.4)
     assert counted["log"]["lost_recorded_as"] == {"queued": 1}
@@ -171,6 +174,8 @@ def test_no_fault_loses_duplicates_or_strands_a_message(tmp_path: Path) -> None:
         assert r["expected"] == 2 * (r["recipients"] + r["singles"]) > 0, where
         assert r["lost"] == 0, where
         assert r["duplicates_outside_window"] == 0, where
+        # Each duplicate is one the log marks: sent again after a worker died handing it over.
+        assert r["duplicates_flagged"] == r["duplicates_inside_window"], where
         assert r["stuck"] == 0, where
         assert r["log"]["queued"] == 0, where
         assert r["log"]["lost_but_recorded_sent"] == 0, where

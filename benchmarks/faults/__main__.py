@@ -107,7 +107,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         if r["window_seconds"] is not None:
             notes.append(
                 f"{where}: {r['duplicates_inside_window']} duplicates inside the window, "
-                f"up to {r['window_seconds']:.2f} s from acceptance to the kill"
+                f"up to {r['window_seconds']:.2f} s from acceptance to the kill; "
+                f"{r['duplicates_flagged']} of them marked possible_duplicate in the log"
             )
         for key, what in (
             ("lost_but_recorded_sent", "lost yet recorded sent"),

@@ -77,7 +77,7 @@ def tally(
     lost = [pair for pair in expected if not got.get(pair)]
     wanted = set(expected)
     unattributed = sum(len(items) for pair, items in got.items() if pair not in wanted)
-    inside, outside, gaps = 0, 0, []
+    inside, outside, flagged, gaps = 0, 0, 0, []
     duplicates: list[dict[str, Any]] = []
     for pair, items in got.items():
         for earlier, later in pairwise(items):
@@ -86,6 +86,10 @@ def tally(
             if same and kill is not None:
                 inside += 1
                 gaps.append(max(0.0, kill - earlier["at"]))
+                flagged += any(
+                    r.state == "sent" and r.detail.get("possible_duplicate")
+                    for r in rows.get(pair, [])
+                )
             else:
                 outside += 1
             if len(duplicates) < 4 * EXAMPLES:
@@ -128,6 +132,7 @@ def tally(
         "lost_in_single_runs": sum(1 for _, rid in lost if rid in singles),
         "duplicates_inside_window": inside,
         "duplicates_outside_window": outside,
+        "duplicates_flagged": flagged,
         "window_seconds": max(gaps) if gaps else None,
         "duplicate_examples": duplicates,
         "log": {

@@ -1,4 +1,10 @@
-"""The message log's gate: a message is claimed before it goes out, or withdrawn for good.
+"""The message log's writes: group commits, and the gate a message goes out through.
+
+Saving a message's new state (``sent`` right after the provider took it) joins whatever
+other saves are waiting in one transaction, committed as soon as the one before it is:
+under load, a message's ``sent`` row waits for one commit, not for every other write in
+the process one by one, which keeps short the window in which a worker that dies has
+handed a message over without recording it.
 
 A send marks its message ``sending`` right before the provider call, in one statement that
 succeeds only while the message is still ``queued`` (or was left ``sending`` by an attempt
@@ -11,7 +17,9 @@ for (it ends ``sent``, ``failed`` or ``queued`` for a retry).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -48,6 +56,56 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_CHANGING = (
+    "workflow_id",
+    "run_id",
+    "step",
+    "recipient_id",
+    "channel",
+    "address",
+    "state",
+    "detail",
+    "provider_id",
+    "reason",
+)
+"""The columns of a message that :func:`message_values` gives (all but id and times)."""
+
+
+class _GroupCommit:
+    """Writes items in batches: those submitted while a write runs go in the next one."""
+
+    def __init__(self, write: Callable[[list[Any]], Awaitable[None]]) -> None:
+        self._write = write
+        self._pending: list[tuple[Any, asyncio.Future[None]]] = []
+        self._flushing: asyncio.Task[None] | None = None
+
+    async def submit(self, item: Any) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, done))
+        if self._flushing is None:
+            self._flushing = asyncio.get_running_loop().create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await self._write([item for item, _ in batch])
+                except BaseException as exc:  # each waiter sees the failure of its write
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+        finally:
+            self._flushing = None
+
+
 def message_values(message: MessageRecord) -> dict[str, Any]:
     """A message's columns that change with its state (the reason cut to its column)."""
     reason = message.reason
@@ -78,6 +136,33 @@ class MessageStore:
 
     def _insert(self) -> Any:
         return insert(self.dialect, t.messages)
+
+    async def save_message(self, message: MessageRecord) -> None:
+        """Record a message, or the new state of one already recorded; returns once committed.
+
+        Saves made while a commit is under way are committed together by the next one.
+        """
+        loop = asyncio.get_running_loop()
+        groups = self.__dict__.setdefault("_groups", weakref.WeakKeyDictionary())
+        group = groups.get(loop)
+        if group is None:
+            group = groups[loop] = _GroupCommit(self._save_messages)
+        await group.submit(message)
+
+    async def _save_messages(self, messages: Sequence[MessageRecord]) -> None:
+        """Upsert messages in one transaction, in the order they came."""
+        now = _now()
+        statement = self._insert()
+        statement = statement.on_conflict_do_update(
+            index_elements=[t.messages.c.id],
+            set_={name: statement.excluded[name] for name in (*_CHANGING, "updated_at")},
+        )
+        rows = [
+            {"id": m.id, "created_at": now, "updated_at": now, **message_values(m)}
+            for m in messages
+        ]
+        async with self.writer.begin() as conn:
+            await conn.execute(statement, rows)
 
     async def claim_message(self, message: MessageRecord) -> str | None:
         """Mark a message ``sending`` unless it was withdrawn or settled meanwhile.

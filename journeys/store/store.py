@@ -402,22 +402,6 @@ class Store(PeopleStore, CohortStore, MessageStore):
                 ],
             )
 
-    async def save_message(self, message: MessageRecord) -> None:
-        """Record a message, or the new state of one already recorded (in one statement)."""
-        now = _now()
-        statement = insert(self.dialect, t.messages).values(
-            id=message.id, created_at=now, updated_at=now, **message_values(message)
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=[t.messages.c.id],
-            set_={
-                **{k: statement.excluded[k] for k in message_values(message)},
-                "updated_at": statement.excluded.updated_at,
-            },
-        )
-        async with self.writer.begin() as conn:
-            await conn.execute(statement)
-
     # -- preferences and suppressions ----------------------------------------------------
 
     async def get_preferences(self, recipient_id: str) -> Preferences:
