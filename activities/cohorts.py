@@ -9,6 +9,7 @@ already recorded; a batch of conditions is one SQL query per few hundred people.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from dataclasses import asdict
@@ -39,7 +40,7 @@ OUTAGE_AFTER = 5
 """Transient failures in a row (no message sent between them) after which a batch stops
 trying its other messages in this attempt: the provider is down, and the whole batch is
 retried after the backoff instead of each message meeting the outage on its own."""
-WITHDRAW_WAIT = 120.0
+WITHDRAW_WAIT = 60.0
 """Seconds a withdrawal waits for a message being handed to a provider right then; past
 it, the attempt handing it over is taken to be gone."""
 
@@ -106,12 +107,14 @@ class CohortActivities:
     async def send_messages(self, request: c.SendManyInput) -> c.SendManyResult:
         """Deliver a step's message on one channel to each run of the batch.
 
-        A permanent failure fails that message only. A transient one is retried by
-        retrying the batch: the messages already sent are in the log and are not sent
-        again. When the retry window ends (runs started before windows: on the final
-        attempt) a transient error fails the message instead. After ``OUTAGE_AFTER``
-        transient failures in a row the provider is taken to be down: the messages not
-        tried yet wait for the batch's next attempt.
+        A permanent failure fails that message only. A transient one is retried: when
+        this attempt got other messages of the batch through, the batch answers at once
+        with those marked ``retry`` (the workflow sends them again in a batch of their
+        own, so they hold no one else); when it got none through, the batch is retried by
+        Temporal (what went out is in the log and is not sent again). When the retry
+        window ends (runs started before windows: on the final attempt) a transient error
+        fails the message instead. After ``OUTAGE_AFTER`` transient failures in a row the
+        provider is taken to be down: the messages not tried yet wait for a retry.
         """
         results: list[c.SendResult | None] = [None] * len(request.runs)
         retry: list[ApplicationError] = []
@@ -119,9 +122,10 @@ class CohortActivities:
         windowed = request.retry_until is not None
         last_try = gives_up(request.retry_until) if windowed else False
         failures_in_a_row = 0
+        progress = 0
 
         async def one(i: int, run: c.RunInfo) -> None:
-            nonlocal failures_in_a_row
+            nonlocal failures_in_a_row, progress
             data = request.data[i] if i < len(request.data) else {}
             single = c.SendInput(
                 run,
@@ -132,8 +136,10 @@ class CohortActivities:
                 request.channel,
                 retry_until=request.retry_until,
             )
+            message_id = message_id_for(run, request.step.id, request.channel)
+            waiting = c.SendResult(message_id, request.channel, "retry" if windowed else "failed")
             async with self.sending:
-                earlier = known.messages.get(message_id_for(run, request.step.id, request.channel))
+                earlier = known.messages.get(message_id)
                 if earlier is not None and earlier.state == "failed":
                     # failed for good in an earlier attempt of this batch: stays failed
                     results[i] = c.SendResult(
@@ -142,22 +148,36 @@ class CohortActivities:
                     return
                 if windowed and not last_try and failures_in_a_row >= OUTAGE_AFTER:
                     retry.append(ApplicationError("provider unavailable", type="Outage"))
-                    results[i] = c.SendResult("", request.channel, "failed", reason="outage")
+                    results[i] = dataclasses.replace(waiting, reason="provider unavailable")
                     return
                 try:
-                    results[i] = await self.deliver(single, known)
-                    if results[i].state == "sent":  # type: ignore[union-attr]
-                        failures_in_a_row = 0
+                    result = await self.deliver(single, known)
                 except ApplicationError as exc:
-                    if exc.type == "RetryableDeliveryError":
-                        retry.append(exc)
-                        failures_in_a_row += 1
-                    results[i] = c.SendResult("", request.channel, "failed", reason=exc.message)
+                    if exc.type != "RetryableDeliveryError":  # failed for good
+                        progress += 1
+                        results[i] = c.SendResult("", request.channel, "failed", reason=exc.message)
+                        return
+                    retry.append(exc)
+                    failures_in_a_row += 1
+                    results[i] = dataclasses.replace(waiting, reason=exc.message)
+                    return
+                except Exception as exc:  # the store, a bug: this message only, retried
+                    log.exception("%s: %s", message_id, exc)
+                    retry.append(ApplicationError(str(exc), type="RetryableDeliveryError"))
+                    results[i] = dataclasses.replace(waiting, reason=str(exc))
+                    return
+                results[i] = result
+                if not result.detail.get("recorded"):
+                    progress += 1
+                if result.state == "sent":
+                    failures_in_a_row = 0
 
         # A batch waiting for its turn is alive; a dead worker's batch stops beating and
         # is retried elsewhere (what it sent is in the log).
         async with heartbeating():
             await asyncio.gather(*(one(i, run) for i, run in enumerate(request.runs)))
+        if retry and windowed and progress:
+            return c.SendManyResult([r for r in results if r is not None])  # with stragglers
         transient = [e for e in retry if e.type == "RetryableDeliveryError"] or retry
         if retry and (windowed or activity.info().attempt < request.final_attempt):
             delays = [e.next_retry_delay for e in retry if e.next_retry_delay]
@@ -261,21 +281,27 @@ class CohortActivities:
             for ref in request.messages
         ]
         deadline = time.monotonic() + WITHDRAW_WAIT
+        withdrawn: set[str] = set()
         async with heartbeating():
-            sending = await self.store.withdraw_messages(keys, request.reason, state=request.state)
-            while sending:
+            done = await self.store.withdraw_messages(keys, request.reason, state=request.state)
+            withdrawn.update(done.withdrawn)
+            while done.sending:
                 if time.monotonic() > deadline:
-                    await self.store.release_messages(
-                        sending,
-                        f"{request.reason} (the attempt sending it stopped: it may have gone out)",
-                        state=request.state,
+                    withdrawn.update(
+                        await self.store.release_messages(
+                            done.sending,
+                            f"{request.reason} (the attempt sending it stopped: "
+                            "it may have gone out)",
+                            state=request.state,
+                        )
                     )
                     break
                 await asyncio.sleep(0.1)
-                waiting = set(sending)
-                sending = await self.store.withdraw_messages(
+                waiting = set(done.sending)
+                done = await self.store.withdraw_messages(
                     [k for k in keys if k.id in waiting], request.reason, state=request.state
                 )
+                withdrawn.update(done.withdrawn)
         found = await self.store.get_messages([k.id for k in keys])
         results = []
         for ref in request.messages:
@@ -295,4 +321,4 @@ class CohortActivities:
                     message.reason,
                 )
             )
-        return c.WithdrawResult(results)
+        return c.WithdrawResult(results, [k.id in withdrawn for k in keys])

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from activities.channels import Channel, Outgoing
+from activities.channels import Channel, Outgoing, Withdrawn
 from activities.cohorts import CohortActivities
 from activities.conditions import evaluate
 from activities.messages import (
@@ -197,21 +197,35 @@ class JourneyActivities(CohortActivities):
             return await self._fail(record("failed", shown, reason=f"render: {exc}"))
 
         await self.pace(channel_name)
-        # The gate: from here the message is "sending" until the provider answers. A
-        # cancel or exit that withdrew it first wins, and it is not sent.
-        claimed = await self.store.claim_message(record("sending", shown))
-        if claimed is None:
+        claimed: str | None = None
+
+        async def handover() -> None:
+            # The gate, passed once the channel holds its connection: from here the
+            # message is "sending" until the provider answers. A cancel or exit that
+            # withdrew it first wins, and it is not sent.
+            nonlocal claimed
+            claimed = await self.store.claim_message(record("sending", shown))
+            if claimed is None:
+                raise Withdrawn(message_id)
+
+        outgoing = Outgoing(
+            message_id,
+            addresses,
+            content,
+            dict(step.headers),
+            step.transactional,
+            link,
+            handover=handover,
+        )
+        try:
+            delivery = await channel.deliver(outgoing)
+        except Withdrawn:
             settled = await self.store.get_message(message_id)
             if settled is None:  # erased meanwhile (the person was deleted)
                 return c.SendResult(message_id, channel_name, "skipped", shown, {}, "erased")
             if settled.state == "failed":
                 return await self._fail(settled)
             return _recorded(settled)
-        outgoing = Outgoing(
-            message_id, addresses, content, dict(step.headers), step.transactional, link
-        )
-        try:
-            delivery = await channel.deliver(outgoing)
         except PermanentDeliveryError as exc:
             await self._forget(run.recipient_id, exc.stale)
             return await self._fail(record("failed", shown, reason=str(exc)))

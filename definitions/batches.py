@@ -8,6 +8,7 @@ are in :mod:`definitions.sends`.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -41,10 +42,14 @@ class Batches:
     single: bool
     states: dict[str, c.MemberState]
     closed: set[str]
+    in_flight: Counter[str]
+    unrecorded: dict[str, Any]
+    after_send: dict[str, Any]
 
     if TYPE_CHECKING:
 
         def member_progress(self, rid: str) -> c.RunProgress: ...
+        def windowed(self) -> bool: ...
 
     async def check(self, condition: Any, members: list[str], summary: str) -> list[str]:
         """The members a condition holds for now (one activity per thousand members)."""
@@ -91,11 +96,17 @@ class Batches:
         )
         return [seconds for part in found for seconds in part]
 
+    def _closable(self, rid: str) -> bool:
+        """An ended member whose timeline is complete (their send step written)."""
+        if rid in self.closed or self.states[rid].state == "running":
+            return False
+        unfinished = self.in_flight[rid] > 0 or rid in self.unrecorded or rid in self.after_send
+        # Runs started before retry windows closed such members at once, as they were.
+        return not unfinished or not self.windowed()
+
     async def close(self, members: Iterable[str]) -> None:
         """Tell the store which members have ended, with their timelines."""
-        ended = [
-            rid for rid in members if rid not in self.closed and self.states[rid].state != "running"
-        ]
+        ended = [rid for rid in members if self._closable(rid)]
         if not ended:
             return
         self.closed.update(ended)

@@ -28,7 +28,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from definitions.group import Group
     from definitions.plan import MAIN, Plan
-    from definitions.sends import Outstanding, Sends
+    from definitions.send_rounds import Outstanding
+    from definitions.sends import Sends
 
 __all__ = ["Cohort"]
 
@@ -62,6 +63,8 @@ class Cohort(Sends, Batches):
         """Exits and cancels that came while a send was in flight for the member."""
         self.outstanding: dict[str, Outstanding] = {}
         """Members' messages a send activity has not answered for yet."""
+        self.unrecorded: dict[str, tuple[Any, list[c.SendResult]]] = {}
+        """Members in a send step whose entry for it is not written yet, with their tries."""
         self.event_version = 0
         self.tasks: list[asyncio.Task[None]] = []
         exit_when = self.plan.exit_when
@@ -113,6 +116,10 @@ class Cohort(Sends, Batches):
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.outstanding:  # a group cancelled before it sent its stragglers again
+            await asyncio.shield(
+                asyncio.ensure_future(self.withdraw(list(self.outstanding), "cancelled"))
+            )
         for rid in self.order:
             self.cancel_member(rid)
         await asyncio.shield(asyncio.ensure_future(self.close(self.order)))
@@ -215,6 +222,7 @@ class Cohort(Sends, Batches):
         if self.in_flight[rid] > 0:
             self.after_send[rid] = (at, kind, outcome, detail)
         else:
+            self.record_send_of(rid)  # tried a channel, waiting for the others' answers
             self.record(at, kind, outcome, [rid], **detail)
 
     def count(self, step: str, what: str, n: int = 1) -> None:

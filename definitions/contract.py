@@ -283,6 +283,8 @@ class SendManyResult:
     """What became of each message, in the order of the input's runs."""
 
     results: list[SendResult]
+    withdrawn: list[bool] = field(default_factory=list)
+    """For each message (same order): True when this withdrawal is what stopped it."""
 
 
 @dataclass(frozen=True)
@@ -393,3 +395,5 @@ class WithdrawResult:
     """What became of each message (same order): withdrawn (``skipped``) or already out."""
 
     results: list[SendResult]
+    withdrawn: list[bool] = field(default_factory=list)
+    """For each message (same order): True when this withdrawal is what stopped it."""

@@ -8,7 +8,7 @@ them to a new group with a copy of the continuation, which runs on its own. Grou
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,8 @@ class Group:
         cohort: the cohort the members belong to.
         members: the recipients, by id.
         frames: the continuation: ``(sequence, index of the next step)``, innermost last.
+        resume: the wait it was parked in by the previous run (continue-as-new).
+        first: what the group does before its continuation (see :meth:`detach`).
 
     """
 
@@ -44,6 +46,7 @@ class Group:
         members: list[str],
         frames: list[tuple[str, int]],
         resume: c.GroupSnapshot | None = None,
+        first: Callable[[Group], Awaitable[None]] | None = None,
     ) -> None:
         self.cohort = cohort
         self._members = members
@@ -51,6 +54,7 @@ class Group:
         self._step: Any = None
         self.resume = resume
         """Set when the group was parked at a wait by the previous run (continue-as-new)."""
+        self._first = first
         self.parked: tuple[datetime | None] | None = None
         """While waiting: (when the wait ends,); the group can then be carried over."""
 
@@ -77,6 +81,9 @@ class Group:
         """Run steps until the continuation is empty or no member is left."""
         cohort = self.cohort
         try:
+            if self._first is not None:
+                first, self._first = self._first, None
+                await first(self)
             while self.frames and self.members:
                 sequence, index = self.frames[-1]
                 steps = self.plan.sequences[sequence]
@@ -131,11 +138,21 @@ class Group:
             frames.append((sequence, 0))
         self.cohort.spawn(Group(self.cohort, list(members), frames))
 
+    def detach(self, members: list[str], first: Callable[[Group], Awaitable[None]]) -> None:
+        """Members finish the current step apart (``first``), then go on from the next one.
+
+        A send step detaches the members whose messages are still being retried, so the
+        others need not wait for them.
+        """
+        chosen = set(members)
+        self._members = [m for m in self._members if m not in chosen]
+        self.cohort.spawn(Group(self.cohort, list(members), list(self.frames), first=first))
+
     # -- the Runner interface ---------------------------------------------------------------
 
     async def send(self, step: SendStep) -> None:
         """Deliver the step's message to every member."""
-        await self.cohort.send(step, self.members)
+        await self.cohort.send(step, self.members, self.detach)
 
     async def sleep(self, seconds: float, summary: str) -> None:
         """One durable timer for the group; ends early when no member is left."""

@@ -1,84 +1,62 @@
-"""The cohort's sends: a step's message per channel, in batches, retried for a window.
+"""The cohort's send steps: each channel in turn, retried for a window, withdrawn on cancel.
 
-Workflow code. A cohort of one sends with the single-recipient activity, a larger cohort
-with one activity per channel's ``batch_size`` members. Transient provider failures are
-retried by Temporal with backoff (nothing is held between attempts: no worker slot, no
-workflow task) until the channel's retry window ends; the activity then fails the
-message with the reason. A recipient who is cancelled or leaves while their message
-waits for a retry is taken out at once: the message is *withdrawn* in the store (see
-:mod:`journeys.store.messages`), which no later attempt can get past, and only a message
-being handed to its provider at that instant is waited for.
+Workflow code. A send step tries its channels in order for the members it has not reached
+yet; each channel is a round of activities (:mod:`definitions.send_rounds`). Transient
+provider failures are retried by Temporal with backoff (nothing is held between attempts:
+no worker slot, no workflow task) until the channel's retry window ends, when the
+activity fails the message with the reason.
 
-Runs started before retry windows (no ``send-retry-window`` marker in their history)
-keep five attempts, and a cancel waits for their sends in flight.
+Members never wait for each other's failing deliveries: the *stragglers* of a round (a
+batch sent some of its messages and is to retry the others) are detached into a group of
+their own, which keeps retrying them and then goes on through the journey, while the rest
+go on at once. A member who is cancelled or leaves while their message waits for a retry
+is taken out at once: the message is *withdrawn* in the store (see
+:mod:`journeys.store.messages`), which no later attempt gets past; only a message being
+handed to its provider at that instant is waited for.
+
+A member's timeline entry for the step is written as soon as their outcome is final (sent,
+or not sent on the last channel, or they left), so it always comes before the entry of a
+cancel or exit that followed it.
+
+Runs started before retry windows (no ``send-retry-window`` marker in their history) keep
+five attempts and wait for their sends in flight when cancelled.
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from definitions import contract as c
-    from definitions.batches import chunks
-    from definitions.plan import Plan
-    from definitions.runtime import (
-        CHECK_RETRY,
-        RETRY_GRACE,
-        SEND_ATTEMPTS,
-        SEND_RETRY,
-        WINDOWED_RETRY,
-        WINDOWED_SENDS_PATCH,
-        channel_queue,
-        message_id_for,
-        retry_window,
-        send_entry,
-    )
+    from definitions.runtime import WINDOWED_SENDS_PATCH, retry_window, send_entry
+    from definitions.send_rounds import Outstanding, SendRounds
     from definitions.steps.send import SendStep
 
 if TYPE_CHECKING:
-    from temporalio.workflow import ActivityHandle
+    from definitions.group import Group
 
-__all__ = ["BATCH_HEARTBEAT", "DEFAULT_BATCH", "Outstanding", "Sends"]
+__all__ = ["Detach", "Sends"]
 
-DEFAULT_BATCH = 250
-"""Recipients per send activity when the channel's batch size is not configured."""
-BATCH_HEARTBEAT = timedelta(seconds=10)
-"""A send activity whose worker stops heartbeating this long is retried elsewhere."""
-
-
-@dataclass
-class Outstanding:
-    """A member's message that a send activity has not answered for yet."""
-
-    step: SendStep
-    channel: str
-    attempts: list[c.SendResult]
-    """The member's results on the step's channels so far (shared with ``send``)."""
+Detach = Callable[[list[str], Callable[["Group"], Awaitable[None]]], None]
+"""Hands members to a group of their own that runs the given coroutine first, then goes
+on from the step after the current one (``Group.detach``)."""
 
 
-class Sends:
+class Sends(SendRounds):
     """Mixed into :class:`definitions.cohort.Cohort`: its send steps."""
 
-    input: c.JourneyInput
-    plan: Plan
-    single: bool
-    states: dict[str, c.MemberState]
-    in_flight: Counter[str]
     after_send: dict[str, tuple[str, str, str, dict[str, Any]]]
-    outstanding: dict[str, Outstanding]
+    unrecorded: dict[str, tuple[SendStep, list[c.SendResult]]]
+    in_flight: Counter[str]
 
     if TYPE_CHECKING:
 
         def active(self, members: Iterable[str]) -> list[str]: ...
-        def run_info(self, rid: str) -> c.RunInfo: ...
         def record(
             self, step: str, kind: str, outcome: str, members: Iterable[str], **detail: Any
         ) -> None: ...
@@ -87,31 +65,71 @@ class Sends:
         """Whether this run retries sends for a window and withdraws them on cancel."""
         return workflow.patched(WINDOWED_SENDS_PATCH)
 
-    async def send(self, step: SendStep, members: list[str]) -> None:
+    async def send(self, step: SendStep, members: list[str], detach: Detach | None) -> None:
         """Deliver a send step's message, trying its channels in order until one sends.
 
-        The members a channel did not reach move on to the next channel together. A member
-        cancelled or gone meanwhile is not sent to (their message is withdrawn); one whose
-        message was being handed to a provider at that instant has it finish first.
+        The members a channel did not reach move on to the next channel together; those
+        whose message on a channel is still being retried after the others' have answered
+        are detached (see the module).
         """
         attempts: dict[str, list[c.SendResult]] = {rid: [] for rid in members}
-        pending = list(members)
+        for rid in members:
+            self.unrecorded[rid] = (step, attempts[rid])
+        detached: set[str] = set()
         try:
-            for channel in step.channels:
-                pending = self.active(pending)
-                if not pending:
-                    break
-                await self._send_on(step, channel, pending, attempts)
-                pending = [
-                    rid
-                    for rid in self.active(pending)
-                    if attempts[rid] and attempts[rid][-1].state != "sent"
-                ]
+            await self._channels(step, 0, members, attempts, detach, detached, again=False)
         finally:
-            for rid, tried in attempts.items():
-                if tried:
-                    self._record_send(step, rid, tried)
-                self._after_send(rid)
+            self._finish([rid for rid in members if rid not in detached])
+
+    async def _resume(
+        self,
+        step: SendStep,
+        index: int,
+        members: list[str],
+        attempts: dict[str, list[c.SendResult]],
+        group: Group,
+    ) -> None:
+        """The stragglers' own group: retry their channel, then the step's later ones."""
+        detached: set[str] = set()
+        try:
+            await self._channels(step, index, members, attempts, group.detach, detached, again=True)
+        finally:
+            self._finish([rid for rid in members if rid not in detached])
+
+    async def _channels(
+        self,
+        step: SendStep,
+        start: int,
+        members: list[str],
+        attempts: dict[str, list[c.SendResult]],
+        detach: Detach | None,
+        detached: set[str],
+        *,
+        again: bool,
+    ) -> None:
+        pending = list(members)
+        for index in range(start, len(step.channels)):
+            channel = step.channels[index]
+            pending = [rid for rid in self.active(pending) if rid not in detached]
+            if not pending:
+                return
+            stragglers = await self._send_on(
+                step, channel, pending, attempts, again=again and index == start
+            )
+            while stragglers and detach is None:  # nowhere to detach them to: retry here
+                stragglers = await self._send_on(step, channel, stragglers, attempts, again=True)
+            if stragglers:
+                assert detach is not None
+                detached.update(stragglers)
+                detach(
+                    stragglers,
+                    functools.partial(self._resume, step, index, stragglers, attempts),
+                )
+            pending = [
+                rid
+                for rid in self.active(pending)
+                if rid not in detached and attempts[rid] and attempts[rid][-1].state != "sent"
+            ]
 
     async def _send_on(
         self,
@@ -119,145 +137,47 @@ class Sends:
         channel: str,
         members: list[str],
         attempts: dict[str, list[c.SendResult]],
-    ) -> None:
-        """Send on one channel in batches, adding each member's result to ``attempts``."""
-        windowed = self.windowed()
-        size = max(1, self.input.batch_sizes.get(channel, DEFAULT_BATCH))
-        template = self.plan.templates.get(step.template) if step.template else None
-        queue = channel_queue(workflow.info().task_queue, channel)
-        label = f"{step.id}: send {step.template or 'payload'} via {channel}"
-        options: dict[str, Any] = {"retry_policy": SEND_RETRY}
-        retry_until = None
-        if windowed:
-            window = retry_window(self.input.retry_windows, channel)
-            retry_until = workflow.now() + window
-            options = {
-                "retry_policy": WINDOWED_RETRY,
-                "schedule_to_close_timeout": window + RETRY_GRACE,
-            }
-        batches = chunks(members, size)
-        handles: list[ActivityHandle[Any]] = []
-        for batch in batches:
-            self.in_flight.update(batch)
-            for rid in batch:
-                self.outstanding[rid] = Outstanding(step, channel, attempts[rid])
-            if self.single:
-                request: Any = c.SendInput(
-                    self.run_info(batch[0]),
-                    step,
-                    template,
-                    self.input.data,
-                    self.input.event,
-                    channel=channel,
-                    retry_until=retry_until,
-                )
-                name, timeout, summary = c.SEND, 60, label
-                result_type: type[Any] = c.SendResult
-            else:
-                request = c.SendManyInput(
-                    step,
-                    channel,
-                    [self.run_info(rid) for rid in batch],
-                    template,
-                    [{**self.input.data, **self.states[rid].member.data} for rid in batch],
-                    self.input.event,
-                    final_attempt=SEND_ATTEMPTS,
-                    retry_until=retry_until,
-                )
-                name, result_type = c.SEND_MANY, c.SendManyResult
-                timeout, summary = 300, f"{label} ({len(batch)} recipients)"
-            handles.append(
-                workflow.start_activity(
-                    name,
-                    request,
-                    result_type=result_type,
-                    task_queue=queue,
-                    start_to_close_timeout=timedelta(seconds=timeout),
-                    heartbeat_timeout=BATCH_HEARTBEAT,
-                    summary=summary,
-                    **options,
-                )
-            )
+        *,
+        again: bool,
+    ) -> list[str]:
+        """One round on a channel; returns the stragglers (members still being retried).
 
+        ``again``: the members' messages on this channel are outstanding from an earlier
+        round, whose retry window still holds.
+        """
+        windowed = self.windowed()
+        if again:
+            members = [rid for rid in members if rid in self.outstanding]
+            if not members:
+                return []
+            retry_until = self.outstanding[members[0]].retry_until
+        else:
+            retry_until = (
+                workflow.now() + retry_window(self.input.retry_windows, channel)
+                if windowed
+                else None
+            )
+            for rid in members:
+                self.in_flight[rid] += 1
+                self.outstanding[rid] = Outstanding(step, channel, attempts[rid], retry_until)
+        batches, handles = self._start(step, channel, members, retry_until)
         if not windowed:
             await self._send_as_before(channel, batches, handles)
-            return
-        collectors = [
-            asyncio.create_task(self._collect(step, channel, batch, handle))
-            for batch, handle in zip(batches, handles, strict=True)
-        ]
-        try:
-            await workflow.wait_condition(lambda: not any(m in self.outstanding for m in members))
-        except asyncio.CancelledError:  # withdraw what has not gone out, stop the batches
-            await self.withdraw(list(members), "cancelled")
-            _stop(handles, collectors)
-            raise
-        _stop(handles, collectors)  # batches whose every member was withdrawn
+            return []
+        return await self._round(step, channel, batches, handles)
 
-    async def _collect(self, step: SendStep, channel: str, batch: list[str], handle: Any) -> None:
-        """Settle each member of a batch with its answer, when it comes."""
-        try:
-            answer = await asyncio.shield(handle)
-        except ActivityError as err:
-            cause = err.cause
-            if isinstance(cause, ApplicationError):
-                for rid in batch:
-                    self._settle(rid, c.SendResult("", channel, "failed", reason=cause.message))
-                return
-            # No answer within the window and its grace (every worker was down): fail what
-            # did not go out, as the log says.
-            still = [rid for rid in batch if rid in self.outstanding]
-            if still:
-                results = await self._settle_in_store(
-                    [(rid, step.id, channel) for rid in still],
-                    f"no answer: {cause or err}",
-                    "failed",
-                )
-                for rid, result in zip(still, results, strict=True):
-                    self._settle(rid, result)
-            return
-        results = [answer] if isinstance(answer, c.SendResult) else list(answer.results)
-        for rid, result in zip(batch, results, strict=True):
-            self._settle(rid, result)
-
-    async def _send_as_before(
-        self, channel: str, batches: list[list[str]], handles: list[Any]
-    ) -> None:
-        """Runs started before retry windows: a cancel waits for the batches in flight."""
-
-        async def collect() -> None:
-            for batch, handle in zip(batches, handles, strict=True):
-                try:
-                    answer = await asyncio.shield(handle)
-                except ActivityError as err:
-                    cause = err.cause
-                    reason = (
-                        cause.message if isinstance(cause, ApplicationError) else str(cause or err)
-                    )
-                    results = [c.SendResult("", channel, "failed", reason=reason) for _ in batch]
-                else:
-                    results = [answer] if isinstance(answer, c.SendResult) else list(answer.results)
-                for rid, result in zip(batch, results, strict=True):
-                    self._settle(rid, result)
-
-        # Not a ``finally``: a workflow evicted from the worker's cache is closed with
-        # GeneratorExit, and nothing may be awaited then.
-        try:
-            await asyncio.shield(asyncio.gather(*handles, return_exceptions=True))
-        except asyncio.CancelledError:
-            await collect()
-            raise
-        await collect()
-
-    def _settle(self, rid: str, result: c.SendResult | None) -> Outstanding | None:
-        """A member's message on the current channel has its answer (None: withdrawn)."""
+    def _settle(self, rid: str, result: c.SendResult | None) -> None:
+        """A member's message on a channel has its answer (None: it was withdrawn)."""
         entry = self.outstanding.pop(rid, None)
-        if entry is None:  # answered already, by a withdrawal
-            return None
+        if entry is None:  # answered already (a withdrawal, or its batch)
+            return
         if result is not None:
             entry.attempts.append(result)
         self.in_flight[rid] -= 1
-        return entry
+        last = entry.channel == entry.step.channels[-1]
+        sent = result is not None and result.state == "sent"
+        if sent or last or not self.active([rid]):
+            self._finish([rid])
 
     async def withdraw(self, members: list[str], reason: str) -> None:
         """Take members' messages out of their sends: nothing goes out after this returns.
@@ -268,7 +188,7 @@ class Sends:
         members = [rid for rid in members if rid in self.outstanding]
         if not members:
             return
-        results = await self._settle_in_store(
+        answer = await self.settle_in_store(
             [
                 (rid, self.outstanding[rid].step.id, self.outstanding[rid].channel)
                 for rid in members
@@ -276,49 +196,21 @@ class Sends:
             reason,
             "skipped",
         )
-        for rid, result in zip(members, results, strict=True):
-            withdrawn = result.state == "skipped" and result.reason == reason
-            entry = self._settle(rid, None if withdrawn else result)
-            if entry is None:  # its batch answered while the withdrawal ran
-                continue
-            if entry.attempts:
-                self._record_send(entry.step, rid, list(entry.attempts))
-                entry.attempts.clear()
-            self._after_send(rid)
+        for rid, result, gone in zip(members, answer.results, answer.withdrawn, strict=True):
+            self._settle(rid, None if gone else result)
 
-    async def _settle_in_store(
-        self, messages: list[tuple[str, str, str]], reason: str, state: str
-    ) -> list[c.SendResult]:
-        """Withdraw (member, step, channel) messages in the store, as ``state``."""
-        refs = []
-        for rid, step_id, channel in messages:
-            run = self.run_info(rid)
-            refs.append(c.MessageRef(message_id_for(run, step_id, channel), run, step_id, channel))
-        answer: c.WithdrawResult = await workflow.execute_activity(
-            c.WITHDRAW,
-            c.WithdrawInput(refs, reason, state),
-            result_type=c.WithdrawResult,
-            start_to_close_timeout=timedelta(minutes=5),
-            heartbeat_timeout=BATCH_HEARTBEAT,
-            retry_policy=CHECK_RETRY,
-            summary=f"{len(refs)} message(s) {state}: {reason}",
-        )
-        return list(answer.results)
+    def record_send_of(self, rid: str) -> None:
+        """Write a member's entry for the send step they are in, if it is not written yet."""
+        found = self.unrecorded.pop(rid, None)
+        if found is not None and found[1]:
+            step, attempts = found
+            state, detail = send_entry(step, list(attempts))
+            self.record(step.id, "send", state, [rid], **detail)
 
-    def _after_send(self, rid: str) -> None:
-        """Record the exit or cancel that came while the member's message was in flight."""
-        if rid in self.after_send and self.in_flight[rid] <= 0:
-            at, kind, outcome, detail = self.after_send.pop(rid)
-            self.record(at, kind, outcome, [rid], **detail)
-
-    def _record_send(self, step: SendStep, rid: str, attempts: list[c.SendResult]) -> None:
-        state, detail = send_entry(step, attempts)
-        self.record(step.id, "send", state, [rid], **detail)
-
-
-def _stop(handles: list[Any], collectors: list[asyncio.Task[None]]) -> None:
-    """Cancel the send activities no one waits for any more (their members withdrawn)."""
-    for handle, collector in zip(handles, collectors, strict=True):
-        if not collector.done():
-            collector.cancel()
-            handle.cancel()
+    def _finish(self, members: list[str]) -> None:
+        """Members whose send step is over: its entry, then an exit or cancel that waited."""
+        for rid in members:
+            self.record_send_of(rid)
+            if rid in self.after_send and self.in_flight[rid] <= 0:
+                at, kind, outcome, detail = self.after_send.pop(rid)
+                self.record(at, kind, outcome, [rid], **detail)

@@ -330,13 +330,19 @@ class JourneysClient(CohortsMixin, PeopleMixin):
         return await self._run_status(await self._find_run(run_or_trigger_id))
 
     async def cancel(
-        self, run_or_trigger_id: str, *, wait: timedelta = timedelta(seconds=30)
+        self, run_or_trigger_id: str, *, wait: timedelta = timedelta(seconds=90)
     ) -> RunStatus | TriggerStatus:
         """Cancel a run, or every running run of a trigger, and wait until they stop.
 
-        A run stops at once, even in the middle of a wait; a message being handed to a
-        provider at that instant finishes, and nothing is sent after cancel() returns.
-        Cancelling a run that has ended changes nothing.
+        A run stops at once, even in the middle of a wait or while a message waits for a
+        retry (the message is withdrawn); a message being handed to a provider at that
+        instant finishes, and nothing is sent after cancel() returns. Cancelling a run
+        that has ended changes nothing.
+
+        Args:
+            run_or_trigger_id: a run id, a workflow id or a trigger id.
+            wait: how long to wait for the runs to stop — longer than a provider's answer
+                to a message handed over at that instant can take.
 
         Raises:
             UnknownRunError: no run or trigger has that id.

@@ -28,6 +28,8 @@ VERSION = "v4"
 async def record(server: DevServer, folder: str) -> None:
     mail, hooks, down = MailCatcher().start(), WebhookSink().start(), WebhookSink().start()
     down.status = 503  # a provider outage: sends wait for a retry, then are cancelled
+    flaky = WebhookSink().start()
+    flaky.status = 503  # one recipient's address fails for a while: the others go on
     settings = Settings.model_validate(
         {
             "temporal": {"address": server.address, "task_queue": "record"},
@@ -94,8 +96,26 @@ async def record(server: DevServer, folder: str) -> None:
             found = await client.messages(recipient=recipient)
             return any(m.step == "crm_note" and "last_error" in m.detail for m in found)
 
-        for rid in ["held", "held-0", "held-1", "held-2"]:
+        apart = await client.trigger(
+            "demo",
+            [{"id": f"apart-{n}", "plan": "free"} for n in range(3)],
+            data={"webhook_url": hooks.url},
+            per_recipient_data={"apart-1": {"webhook_url": flaky.url}},
+            cohorts=True,
+        )
+        for rid in ["held", "held-0", "held-1", "held-2", "apart-1"]:
             await eventually(lambda rid=rid: waiting(rid), bool, timeout=60)
+        for rid in ["apart-0", "apart-2"]:  # on, and done, without apart-1
+            await eventually(
+                lambda rid=rid: client.status(apart.trigger_id, recipient=rid),
+                lambda s: s.done,
+                timeout=60,
+            )
+        flaky.status = 200
+        apart_done = await eventually(
+            lambda: client.status(apart.trigger_id), lambda s: s.done, timeout=60
+        )
+        assert isinstance(apart_done, TriggerStatus)
         await client.cancel(held.runs[0].run_id)
         one = await client.status(held_cohort.trigger_id, recipient="held-1")
         await client.cancel(one.run_id)
@@ -107,6 +127,7 @@ async def record(server: DevServer, folder: str) -> None:
             "demo-trigger": (f"demo/{cohort.trigger_id}", None),
             "demo-held": (held.runs[0].workflow_id, held.runs[0].run_id),
             "demo-held-cohort": (cancelled.cohorts[0].workflow_id, None),
+            "demo-apart-cohort": (apart_done.cohorts[0].workflow_id, None),
         }
         for run in [*demo.runs, *onboarding.runs]:
             await eventually(lambda run=run: status(run.run_id), lambda s: s.done, timeout=60)
@@ -119,6 +140,7 @@ async def record(server: DevServer, folder: str) -> None:
     mail.stop()
     hooks.stop()
     down.stop()
+    flaky.stop()
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ class Receiver:
         self.requests: list[dict[str, Any]] = []
         """Every POST: ``webhook-id``, the body and the status it was answered with."""
         self._lock = threading.Lock()
+        self._paths: list[str] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -39,12 +40,14 @@ class Receiver:
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0))
                 with receiver._lock:
+                    receiver._paths.append(self.path)
                     status, headers = receiver.answer(len(receiver.requests))
                     receiver.requests.append(
                         {
                             "id": self.headers.get("webhook-id"),
                             "body": json.loads(raw),
                             "status": status,
+                            "path": self.path,
                         }
                     )
                 self.send_response(status)
@@ -63,6 +66,10 @@ class Receiver:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def path_of(self, n: int) -> str:
+        """The path of the ``n``th POST (from 0), asked while answering it."""
+        return self._paths[n]
 
     def accepted(self) -> list[str]:
         """The webhook-ids of the POSTs answered 2xx (a duplicate would show twice)."""
@@ -255,17 +262,21 @@ async def test_claims_and_withdrawals_never_both_win(store_url: str) -> None:
             return await store.claim_message(record)
 
         claims: list[str | None]
-        claims, _ = await asyncio.gather(
+        claims, withdrawals = await asyncio.gather(
             asyncio.gather(*(claim(k) for k in keys)),
             asyncio.gather(*(store.withdraw_messages([k], "cancelled") for k in keys)),
         )
         found = await store.get_messages([k.id for k in keys])
-        for key, claimed in zip(keys, claims, strict=True):
+        for key, claimed, withdrawal in zip(keys, claims, withdrawals, strict=True):
             assert found[key.id].state == ("sending" if claimed else "skipped"), key.id
             assert claimed in ("queued", None)
+            # Exactly one of the two won; the withdrawal that lost saw it being sent.
+            assert (key.id in withdrawal.withdrawn) == (claimed is None), key.id
+            assert (key.id in withdrawal.sending) == (claimed is not None), key.id
         # A message the log has never seen is recorded withdrawn, and cannot be claimed.
         fresh = MessageKey("race/new", "wf", "run", "note", "rn", "webhook")
-        assert await store.withdraw_messages([fresh], "cancelled") == []
+        withdrawal = await store.withdraw_messages([fresh], "cancelled")
+        assert (withdrawal.withdrawn, withdrawal.sending) == (["race/new"], [])
         record = MessageRecord(fresh.id, "wf", "run", "note", "rn", "webhook", "sending")
         assert await store.claim_message(record) is None
         # A message an attempt left "sending" is claimed again, and says so.
@@ -302,3 +313,105 @@ def test_the_next_attempt_comes_after_a_quarter_of_the_time_failing() -> None:
     # The provider's Retry-After wins, and many quick 429s do not push the next try away.
     assert retry_delay(timedelta(seconds=20), retry_after=2) == timedelta(seconds=2)
     assert retry_delay(timedelta(seconds=28)) == timedelta(seconds=7)
+
+
+async def member_status(engine: Engine, trigger_id: str, recipient: str) -> RunStatus:
+    status = await engine.client.status(trigger_id, recipient=recipient)
+    assert isinstance(status, RunStatus)
+    return status
+
+
+def per_member_journey(engine: Engine, name: str, url: str) -> None:
+    engine.write(
+        name,
+        f"""journey: {name}
+steps:
+  - send: note
+    channel: webhook
+    url: "{url}/{{{{ customer.id }}}}"
+  - send: hello
+    channel: email
+    template: welcome
+""",
+    )
+
+
+async def test_one_failing_address_does_not_hold_the_rest_of_its_batch(engine: Engine) -> None:
+    failing = {"/s3"}
+    receiver = Receiver(lambda n: (200, {}))
+
+    def by_path(n: int) -> Answer:
+        return (503, {"retry-after": "1"}) if receiver.path_of(n) in failing else (200, {})
+
+    receiver.answer = by_path
+    try:
+        per_member_journey(engine, "apart", receiver.url)
+        people = [{"id": f"s{i}", "email": f"s{i}@example.com"} for i in range(1, 6)]
+        handle = await engine.client.trigger("apart", people, cohorts=True)
+        # The others go on to their email and finish while s3's webhook is retried.
+        for rid in ("s1", "s2", "s4", "s5"):
+            done = await eventually(
+                lambda rid=rid: member_status(engine, handle.trigger_id, rid),
+                lambda s: s.done,
+                timeout=60,
+                what=f"{rid} done",
+            )
+            assert [(e.step, e.outcome) for e in done.timeline] == [
+                ("note", "sent"),
+                ("hello", "sent"),
+            ]
+        held = await member_status(engine, handle.trigger_id, "s3")
+        assert held.state == "running" and held.current_step == "note"
+        assert (await message_of(engine, "s3")).state in ("queued", "sending")
+        failing.clear()  # the address works again: s3 gets its message, then the rest
+        done = await eventually(
+            lambda: member_status(engine, handle.trigger_id, "s3"),
+            lambda s: s.done,
+            timeout=60,
+            what="s3 done",
+        )
+        assert [(e.step, e.outcome) for e in done.timeline] == [
+            ("note", "sent"),
+            ("hello", "sent"),
+        ]
+        accepted = receiver.accepted()
+        assert len(accepted) == len(set(accepted)) == 5
+        status = await eventually(
+            lambda: engine.client.status(handle.trigger_id), lambda s: s.done, what="trigger done"
+        )
+        assert isinstance(status, TriggerStatus) and status.counts == {"completed": 5}
+        assert status.steps["note"] == {"reached": 5, "sent": 5}
+        assert len(engine.mail.messages) == 5
+    finally:
+        receiver.stop()
+
+
+async def test_a_cancel_after_a_members_batch_answered_keeps_their_entries_in_order(
+    engine: Engine,
+) -> None:
+    receiver = Receiver(lambda n: (200, {}))
+    receiver.answer = lambda n: (
+        (503, {"retry-after": "3600"}) if receiver.path_of(n) in ("/t3", "/t4") else (200, {})
+    )
+    try:
+        engine.client.batch_sizes = {"webhook": 2}
+        per_member_journey(engine, "ordered", receiver.url)
+        handle = await engine.client.trigger("ordered", ["t1", "t2", "t3", "t4"], cohorts=True)
+        await waiting_for_retry(engine, ["t3", "t4"])  # their batch made no progress
+        await eventually(
+            lambda: message_of(engine, "t1"), lambda m: m.state == "sent", what="t1 sent"
+        )
+        t1 = await member_status(engine, handle.trigger_id, "t1")
+        cancelled = await asyncio.wait_for(engine.client.cancel(t1.run_id), timeout=60)
+        assert isinstance(cancelled, RunStatus) and cancelled.state == "cancelled"
+        assert [(e.step, e.kind, e.outcome) for e in cancelled.timeline] == [
+            ("note", "send", "sent"),
+            ("note", "cancel", "cancelled"),
+        ]
+        status = await asyncio.wait_for(engine.client.cancel(handle.trigger_id), timeout=60)
+        assert isinstance(status, TriggerStatus) and status.counts == {"cancelled": 4}
+        for rid, state in (("t2", "sent"), ("t3", "skipped"), ("t4", "skipped")):
+            assert (await message_of(engine, rid)).state == state
+        assert engine.mail.messages == []
+    finally:
+        receiver.stop()

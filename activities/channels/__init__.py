@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from activities.channels.base import Channel, Delivery, Outgoing
+from activities.channels.base import Channel, Delivery, Outgoing, Withdrawn
 from activities.channels.email import EmailChannel
 from activities.channels.push import PushChannel
 from activities.channels.sms import SmsChannel
@@ -17,6 +17,7 @@ __all__ = [
     "PushChannel",
     "SmsChannel",
     "WebhookChannel",
+    "Withdrawn",
     "build_channels",
 ]
 

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Channel", "Delivery", "Outgoing", "Render"]
+__all__ = ["Channel", "Delivery", "Outgoing", "Render", "Withdrawn"]
 
 Render = Callable[[str], str]
 """Renders a template string with the message's variables."""
+
+
+class Withdrawn(Exception):
+    """Raised by :attr:`Outgoing.handover` when the message was withdrawn meanwhile."""
+
+
+async def _ready() -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,11 @@ class Outgoing:
     transactional: bool = False
     unsubscribe_url: str | None = None
     """The recipient's one-click unsubscribe link, for non-transactional email."""
+    handover: Callable[[], Awaitable[None]] = _ready
+    """Awaited by the channel right before the message goes out — once it has its
+    connection, before the first byte of the message — and never again for it. It raises
+    :class:`Withdrawn` when the message may not go out any more (a cancel or an exit got
+    there first): the channel then lets it propagate and sends nothing."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +58,8 @@ class Channel(Protocol):
 
     ``addresses`` finds the recipient's addresses on this channel (an empty list: none),
     raising :class:`~definitions.errors.InvalidAddressError` for one that cannot be used;
-    ``deliver`` sends, raising :class:`~definitions.errors.RetryableDeliveryError` or
+    ``deliver`` awaits the message's ``handover`` right before it goes out, then sends,
+    raising :class:`~definitions.errors.RetryableDeliveryError` or
     :class:`~definitions.errors.PermanentDeliveryError`, translated from the provider's own
     errors at this boundary.
     """

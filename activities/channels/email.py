@@ -17,7 +17,7 @@ from definitions.errors import (
 )
 from journeys.config import EmailSettings
 
-from .base import Delivery, Outgoing, Render
+from .base import Delivery, Outgoing, Render, Withdrawn
 
 __all__ = ["EmailChannel"]
 
@@ -91,6 +91,11 @@ class EmailChannel:
             reused = bool(self._idle)
             try:
                 smtp = self._idle.pop() if reused else await self._connect()
+                try:
+                    await message.handover()
+                except Withdrawn:
+                    self._idle.append(smtp)
+                    raise
                 try:
                     errors, reply = await smtp.send_message(mail)
                 except aiosmtplib.SMTPServerDisconnected:

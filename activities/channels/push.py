@@ -142,6 +142,8 @@ class PushChannel:
         stale: list[str] = []
         transient: list[RetryableDeliveryError] = []
         permanent: list[str] = []
+        await self._access_token()  # before the handover: it may take a while
+        await message.handover()
         for token in message.addresses:
             payload: dict[str, Any] = {"token": token, "notification": notification}
             if message.content.get("data"):

@@ -79,6 +79,7 @@ class SmsChannel:
             form["From"] = s.from_number
         else:
             raise PermanentDeliveryError("SMS is not configured: set [sms] from_number")
+        await message.handover()
         try:
             response = await self._client.post(
                 f"/2010-04-01/Accounts/{s.account_sid}/Messages.json",

@@ -92,6 +92,7 @@ class WebhookChannel:
         }
         if self.settings.secret:
             headers["webhook-signature"] = sign(self.settings.secret, identifier, timestamp, body)
+        await message.handover()
         try:
             response = await self._client.post(url, content=body, headers=headers)
         except httpx.HTTPError as exc:

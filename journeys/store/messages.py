@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 
 from journeys.store import tables as t
 from journeys.store.dialects import Writer, insert
@@ -32,12 +32,22 @@ from journeys.store.dialects import Writer, insert
 if TYPE_CHECKING:
     from journeys.store.store import MessageRecord
 
-__all__ = ["CLAIMABLE", "MessageKey", "MessageStore", "message_values"]
+__all__ = ["CLAIMABLE", "MessageKey", "MessageStore", "Withdrawal", "message_values"]
 
 CLAIMABLE = ("queued", "sending")
 """States a send may claim a message in (``sending``: an attempt died handing it over)."""
 
 _CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """What a withdrawal did."""
+
+    withdrawn: list[str]
+    """The messages it withdrew (recorded or not before)."""
+    sending: list[str]
+    """The messages being handed over right now: wait for them, and ask again."""
 
 
 @dataclass(frozen=True)
@@ -92,18 +102,36 @@ class _GroupCommit:
                 batch, self._pending = self._pending, []
                 try:
                     await self._write([item for item, _ in batch])
-                except BaseException as exc:  # each waiter sees the failure of its write
-                    for _, done in batch:
-                        if not done.done():
-                            done.set_exception(exc)
-                    if not isinstance(exc, Exception):
-                        raise
+                except Exception:
+                    # One item, or a passing error, must not fail the others: each is
+                    # written alone, and sees only its own failure.
+                    for item, done in batch:
+                        try:
+                            await self._write([item])
+                        except Exception as exc:
+                            _settle(done, exc)
+                        else:
+                            _settle(done, None)
                     continue
+                except BaseException as exc:
+                    for _, done in batch:
+                        _settle(done, exc)
+                    raise
                 for _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
+                    _settle(done, None)
         finally:
             self._flushing = None
+            if self._pending:  # submitted while a cancellation ended this flush
+                self._flushing = asyncio.get_running_loop().create_task(self._flush())
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
 
 
 def message_values(message: MessageRecord) -> dict[str, Any]:
@@ -138,8 +166,11 @@ class MessageStore:
         return insert(self.dialect, t.messages)
 
     async def save_message(self, message: MessageRecord) -> None:
-        """Record a message, or the new state of one already recorded; returns once committed.
+        """Record a message, or its new state; returns once committed.
 
+        A settled message keeps its state: only ``sent`` is written over a message that
+        was withdrawn meanwhile (it went out: the log says so); every other state is
+        written only while the message is ``queued`` or ``sending``, or not recorded yet.
         Saves made while a commit is under way are committed together by the next one.
         """
         loop = asyncio.get_running_loop()
@@ -150,16 +181,21 @@ class MessageStore:
         await group.submit(message)
 
     async def _save_messages(self, messages: Sequence[MessageRecord]) -> None:
-        """Upsert messages in one transaction, in the order they came."""
+        """Upsert messages in one transaction (in id order: two commits never deadlock)."""
         now = _now()
         statement = self._insert()
         statement = statement.on_conflict_do_update(
             index_elements=[t.messages.c.id],
             set_={name: statement.excluded[name] for name in (*_CHANGING, "updated_at")},
+            where=or_(
+                and_(statement.excluded.state == "sent", t.messages.c.state != "delivered"),
+                t.messages.c.state.in_(CLAIMABLE),
+            ),
         )
+        ordered = sorted(enumerate(messages), key=lambda pair: (pair[1].id, pair[0]))
         rows = [
             {"id": m.id, "created_at": now, "updated_at": now, **message_values(m)}
-            for m in messages
+            for _, m in ordered
         ]
         async with self.writer.begin() as conn:
             await conn.execute(statement, rows)
@@ -192,19 +228,20 @@ class MessageStore:
 
     async def withdraw_messages(
         self, keys: Sequence[MessageKey], reason: str, *, state: str = "skipped"
-    ) -> list[str]:
+    ) -> Withdrawal:
         """Mark messages withdrawn (``state``, with ``reason``) unless they are going out.
 
         A message the log has no row for yet is recorded withdrawn, so a send that had not
-        started yet cannot claim it later. Returns the ids still being handed over
-        (``sending``): the caller waits for them and asks again.
+        started yet cannot claim it later. Returns the ids this withdrew, and those still
+        being handed over (``sending``): the caller waits for them and asks again.
         """
         now = _now()
+        withdrawn: list[str] = []
         sending: list[str] = []
         async with self.writer.begin() as conn:
             for start in range(0, len(keys), _CHUNK):
                 chunk = keys[start : start + _CHUNK]
-                await conn.execute(
+                inserted = await conn.execute(
                     self._insert()
                     .values(
                         [
@@ -225,32 +262,43 @@ class MessageStore:
                         ]
                     )
                     .on_conflict_do_nothing(index_elements=["id"])
+                    .returning(t.messages.c.id)
                 )
+                withdrawn += [row.id for row in inserted]
                 ids = [k.id for k in chunk]
-                await conn.execute(
+                changed = await conn.execute(
                     update(t.messages)
                     .where(t.messages.c.id.in_(ids), t.messages.c.state == "queued")
                     .values(state=state, reason=reason[:255], updated_at=now)
+                    .returning(t.messages.c.id)
                 )
+                withdrawn += [row.id for row in changed]
                 rows = await conn.execute(
                     select(t.messages.c.id).where(
                         t.messages.c.id.in_(ids), t.messages.c.state == "sending"
                     )
                 )
                 sending += [row.id for row in rows]
-        return sending
+        return Withdrawal(withdrawn, sending)
 
     async def release_messages(
         self, ids: Sequence[str], reason: str, *, state: str = "skipped"
-    ) -> None:
-        """Withdraw messages left ``sending`` by an attempt that is gone (see withdraw)."""
+    ) -> list[str]:
+        """Withdraw messages left ``sending`` by an attempt that is gone (see withdraw).
+
+        Returns the ids it withdrew.
+        """
+        released: list[str] = []
         async with self.writer.begin() as conn:
             for start in range(0, len(ids), _CHUNK):
-                await conn.execute(
+                changed = await conn.execute(
                     update(t.messages)
                     .where(
                         t.messages.c.id.in_(ids[start : start + _CHUNK]),
                         t.messages.c.state == "sending",
                     )
                     .values(state=state, reason=reason[:255], updated_at=_now())
+                    .returning(t.messages.c.id)
                 )
+                released += [row.id for row in changed]
+        return released
