@@ -1,10 +1,4 @@
-"""The message log's writes: group commits, and the gate a message goes out through.
-
-Saving a message's new state (``sent`` right after the provider took it) joins whatever
-other saves are waiting in one transaction, committed as soon as the one before it is:
-under load, a message's ``sent`` row waits for one commit, not for every other write in
-the process one by one, which keeps short the window in which a worker that dies has
-handed a message over without recording it.
+"""The message log's writes, and the gate a message goes out through.
 
 A send marks its message ``sending`` right before the provider call, in one statement that
 succeeds only while the message is still ``queued`` (or was left ``sending`` by an attempt
@@ -17,9 +11,7 @@ for (it ends ``sent``, ``failed`` or ``queued`` for a retry).
 
 from __future__ import annotations
 
-import asyncio
-import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -81,59 +73,6 @@ _CHANGING = (
 """The columns of a message that :func:`message_values` gives (all but id and times)."""
 
 
-class _GroupCommit:
-    """Writes items in batches: those submitted while a write runs go in the next one."""
-
-    def __init__(self, write: Callable[[list[Any]], Awaitable[None]]) -> None:
-        self._write = write
-        self._pending: list[tuple[Any, asyncio.Future[None]]] = []
-        self._flushing: asyncio.Task[None] | None = None
-
-    async def submit(self, item: Any) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, done))
-        if self._flushing is None:
-            self._flushing = asyncio.get_running_loop().create_task(self._flush())
-        await done
-
-    async def _flush(self) -> None:
-        try:
-            while self._pending:
-                batch, self._pending = self._pending, []
-                try:
-                    await self._write([item for item, _ in batch])
-                except Exception:
-                    # One item, or a passing error, must not fail the others: each is
-                    # written alone, and sees only its own failure.
-                    for item, done in batch:
-                        try:
-                            await self._write([item])
-                        except Exception as exc:
-                            _settle(done, exc)
-                        else:
-                            _settle(done, None)
-                    continue
-                except BaseException as exc:
-                    for _, done in batch:
-                        _settle(done, exc)
-                    raise
-                for _, done in batch:
-                    _settle(done, None)
-        finally:
-            self._flushing = None
-            if self._pending:  # submitted while a cancellation ended this flush
-                self._flushing = asyncio.get_running_loop().create_task(self._flush())
-
-
-def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
-    if done.done():
-        return
-    if error is None:
-        done.set_result(None)
-    else:
-        done.set_exception(error)
-
-
 def message_values(message: MessageRecord) -> dict[str, Any]:
     """A message's columns that change with its state (the reason cut to its column)."""
     reason = message.reason
@@ -171,17 +110,8 @@ class MessageStore:
         A settled message keeps its state: only ``sent`` is written over a message that
         was withdrawn meanwhile (it went out: the log says so); every other state is
         written only while the message is ``queued`` or ``sending``, or not recorded yet.
-        Saves made while a commit is under way are committed together by the next one.
+        One statement.
         """
-        loop = asyncio.get_running_loop()
-        groups = self.__dict__.setdefault("_groups", weakref.WeakKeyDictionary())
-        group = groups.get(loop)
-        if group is None:
-            group = groups[loop] = _GroupCommit(self._save_messages)
-        await group.submit(message)
-
-    async def _save_messages(self, messages: Sequence[MessageRecord]) -> None:
-        """Upsert messages in one transaction (in id order: two commits never deadlock)."""
         now = _now()
         statement = self._insert()
         statement = statement.on_conflict_do_update(
@@ -192,13 +122,9 @@ class MessageStore:
                 t.messages.c.state.in_(CLAIMABLE),
             ),
         )
-        ordered = sorted(enumerate(messages), key=lambda pair: (pair[1].id, pair[0]))
-        rows = [
-            {"id": m.id, "created_at": now, "updated_at": now, **message_values(m)}
-            for _, m in ordered
-        ]
+        row = {"id": message.id, "created_at": now, "updated_at": now, **message_values(message)}
         async with self.writer.begin() as conn:
-            await conn.execute(statement, rows)
+            await conn.execute(statement, [row])
 
     async def claim_message(self, message: MessageRecord) -> str | None:
         """Mark a message ``sending`` unless it was withdrawn or settled meanwhile.
