@@ -21,6 +21,7 @@ from journeys.devserver import DevServer
 from journeys.sinks import MailCatcher, WebhookSink
 from journeys.store import Store
 from journeys.temporal import connect
+from tests.browser import browser  # noqa: F401  (the fixture, for every test module)
 from tests.helpers import Engine, copy_examples
 from tests.peers import FcmPeer, TwilioPeer
 from workers.worker import running_worker
