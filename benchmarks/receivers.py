@@ -163,7 +163,13 @@ class HookReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                length = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(length)
+                if len(raw) < length:
+                    # The sender died mid-request (a SIGKILLed worker): a real server
+                    # never sees a complete request, so nothing was accepted.
+                    self.close_connection = True
+                    return
                 answer = receiver._take()
                 if answer is not None:
                     status, retry_after = answer
