@@ -88,13 +88,25 @@ class JourneyActivities(CohortActivities):
         profile = await self.store.get_profile(request.recipient_id) or {}
         return seconds_until_open(request.step, request.now, profile.get("timezone"))
 
-    def unsubscribe_url(self, recipient_id: str, topic: str | None) -> str | None:
-        """The recipient's signed one-click unsubscribe link, when links are configured."""
+    def unsubscribe_url(
+        self, recipient_id: str, topic: str | None, *, issued: datetime | None = None
+    ) -> str | None:
+        """The recipient's signed one-click unsubscribe link, when links are configured.
+
+        Args:
+            recipient_id: who the link unsubscribes.
+            topic: from what; None for all marketing.
+            issued: when the token says it was issued (default: now): the message's first
+                due time, so every attempt at a message carries the same link.
+
+        """
         base, secret = self.preferences.unsubscribe_url, self.preferences.signing_secret
         if not base or not secret:
             return None
         joiner = "&" if "?" in base else "?"
-        return base + joiner + urlencode({"token": sign_unsubscribe(secret, recipient_id, topic)})
+        at = issued.timestamp() if issued else None
+        token = sign_unsubscribe(secret, recipient_id, topic, issued_at=at)
+        return base + joiner + urlencode({"token": token})
 
     @activity.defn(name=c.SEND)
     async def send_message(self, request: c.SendInput) -> c.SendResult:
@@ -132,7 +144,8 @@ class JourneyActivities(CohortActivities):
             if known
             else await self.store.get_profile(run.recipient_id)
         ) or {"id": run.recipient_id}
-        link = self.unsubscribe_url(run.recipient_id, step.topic)
+        first_due = _first_due(earlier)
+        link = self.unsubscribe_url(run.recipient_id, step.topic, issued=first_due)
         names = variables(request, profile, message_id, link)
 
         def record(
@@ -215,6 +228,7 @@ class JourneyActivities(CohortActivities):
             dict(step.headers),
             step.transactional,
             link,
+            first_due,
             handover=handover,
         )
         try:
@@ -277,6 +291,20 @@ class JourneyActivities(CohortActivities):
         """Delete the tokens a provider says are gone from the person's devices."""
         if stale:
             await self.store.remove_devices(recipient_id, stale)
+
+
+def _first_due(earlier: MessageRecord | None) -> datetime | None:
+    """When a message was first to go out: the ``Date`` of every attempt at an email.
+
+    The activity's ``scheduled_time`` stays the same across its retries; a message retried
+    by another activity (a cohort's straggler) was logged earlier, so the earlier of the
+    two times is taken.
+    """
+    times = [activity.info().scheduled_time] if activity.in_activity() else []
+    if earlier is not None and earlier.created_at is not None:
+        created = earlier.created_at
+        times.append(created if created.tzinfo else created.replace(tzinfo=UTC))
+    return min(times, default=None)
 
 
 def _recorded(message: MessageRecord) -> c.SendResult:

@@ -10,12 +10,14 @@ overridden by ``JOURNEYS_<SECTION>_<KEY>`` (``JOURNEYS_STORE_URL``,
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -156,9 +158,42 @@ class PreferenceSettings(_Section):
     """Unsubscribe links."""
 
     unsubscribe_url: str | None = None
-    """Base URL of your unsubscribe page; ``?token=…`` is appended."""
+    """Base URL of your unsubscribe page; ``?token=…`` is appended. ``https://`` in
+    production: see :meth:`link_warning`."""
     signing_secret: str | None = Field(default=None, repr=False)
     """HMAC key of unsubscribe tokens (only from JOURNEYS_PREFERENCES_SIGNING_SECRET)."""
+
+    def link_warning(self) -> str | None:
+        """Why ``unsubscribe_url`` is unfit for production mail, or None.
+
+        RFC 8058 one-click unsubscribe is an HTTPS POST: mailbox providers ignore a
+        ``List-Unsubscribe-Post`` whose link is plain HTTP, and the token in the link would
+        cross the network in clear. A link to a loopback host (``localhost``, ``*.localhost``,
+        ``127.0.0.0/8``, ``::1``) is development and goes unremarked; any other host is
+        taken to be production.
+        """
+        url = self.unsubscribe_url
+        if not url:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme.lower() == "https" or _loopback(parts.hostname or ""):
+            return None
+        return (
+            f"[preferences] unsubscribe_url ({url}) is not https://: mailbox providers ignore "
+            "one-click unsubscribe (RFC 8058) over plain HTTP and the signed tokens cross the "
+            "network in clear; make it an https:// URL"
+        )
+
+
+def _loopback(host: str) -> bool:
+    """Whether a URL's host is this machine: a development setup."""
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class ServerSettings(_Section):

@@ -82,12 +82,23 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def sign_unsubscribe(secret: str, recipient_id: str, topic: str | None = None) -> str:
+def sign_unsubscribe(
+    secret: str, recipient_id: str, topic: str | None = None, *, issued_at: float | None = None
+) -> str:
     """A token that unsubscribes a recipient (from a topic, or from all marketing).
 
     The token carries no guessable id: it is the recipient and topic, signed with HMAC-SHA256.
+
+    Args:
+        secret: the signing key.
+        recipient_id: who the token unsubscribes.
+        topic: from what; None for all marketing.
+        issued_at: the Unix time it records as issued (default: now). A message's link is
+            issued when the message was first to go out, so a retry carries the same link.
+
     """
-    body: dict[str, Any] = {"r": recipient_id, "iat": int(time.time())}
+    issued = time.time() if issued_at is None else issued_at
+    body: dict[str, Any] = {"r": recipient_id, "iat": int(issued)}
     if topic:
         body["t"] = topic
     payload = _b64(json.dumps(body, separators=(",", ":")).encode())

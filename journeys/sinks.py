@@ -22,8 +22,13 @@ class _Collect:
         self.catcher = catcher
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.catcher.reject_code:
-            return f"{self.catcher.reject_code} rejected by the test mail server"
+        with self.catcher._lock:
+            self.catcher.received.append(envelope.content)
+            code = self.catcher.reject_code or (
+                self.catcher.refuse_next.pop(0) if self.catcher.refuse_next else None
+            )
+        if code:
+            return f"{code} rejected by the test mail server"
         mail = message_from_bytes(envelope.content, policy=policy.default)
         with self.catcher._lock:
             self.catcher.messages.append(mail)
@@ -44,6 +49,11 @@ class MailCatcher:
         self.messages: list[EmailMessage] = []
         self.reject_code: int | None = None
         """Set to a code (e.g. 550) to refuse every message with it."""
+        self.refuse_next: list[int] = []
+        """Codes to refuse the next messages with, one each (``[451]``: the first attempt
+        meets a transient failure, the retry goes through)."""
+        self.received: list[bytes] = []
+        """Every message's bytes as they arrived, the refused ones included."""
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._controller = Controller(_Collect(self), hostname="127.0.0.1", port=self.port)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import trustme
@@ -14,11 +16,17 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from activities.channels import EmailChannel, Outgoing, WebhookChannel
+from activities.channels.headers import FALLBACK_DOMAIN, sender_domain
 from activities.channels.webhook import webhook_id
-from definitions.errors import PermanentDeliveryError, RetryableDeliveryError
+from definitions.errors import (
+    InvalidAddressError,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+)
 from journeys.config import EmailSettings, WebhookSettings
 from journeys.devserver import free_port
 from journeys.sinks import MailCatcher, WebhookSink
+from tests.mailcheck import check_email
 
 
 class Inbox:
@@ -125,6 +133,106 @@ async def test_smtp_rejection_and_unreachable_server() -> None:
     closed = EmailChannel(EmailSettings(host="127.0.0.1", port=free_port(), timeout=2))
     with pytest.raises(RetryableDeliveryError):
         await closed.deliver(outgoing("to@example.com", subject="x", text="y"))
+
+
+# An id of the value domain at its oddest: non-ASCII, a line separator (not a control
+# character), "%", longer than a header line.
+ODD_ID = "wf/ü%20/\u2028/" + "x" * 250 + "/email"
+
+
+@pytest.fixture
+def catcher() -> Iterator[MailCatcher]:
+    server = MailCatcher().start()
+    yield server
+    server.stop()
+
+
+async def test_email_passes_a_strict_receiver(catcher: MailCatcher) -> None:
+    sent_at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    text = "Hello Zoë,\n" + "a" * 2000 + "\n"
+    html = "<p>" + "é" * 1500 + "</p>\n"
+    channel = EmailChannel(
+        EmailSettings(host="127.0.0.1", port=catcher.port, sender="Zoë Ä <hello@acme.example>")
+    )
+    message = Outgoing(
+        ODD_ID,
+        ["to@example.com"],
+        {"subject": "Grüße,\r\nAda — 50%\toff", "text": text, "html": html},
+        unsubscribe_url="https://acme.example/unsubscribe?token=abc.def",
+        date=sent_at,
+    )
+    try:
+        delivery = await channel.deliver(message)
+    finally:
+        await channel.close()
+    [raw] = catcher.received
+    mail = check_email(raw)
+    assert mail["Date"].datetime == sent_at
+    assert str(mail["From"]) == "Zoë Ä <hello@acme.example>"
+    assert mail["Subject"] == "Grüße, Ada — 50% off"
+    assert mail["List-Unsubscribe"] == "<https://acme.example/unsubscribe?token=abc.def>"
+    assert delivery.provider_id == mail["Message-ID"]
+    assert unquote(mail["X-Journeys-Message-Id"]) == ODD_ID
+    for kind, sent in (("plain", text), ("html", html)):  # as sent, line ends aside
+        assert mail.get_body((kind,)).get_content().replace("\r\n", "\n") == sent
+
+
+async def test_every_attempt_at_a_message_has_its_message_id_and_date(
+    catcher: MailCatcher,
+) -> None:
+    first_due = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
+    channel = EmailChannel(EmailSettings(host="127.0.0.1", port=catcher.port))
+    content = {"subject": "Hi", "text": "t", "html": "<p>h</p>"}
+    retried = Outgoing("j/r/step/email", ["to@example.com"], content, date=first_due)
+    catcher.refuse_next = [451]
+    try:
+        with pytest.raises(RetryableDeliveryError, match="451"):
+            await channel.deliver(retried)
+        await channel.deliver(retried)
+        await channel.deliver(Outgoing("j/r/other/email", ["to@example.com"], content))
+    finally:
+        await channel.close()
+    assert catcher.received[0] == catcher.received[1]  # a retry is the same bytes
+    refused, accepted, other = (check_email(raw) for raw in catcher.received)
+    assert refused["Message-ID"] == accepted["Message-ID"]
+    assert refused["Date"] == accepted["Date"]
+    assert accepted["Date"].datetime == first_due
+    assert other["Message-ID"] != accepted["Message-ID"]
+    assert other["Date"].datetime.tzinfo is not None
+
+
+@pytest.mark.parametrize(
+    ("sender", "domain"),
+    [
+        ("Acme <hello@acme.example>", "acme.example"),
+        ("hello@Acme.Example", "acme.example"),
+        ('"a@b" <c@d.example>', "d.example"),
+        ("Bücher <post@bücher.example>", "xn--bcher-kva.example"),
+        ("ops@[127.0.0.1]", "[127.0.0.1]"),
+        ("nobody", FALLBACK_DOMAIN),
+        ("a@exa..mple", FALLBACK_DOMAIN),
+        ("Acme <>", FALLBACK_DOMAIN),
+    ],
+)
+def test_message_id_domain_from_the_sender(sender: str, domain: str) -> None:
+    assert sender_domain(sender) == domain
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "a@b.example\r\nBcc: x@y.example",
+        "a@b\u2028.example",
+        "a@b\x07.example",
+        "a b@c.example",
+        "a@@b",
+        5,
+    ],
+)
+def test_unusable_email_addresses(address: object) -> None:
+    channel = EmailChannel(EmailSettings())
+    with pytest.raises(InvalidAddressError):
+        channel.addresses({"email": address}, None, str)
 
 
 @pytest.mark.parametrize(

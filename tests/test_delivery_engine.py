@@ -9,6 +9,7 @@ from journeys.consent import sign_unsubscribe, verify_unsubscribe
 from journeys.report import run_text
 from tests.conftest import SIGNING_SECRET
 from tests.helpers import Engine
+from tests.mailcheck import check_email
 
 MULTI_TEMPLATE = """
 email:
@@ -221,6 +222,8 @@ steps:
     )
     await run(engine, "mails", {"id": "u1", "email": "u1@example.com"})
     tip, receipt = engine.mail.messages
+    for raw in engine.mail.received:
+        check_email(raw)
     assert receipt["List-Unsubscribe"] is None
     assert tip["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     link = tip["List-Unsubscribe"].strip("<>")
@@ -239,6 +242,20 @@ steps:
         assert "signature does not match" in str(exc)
     else:
         raise AssertionError("a token signed with another secret was accepted")
+
+
+async def test_a_retried_email_keeps_its_message_id_and_date(engine: Engine) -> None:
+    journey(engine, "again", "channel: email")
+    engine.mail.refuse_next = [451]  # the first attempt meets a transient failure
+    status = await run(engine, "again", {"id": "r1", "email": "r1@example.com"})
+    assert send_entry(status).outcome == "sent"
+    assert engine.mail.received[0] == engine.mail.received[1]  # the same bytes
+    refused, accepted = (check_email(raw) for raw in engine.mail.received)
+    assert refused["Message-ID"] == accepted["Message-ID"]
+    assert refused["Date"] == accepted["Date"]
+    [record] = await engine.client.messages(recipient="r1")
+    assert record.provider_id == accepted["Message-ID"]
+    assert record.detail["smtp_reply"]
 
 
 async def test_smtp_connections_are_reused(engine: Engine) -> None:

@@ -121,6 +121,8 @@ async def running_worker(
         activities: the activities to run (default: built from the settings).
 
     """
+    if warning := settings.preferences.link_warning():
+        log.warning(warning)
     client = client or await connect(settings.temporal)
     await ensure_search_attributes(client)
     store = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 __all__ = ["Channel", "Delivery", "Outgoing", "Render", "Withdrawn"]
@@ -36,6 +37,9 @@ class Outgoing:
     transactional: bool = False
     unsubscribe_url: str | None = None
     """The recipient's one-click unsubscribe link, for non-transactional email."""
+    date: datetime | None = None
+    """When the message was first to go out (the email's ``Date``, the same on every
+    retry); None for now."""
     handover: Callable[[], Awaitable[None]] = _ready
     """Awaited by the channel right before the message goes out — once it has its
     connection, before the first byte of the message — and never again for it. It raises

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import unicodedata
+from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import make_msgid
 from typing import Any
 
 import aiosmtplib
@@ -18,12 +18,17 @@ from definitions.errors import (
 from journeys.config import EmailSettings
 
 from .base import Delivery, Outgoing, Render, Withdrawn
+from .headers import boundary, date_header, message_id_header, one_line, quoted_id
 
 __all__ = ["EmailChannel"]
 
 
 class EmailChannel:
     """Sends a multipart (text + HTML) email to the profile's ``email``.
+
+    Every message carries the two fields RFC 5322 requires, ``Date`` and ``From``, and a
+    ``Message-ID`` derived from the engine's message id alone, so every attempt at one
+    message carries the same one (:mod:`.headers`).
 
     Up to ``connections`` SMTP connections stay open between sends and are reused; one the
     server closed in the meantime is replaced transparently.
@@ -43,20 +48,33 @@ class EmailChannel:
         value = profile.get("email")
         if value is None or value == "":
             return []
-        if not isinstance(value, str) or value.count("@") != 1 or " " in value.strip():
+        if not isinstance(value, str):
             raise InvalidAddressError(f"invalid email address {value!r}")
-        return [value.strip()]
+        address = value.strip()
+        if address.count("@") != 1 or any(
+            ch.isspace() or unicodedata.category(ch) == "Cc" for ch in address
+        ):
+            raise InvalidAddressError(f"invalid email address {value!r}")
+        return [address]
 
     def build(self, message: Outgoing) -> EmailMessage:
-        """The MIME message for an outgoing email."""
+        """The MIME message for an outgoing email.
+
+        ``Date`` is ``message.date`` (when the message was first to go out: the same on a
+        retry, as a mail server's queue keeps it), else now; with the ``Message-ID`` and
+        the MIME boundary derived from the message id, a retry is the same bytes.
+
+        Long lines of the text and HTML parts are quoted-printable or base64, as the
+        generator finds shorter, so no line passes RFC 5322's limits; non-ASCII in the
+        subject and names is RFC 2047-encoded.
+        """
         mail = EmailMessage()
+        mail["Date"] = date_header(message.date or datetime.now(UTC))
         mail["From"] = self.settings.sender
         mail["To"] = message.addresses[0]
-        mail["Subject"] = message.content.get("subject", "")
-        domain = self.settings.sender.rsplit("@", 1)[-1].strip("> ") or "journeys.local"
-        digest = hashlib.sha256(message.message_id.encode()).hexdigest()[:32]
-        mail["Message-ID"] = make_msgid(idstring=digest, domain=domain)
-        mail["X-Journeys-Message-Id"] = message.message_id
+        mail["Subject"] = one_line(str(message.content.get("subject", "")))
+        mail["Message-ID"] = message_id_header(message.message_id, self.settings.sender)
+        mail["X-Journeys-Message-Id"] = quoted_id(message.message_id)
         if not message.transactional and message.unsubscribe_url:
             mail["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
             mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
@@ -64,6 +82,8 @@ class EmailChannel:
         mail.set_content(text if text is not None else "")
         if html is not None:
             mail.add_alternative(html, subtype="html")
+            if chosen := boundary(message.message_id, [str(text), str(html)]):
+                mail.set_boundary(chosen)
         return mail
 
     async def _connect(self) -> aiosmtplib.SMTP:

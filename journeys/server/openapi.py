@@ -69,7 +69,9 @@ def _error(code: str, existing: dict[str, Any] | None) -> dict[str, Any]:
     response = dict(existing or {})
     if not response.get("description") or response["description"] == "Validation Error":
         response["description"] = _DESCRIPTIONS.get(code, "An error.")
-    response["content"] = {"application/json": {"schema": _REF}}
+    # A route may also answer a person's browser in HTML (the unsubscribe pages).
+    pages = {k: v for k, v in response.get("content", {}).items() if k == "text/html"}
+    response["content"] = {"application/json": {"schema": _REF}, **pages}
     if code == "401":
         response["headers"] = {
             "WWW-Authenticate": {"schema": {"type": "string"}, "description": "The scheme."}
