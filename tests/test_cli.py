@@ -38,6 +38,7 @@ def test_help_lists_every_command() -> None:
         "track",
         "worker",
         "dev",
+        "inbox",
         "demo",
         "migrate",
     ):
@@ -198,6 +199,8 @@ async def test_dev_runs_server_and_worker_and_keeps_state(tmp_path: Path) -> Non
         "JOURNEYS_DEV_DB_FILE": str(tmp_path / "temporal.db"),
         "JOURNEYS_STORE_URL": f"sqlite:///{tmp_path}/store.db",
         "JOURNEYS_TEMPORAL_TASK_QUEUE": "dev-test",
+        "JOURNEYS_DEV_INBOX_PORT": str(free_port()),
+        "JOURNEYS_DEV_INBOX_FILE": str(tmp_path / "inbox.db"),
     }
     settings = Settings.model_validate(
         {

@@ -76,6 +76,11 @@ def _parse_origin(message_id: str) -> Origin:
     return Origin(journey or None, parts[2], recipient or None)
 
 
+def _lines(text: str) -> str:
+    """SMTP's CRLF line ends as the recipient's mail program shows them."""
+    return text.replace("\r\n", "\n")
+
+
 @dataclass
 class _Catcher:
     channel: str
@@ -195,8 +200,8 @@ class Catchers:
                     "from": str(mail.get("From", "")),
                     "to": str(mail.get("To", "")),
                     "subject": subject,
-                    "text": text.get_content() if text is not None else None,
-                    "html": html.get_content() if html is not None else None,
+                    "text": _lines(text.get_content()) if text is not None else None,
+                    "html": _lines(html.get_content()) if html is not None else None,
                     "headers": [[k, str(v)] for k, v in mail.items()],
                 },
                 message_id=message_id,

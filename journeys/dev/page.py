@@ -61,7 +61,7 @@ dt{color:#57606a}
 dd{margin:0;word-break:break-all}
 h2{font-size:19px;margin:0 0 10px}
 h3{font-size:13px;margin:18px 0 6px;color:#57606a}
-iframe{width:100%;height:420px;border:1px solid #d0d7de;background:#fff}
+iframe{width:100%;height:260px;border:1px solid #d0d7de;background:#fff}
 pre{background:#fff;
   border:1px solid #d0d7de;
   padding:10px;
@@ -73,7 +73,7 @@ pre{background:#fff;
   padding:10px 14px;
   max-width:420px;
   white-space:pre-wrap}
-.push{background:#fff;
+.notification{background:#fff;
   border:1px solid #d0d7de;
   border-radius:10px;
   padding:10px 14px;
@@ -134,7 +134,7 @@ def _body(message: CaughtMessage) -> str:
         data = c.get("data") or {}
         return (
             f"<p class=meta>to device {_e(c.get('token'))}</p>"
-            f"<div class=push id=push><strong>{_e(c.get('title'))}</strong>"
+            f"<div class=notification id=push><strong>{_e(c.get('title'))}</strong>"
             f"<div>{_e(c.get('body'))}</div></div>"
             f"<h3>Data</h3>{_table(sorted(data.items()))}"
         )
