@@ -124,9 +124,7 @@ def test_startup_lines_say_where_each_channel_goes(inbox: Inbox) -> None:
 # -- each catcher, reached by the real channel ---------------------------------------------------
 
 
-async def test_email_is_caught_over_smtp_with_both_parts(
-    catchers: Catchers, inbox: Inbox
-) -> None:
+async def test_email_is_caught_over_smtp_with_both_parts(catchers: Catchers, inbox: Inbox) -> None:
     channel = EmailChannel(catchers.worker_settings().email)
     html = "<h1>Welcome, Ana!</h1><p>Your <b>pro</b> account is ready.</p>"
     await channel.deliver(
