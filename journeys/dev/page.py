@@ -10,12 +10,12 @@ same as JSON. Everything shown is escaped; the page loads nothing from anywhere 
 from __future__ import annotations
 
 import json
-import threading
 from html import escape
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from journeys.dev.http import ThreadedServer
 from journeys.dev.inbox import CaughtMessage, Inbox
 
 __all__ = ["InboxPage", "render_page"]
@@ -186,7 +186,7 @@ def render_page(inbox: Inbox, number: int | None = None) -> str:
     )
 
 
-class InboxPage:
+class InboxPage(ThreadedServer):
     """Serves the inbox page on ``127.0.0.1:port``.
 
     Args:
@@ -197,7 +197,6 @@ class InboxPage:
 
     def __init__(self, inbox: Inbox, *, port: int) -> None:
         self.inbox = inbox
-        self.port = port
         page = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -234,22 +233,4 @@ class InboxPage:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        """The page's address."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> InboxPage:
-        """Start serving in a thread of its own."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        if self._thread.is_alive():
-            self._server.shutdown()
-        self._server.server_close()
+        super().__init__(Handler, port=port)
