@@ -304,3 +304,50 @@ def test_dev_port_points_clients_at_the_dev_server() -> None:
     explicit = settings({"dev": {"port": 17233}, "temporal": {"address": "temporal:7233"}})
     assert explicit.temporal.address == "temporal:7233"
     assert Settings().temporal.address == "localhost:7233"
+
+
+async def test_where_a_message_came_from_is_read_from_the_message_log(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from journeys.dev.catchers import origin_in_store
+    from journeys.store import MessageRecord, RunRecord, Store
+
+    store = await Store.open(f"sqlite:///{tmp_path}/store.db")
+    try:
+        # A recipient of a cohort: the workflow id is the cohort's, not journey/recipient.
+        workflow, run = "newsletter/trg_1/cohort-1", "member-run-7"
+        await store.add_run(
+            RunRecord(workflow, run, "newsletter", "u7", "trg_1", datetime.now(UTC), member=True)
+        )
+        message_id = f"{workflow}/{run}/hello/email"
+        await store.save_message(
+            MessageRecord(message_id, workflow, run, "hello", "u7", "email", "sending")
+        )
+        assert await origin_in_store(store, message_id) == Origin("newsletter", "hello", "u7")
+        assert await origin_in_store(store, "not/logged/run/step/email") == Origin()
+    finally:
+        await store.close()
+
+
+def test_a_busy_inbox_port_is_a_clear_error_before_anything_starts(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "journeys", "dev"],
+            cwd=tmp_path,
+            env={"PATH": "/usr/bin:/bin", "JOURNEYS_DEV_INBOX_PORT": str(port)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+    assert result.returncode == 1
+    assert f"journeys: [dev] inbox_port {port}: cannot listen on it" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / ".journeys" / "temporal.log").exists()  # Temporal never started

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from activities.channels.base import MESSAGE_ID_HEADER
 from journeys.config import Settings
@@ -29,12 +29,16 @@ from journeys.dev.inbox import Inbox, Origin
 from journeys.dev.shapes import FcmShape, HttpRequest, Reply, TwilioShape, new_service_account
 from journeys.sinks import MailCatcher
 
+if TYPE_CHECKING:
+    from journeys.store import Store
+
 __all__ = [
     "CHANNELS",
     "ORIGINAL_URL_HEADER",
     "Catchers",
     "Resolve",
     "caught_channels",
+    "origin_in_store",
 ]
 
 log = logging.getLogger("journeys.dev")
@@ -65,6 +69,15 @@ def caught_channels(settings: Settings) -> dict[str, str]:
         ),
         "webhook": '[dev] webhooks = "deliver"' if settings.dev.webhooks == "deliver" else "",
     }
+
+
+async def origin_in_store(store: Store, message_id: str) -> Origin:
+    """Where a message came from, by the message log and its run (empty when not logged)."""
+    message = await store.get_message(message_id)
+    if message is None:
+        return Origin()
+    run = await store.find_run(message.run_id)
+    return Origin(run.journey if run else None, message.step, message.recipient_id)
 
 
 def _parse_origin(message_id: str) -> Origin:

@@ -14,10 +14,11 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
+from definitions.errors import ConfigurationError
 from journeys.config import Settings
 from journeys.dev.inbox import Inbox, Origin
+from journeys.dev.page import InboxPage
 
 __all__ = ["run_dev"]
 
@@ -69,6 +70,7 @@ def run_dev(settings: Settings, *, worker: bool = True, say: Say = _say) -> int:
     dev = settings.dev
     state = Path(dev.db_file)
     state.parent.mkdir(parents=True, exist_ok=True)
+    page = _inbox_page(settings) if worker else None
     server = DevServer(
         port=dev.port,
         ui_port=dev.ui_port,
@@ -80,8 +82,8 @@ def run_dev(settings: Settings, *, worker: bool = True, say: Say = _say) -> int:
             server.start()
             say(f"Temporal dev server on {server.address}, state kept in {dev.db_file}")
             say(f"Temporal UI: {server.ui_url}")
-            if worker:
-                asyncio.run(_serve(settings, server.address, say))
+            if page is not None:
+                asyncio.run(_serve(settings, server.address, page, say))
             else:
                 say("no worker started (--no-worker); Ctrl-C to stop")
                 asyncio.run(_wait())
@@ -91,7 +93,26 @@ def run_dev(settings: Settings, *, worker: bool = True, say: Say = _say) -> int:
         with _signals(_ignore):
             say("stopping …")
             server.stop()
+            if page is not None:
+                page.stop()
     return 0
+
+
+def _inbox_page(settings: Settings) -> InboxPage:
+    """The inbox page, its port taken (before anything else starts: a clear error if busy).
+
+    Raises:
+        ConfigurationError: the port is in use or cannot be had.
+
+    """
+    port = settings.dev.inbox_port
+    try:
+        return InboxPage(Inbox(settings.dev.inbox_file), port=port)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"[dev] inbox_port {port}: cannot listen on it ({exc.strerror or exc}); is another "
+            "`journeys dev` running? Stop it, or choose another port in journeys.toml"
+        ) from None
 
 
 async def _wait() -> None:
@@ -102,11 +123,10 @@ async def _wait() -> None:
     await stop.wait()
 
 
-async def _serve(settings: Settings, address: str, say: Say) -> None:
-    from activities.channels import build_channels
+async def _serve(settings: Settings, address: str, page: InboxPage, say: Say) -> None:
+    from activities.channels import Channel, build_channels
     from activities.journey import JourneyActivities
-    from journeys.dev.catchers import Catchers
-    from journeys.dev.page import InboxPage
+    from journeys.dev.catchers import Catchers, origin_in_store
     from journeys.dev.webhooks import CaughtWebhookChannel
     from journeys.store import Store
     from workers.worker import configure_logging, rate_limits, running_worker
@@ -119,28 +139,21 @@ async def _serve(settings: Settings, address: str, say: Say) -> None:
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd: a line per connection
     temporal = settings.temporal.model_copy(update={"address": address})
     settings = settings.model_copy(update={"temporal": temporal})
-    inbox = Inbox(settings.dev.inbox_file)
     async with contextlib.AsyncExitStack() as stack:
         store = await Store.open(settings.store.url)
         stack.push_async_callback(store.close)
 
-        async def lookup(message_id: str) -> Origin:
-            message = await store.get_message(message_id)
-            if message is None:
-                return Origin()
-            run = await store.find_run(message.run_id)
-            return Origin(run.journey if run else None, message.step, message.recipient_id)
-
         def resolve(message_id: str) -> Origin:
-            future = asyncio.run_coroutine_threadsafe(lookup(message_id), loop)
+            # Called from a catcher's thread; the store belongs to this loop.
+            future = asyncio.run_coroutine_threadsafe(origin_in_store(store, message_id), loop)
             return future.result(timeout=10)
 
-        catchers = Catchers(settings, inbox, resolve).start()
+        catchers = Catchers(settings, page.inbox, resolve).start()
         stack.callback(catchers.stop)
-        page = InboxPage(inbox, port=settings.dev.inbox_port).start()
+        page.start()
         stack.callback(page.stop)
         worker_settings = catchers.worker_settings()
-        channels: dict[str, Any] = dict(build_channels(worker_settings))
+        channels: dict[str, Channel] = dict(build_channels(worker_settings))
         webhook_catcher = catchers.url("webhook")
         if webhook_catcher:
             await channels["webhook"].close()
