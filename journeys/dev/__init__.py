@@ -2,6 +2,8 @@
 
 - :mod:`journeys.dev.run` — the command: Temporal dev server, worker, catchers, inbox page;
 - :mod:`journeys.dev.catchers` — SMTP, Twilio-shaped, FCM-shaped and webhook catchers;
+- :mod:`journeys.dev.webhooks` — the webhook channel that posts to the catcher;
+- :mod:`journeys.dev.http` — the threaded loopback HTTP server under the catchers and the page;
 - :mod:`journeys.dev.shapes` — the providers' request shapes (shared with the tests' peers);
 - :mod:`journeys.dev.inbox` — caught messages, kept in ``.journeys/inbox.db``;
 - :mod:`journeys.dev.page` and :mod:`journeys.dev.text` — the inbox in a browser and a terminal.
