@@ -335,35 +335,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from journeys.devserver import DevServer
-    from workers.worker import run_worker
+    from journeys.dev.run import run_dev
 
-    settings = _settings(args)
-    dev = settings.dev
-    server = DevServer(
-        port=dev.port,
-        ui_port=dev.ui_port,
-        db_file=dev.db_file,
-        log_file=Path(dev.db_file).with_suffix(".log"),
-    )
-    server.start()
-    print(f"Temporal dev server on {server.address}, state kept in {dev.db_file}")
-    print(f"Temporal UI: {server.ui_url}")
-    try:
-        if args.no_worker:
-            print("no worker started (--no-worker); Ctrl-C to stop")
-            asyncio.run(asyncio.Event().wait())
-        else:
-            from workers.worker import configure_logging
+    return run_dev(_settings(args), worker=not args.no_worker)
 
-            configure_logging()
-            temporal = settings.temporal.model_copy(update={"address": server.address})
-            asyncio.run(run_worker(settings.model_copy(update={"temporal": temporal})))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-    return 0
+
+def cmd_inbox(args: argparse.Namespace) -> int:
+    from journeys.dev.text import run_inbox
+
+    return run_inbox(_settings(args), args.id, as_json=args.json, clear=args.clear)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -509,10 +489,14 @@ def parser() -> argparse.ArgumentParser:
     c = add(
         "dev",
         cmd_dev,
-        "start the Temporal dev server (UI on :8233) and a worker",
+        "start the Temporal dev server (UI on :8233), a worker, catchers and the inbox",
         journeys_dir=False,
     )
     c.add_argument("--no-worker", action="store_true", help="start only the server")
+    c = add("inbox", cmd_inbox, "show what `journeys dev` caught", journeys_dir=False)
+    c.add_argument("id", nargs="?", help="one message: its number or message id")
+    c.add_argument("--json", action="store_true", help="print JSON")
+    c.add_argument("--clear", action="store_true", help="forget every caught message")
     c = add(
         "demo",
         cmd_demo,

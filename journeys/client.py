@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -55,6 +56,8 @@ __all__ = ["JourneysClient"]
 _STARTS_AT_ONCE = 32
 _QUERY_TIMEOUT = timedelta(seconds=10)
 _LOOKUP_LIMIT = 1000
+_RETRYING_SHOWN = 50
+"""Messages of a run looked at for those waiting for a retry (a run sends a few at a time)."""
 """The longest run, trigger or message id looked up (message ids run to about 700)."""
 
 
@@ -386,8 +389,16 @@ class JourneysClient(CohortsMixin, PeopleMixin):
         return found
 
     async def _run_status(self, run: RunRecord) -> RunStatus:
-        if run.member:
-            return await self._member_status(run)
+        status = await (self._member_status(run) if run.member else self._own_status(run))
+        if status.state != "running":
+            return status
+        logged = await self.store.list_messages(
+            workflow_id=run.workflow_id, run_id=run.run_id, limit=_RETRYING_SHOWN
+        )
+        retrying = [m for m in logged if m.state == "queued"]
+        return dataclasses.replace(status, retrying=retrying) if retrying else status
+
+    async def _own_status(self, run: RunRecord) -> RunStatus:
         handle: WorkflowHandle[Any, c.RunProgress] = self.temporal.get_workflow_handle(
             run.workflow_id, run_id=run.run_id, result_type=c.RunProgress
         )

@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from definitions.durations import parse_duration
 from definitions.errors import ConfigurationError
@@ -221,11 +228,18 @@ class ServerSettings(_Section):
 
 
 class DevSettings(_Section):
-    """``journeys dev``: the local Temporal server."""
+    """``journeys dev``: the local Temporal server, the catchers and the developer inbox."""
 
     port: int = 7233
     ui_port: int = 8233
     db_file: str = ".journeys/temporal.db"
+    inbox_port: int = Field(default=8234, ge=1, le=65535)
+    """The developer inbox page (``http://localhost:8234``)."""
+    inbox_file: str = ".journeys/inbox.db"
+    """Where caught messages are kept (``journeys inbox`` reads it)."""
+    webhooks: Literal["catch", "deliver"] = "catch"
+    """``catch``: every webhook goes to the inbox, with the URL it was for; ``deliver``:
+    webhooks are posted to their URLs (through the same guard as in production)."""
 
 
 class CohortSettings(_Section):
@@ -253,6 +267,19 @@ class Settings(_Section):
     server: ServerSettings = ServerSettings()
     dev: DevSettings = DevSettings()
     cohorts: CohortSettings = CohortSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dev_address(cls, raw: Any) -> Any:
+        """``[dev] port`` set and ``[temporal] address`` not: clients talk to that dev server."""
+        if not isinstance(raw, dict):
+            return raw
+        dev, temporal = raw.get("dev"), raw.get("temporal") or {}
+        if isinstance(dev, dict) and "port" in dev and isinstance(temporal, dict):
+            if "address" not in temporal:
+                temporal = {**temporal, "address": f"localhost:{dev['port']}"}
+            raw = {**raw, "temporal": temporal}
+        return raw
 
     def retry_windows(self) -> dict[str, float]:
         """Seconds transient failures are retried, by channel (those configured)."""

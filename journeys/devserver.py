@@ -122,6 +122,8 @@ class DevServer:
             EngineUnavailableError: it exited or did not come up in time.
 
         """
+        if self.log_file:
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
         sink = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(
             self.command(),

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from definitions.contract import TimelineEntry
+
+if TYPE_CHECKING:
+    from journeys.store import MessageRecord
 
 __all__ = [
     "CohortStatus",
@@ -71,6 +75,9 @@ class RunStatus:
     trigger_id: str = ""
     started_at: datetime | None = None
     closed_at: datetime | None = None
+    retrying: list[MessageRecord] = field(default_factory=list)
+    """Messages of a running run that failed for now and wait for their next attempt (state
+    ``queued``; their ``detail`` holds ``last_error`` and ``attempt``), from the message log."""
 
     @property
     def done(self) -> bool:

@@ -83,6 +83,13 @@ def run_text(run: RunStatus) -> str:
                 lines.append(f"  {'':12}  {'':<{width}}  attempts: {tried}")
     elif run.state != "running":
         lines.append("timeline   (not available: no worker answered)")
+    for message in run.retrying:
+        detail = message.detail
+        lines.append(
+            f"retrying   {message.step}: {message.channel} to {message.address}, waiting for a "
+            f"retry after attempt {detail.get('attempt', '?')} failed: "
+            f"{detail.get('last_error', '')}"
+        )
     return "\n".join(lines)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -30,8 +32,12 @@ class _Collect:
         if code:
             return f"{code} rejected by the test mail server"
         mail = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(mail, EmailMessage)
+        if self.catcher.on_message is not None:
+            await asyncio.to_thread(self.catcher.on_message, mail)
         with self.catcher._lock:
-            self.catcher.messages.append(mail)
+            if self.catcher.keep:
+                self.catcher.messages.append(mail)
             self.catcher._changed.notify_all()
         return "250 OK"
 
@@ -41,11 +47,21 @@ class MailCatcher:
 
     Args:
         port: the port to listen on (a free one by default).
+        on_message: called with each message before it is accepted (in a thread).
+        keep: keep the messages in :attr:`messages` (the dev catcher hands them on instead).
 
     """
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        on_message: Callable[[EmailMessage], None] | None = None,
+        keep: bool = True,
+    ) -> None:
         self.port = port or free_port()
+        self.on_message = on_message
+        self.keep = keep
         self.messages: list[EmailMessage] = []
         self.reject_code: int | None = None
         """Set to a code (e.g. 550) to refuse every message with it."""

@@ -1,76 +1,37 @@
-"""Local HTTP peers that speak the providers' documented request shapes and check them."""
+"""Local HTTP peers that speak the providers' documented request shapes and check them.
+
+The shapes themselves (paths, credentials, bodies, error answers) live in
+:mod:`journeys.dev.shapes`, shared with ``journeys dev``'s catchers.
+"""
 
 from __future__ import annotations
 
-import base64
-import json
-import secrets
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-from journeys.devserver import free_port
+from journeys.dev.http import LoopbackServer
+from journeys.dev.shapes import FcmShape, HttpRequest, Reply, TwilioShape, new_service_account
 
+Request = HttpRequest
 
-@dataclass
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def form(self) -> dict[str, str]:
-        return {k: v[0] for k, v in parse_qs(self.body.decode()).items()}
-
-    def json(self) -> Any:
-        return json.loads(self.body)
+__all__ = ["FcmPeer", "HttpPeer", "Reply", "Request", "TwilioPeer"]
 
 
-Reply = tuple[int, dict[str, Any]]
-
-
-class HttpPeer:
-    """An HTTP server on loopback whose answers come from ``handle``."""
+class HttpPeer(LoopbackServer):
+    """An HTTP server on loopback whose answers come from ``handle``; keeps every request."""
 
     def __init__(self, handle: Callable[[Request], Reply]) -> None:
-        self.port = free_port()
         self.requests: list[Request] = []
-        peer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
-                request = Request(
-                    "POST", self.path, {k.lower(): v for k, v in self.headers.items()}, raw
-                )
-                peer.requests.append(request)
-                status, body = handle(request)
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+        def keep(request: Request) -> Reply:
+            self.requests.append(request)
+            return handle(request)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(keep)
+        self.start()
 
 
 @dataclass
@@ -90,32 +51,27 @@ class TwilioPeer:
     requests: int = 0
 
     def __post_init__(self) -> None:
+        self.shape = TwilioShape(self.account_sid, self.auth_token)
         self.http = HttpPeer(self.handle)
 
     def handle(self, request: Request) -> Reply:
-        expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
-        if request.headers.get("authorization") != f"Basic {expected}":
-            self.errors.append("bad auth")
-            return 401, {"code": 20003, "message": "Authenticate", "status": 401}
-        if request.path != f"/2010-04-01/Accounts/{self.account_sid}/Messages.json":
-            self.errors.append(f"bad path {request.path}")
-            return 404, {"code": 20404, "message": "not found", "status": 404}
-        if "application/x-www-form-urlencoded" not in request.headers.get("content-type", ""):
-            self.errors.append("not form-encoded")
+        refused = self.shape.refusal(request)
+        if refused:
+            self.errors.append(refused[0])
+            return refused[1]
         form = request.form()
         self.requests += 1
         if self.fail_next > 0:
             self.fail_next -= 1
-            return 503, {"code": 20503, "message": "try again", "status": 503}
+            return self.shape.error(503, 20503, "try again")
         if self.status:
-            return self.status, {"code": 20500, "message": "unavailable", "status": self.status}
-        if not form.get("To", "").startswith("+") or not form.get("Body"):
-            self.errors.append(f"bad form {form}")
+            return self.shape.error(self.status, 20500, "unavailable")
+        self.errors.extend(self.shape.problems(request))
         if form.get("To") in self.invalid:
             code = self.invalid[form["To"]]
-            return 400, {"code": code, "message": f"error {code}", "status": 400}
+            return self.shape.error(400, code, f"error {code}")
         self.sent.append(form)
-        return 201, {"sid": "SM" + secrets.token_hex(16), "status": "queued", "to": form["To"]}
+        return self.shape.created(form)
 
 
 @dataclass
@@ -129,71 +85,28 @@ class FcmPeer:
     tokens_issued: int = 0
 
     def __post_init__(self) -> None:
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.access_token = "ya29." + secrets.token_hex(8)
         self.http = HttpPeer(self.handle)
+        key, self._account = new_service_account(self.project_id, f"{self.http.url}/token")
+        self.key: rsa.RSAPrivateKey = key
+        self.shape = FcmShape(self.project_id, key, f"{self.http.url}/token", "ya29.test")
+        self.access_token = self.shape.access_token
 
     def service_account(self) -> dict[str, str]:
-        pem = self.key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode()
-        return {
-            "type": "service_account",
-            "project_id": self.project_id,
-            "private_key_id": "k1",
-            "private_key": pem,
-            "client_email": f"push@{self.project_id}.iam.gserviceaccount.com",
-            "token_uri": f"{self.http.url}/token",
-        }
+        return dict(self._account)
 
     def handle(self, request: Request) -> Reply:
-        if request.path == "/token":
-            return self._token(request)
-        if request.path != f"/v1/projects/{self.project_id}/messages:send":
-            self.errors.append(f"bad path {request.path}")
-            return 404, {"error": {"code": 404, "status": "NOT_FOUND"}}
-        if request.headers.get("authorization") != f"Bearer {self.access_token}":
-            self.errors.append("bad bearer token")
-            return 401, {"error": {"code": 401, "status": "UNAUTHENTICATED"}}
+        if request.path == self.shape.token_path:
+            problems, reply = self.shape.token(request)
+            self.errors.extend(problems)
+            if reply[0] == 200:
+                self.tokens_issued += 1
+            return reply
+        refused = self.shape.refusal(request)
+        if refused:
+            self.errors.append(refused[0])
+            return refused[1]
         message = request.json()["message"]
         if message["token"] in self.unregistered:
-            return 404, {
-                "error": {
-                    "code": 404,
-                    "status": "NOT_FOUND",
-                    "details": [
-                        {
-                            "@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
-                            "errorCode": "UNREGISTERED",
-                        }
-                    ],
-                }
-            }
+            return self.shape.error(404, "NOT_FOUND", "UNREGISTERED")
         self.sent.append(message)
-        return 200, {"name": f"projects/{self.project_id}/messages/{secrets.token_hex(6)}"}
-
-    def _token(self, request: Request) -> Reply:
-        form = request.form()
-        if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
-            self.errors.append("bad grant type")
-        header, claims, signature = form["assertion"].split(".")
-        pad = lambda s: s + "=" * (-len(s) % 4)  # noqa: E731
-        try:
-            self.key.public_key().verify(
-                base64.urlsafe_b64decode(pad(signature)),
-                f"{header}.{claims}".encode(),
-                padding.PKCS1v15(),
-                hashes.SHA256(),
-            )
-        except Exception:
-            self.errors.append("bad JWT signature")
-            return 400, {"error": "invalid_grant"}
-        body = json.loads(base64.urlsafe_b64decode(pad(claims)))
-        if body.get("scope") != "https://www.googleapis.com/auth/firebase.messaging":
-            self.errors.append(f"bad scope {body.get('scope')}")
-        if body.get("aud") != f"{self.http.url}/token":
-            self.errors.append("bad audience")
-        self.tokens_issued += 1
-        return 200, {"access_token": self.access_token, "expires_in": 3600, "token_type": "Bearer"}
+        return self.shape.sent()

@@ -38,6 +38,7 @@ def test_help_lists_every_command() -> None:
         "track",
         "worker",
         "dev",
+        "inbox",
         "demo",
         "migrate",
     ):
@@ -168,6 +169,14 @@ def test_dev_server_keeps_state_in_a_file(tmp_path: Path) -> None:
     assert db.is_file() and db.stat().st_size > 0
 
 
+def test_dev_server_makes_the_folders_of_its_state_and_log(tmp_path: Path) -> None:
+    # `journeys dev` in a new folder once failed: the log was opened before .journeys/ existed.
+    log = tmp_path / "logs" / "temporal.log"
+    with DevServer(db_file=tmp_path / "state" / "temporal.db", log_file=log):
+        pass
+    assert log.is_file()
+
+
 def _wait_for_port(port: int, process: subprocess.Popen[str], timeout: float = 60) -> None:
     import socket
     import time
@@ -198,6 +207,8 @@ async def test_dev_runs_server_and_worker_and_keeps_state(tmp_path: Path) -> Non
         "JOURNEYS_DEV_DB_FILE": str(tmp_path / "temporal.db"),
         "JOURNEYS_STORE_URL": f"sqlite:///{tmp_path}/store.db",
         "JOURNEYS_TEMPORAL_TASK_QUEUE": "dev-test",
+        "JOURNEYS_DEV_INBOX_PORT": str(free_port()),
+        "JOURNEYS_DEV_INBOX_FILE": str(tmp_path / "inbox.db"),
     }
     settings = Settings.model_validate(
         {

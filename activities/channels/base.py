@@ -7,7 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-__all__ = ["Channel", "Delivery", "Outgoing", "Render", "Withdrawn"]
+__all__ = ["MESSAGE_ID_HEADER", "Channel", "Delivery", "Outgoing", "Render", "Withdrawn"]
+
+MESSAGE_ID_HEADER = "x-journeys-message-id"
+"""The header that carries a message's id to the provider (email: in the message itself),
+so what a provider or a local catcher received can be matched to the message log."""
 
 Render = Callable[[str], str]
 """Renders a template string with the message's variables."""

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from definitions.errors import PermanentDeliveryError, RetryableDeliveryError
 from journeys.config import PushSettings
 
-from .base import Delivery, Outgoing, Render
+from .base import MESSAGE_ID_HEADER, Delivery, Outgoing, Render
 from .http import raise_for_delivery, retry_after
 
 __all__ = ["SCOPE", "PushChannel", "device_tokens"]
@@ -149,7 +149,7 @@ class PushChannel:
             if message.content.get("data"):
                 payload["data"] = dict(message.content["data"])
             try:
-                names.append(await self._send_one(account, payload))
+                names.append(await self._send_one(account, payload, message.message_id))
             except _Unregistered:
                 stale.append(token)
             except RetryableDeliveryError as exc:
@@ -168,13 +168,15 @@ class PushChannel:
             raise PermanentDeliveryError("every device token is unregistered", stale=stale)
         raise PermanentDeliveryError("; ".join(permanent), stale=stale)
 
-    async def _send_one(self, account: _ServiceAccount, payload: dict[str, Any]) -> str:
+    async def _send_one(
+        self, account: _ServiceAccount, payload: dict[str, Any], message_id: str
+    ) -> str:
         token = await self._access_token()
         try:
             response = await self._client.post(
                 f"/v1/projects/{account.project_id}/messages:send",
                 json={"message": payload},
-                headers={"authorization": f"Bearer {token}"},
+                headers={"authorization": f"Bearer {token}", MESSAGE_ID_HEADER: message_id},
             )
         except httpx.HTTPError as exc:
             raise RetryableDeliveryError(f"FCM: {exc!r}") from exc

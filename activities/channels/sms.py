@@ -14,7 +14,7 @@ from definitions.errors import (
 )
 from journeys.config import SmsSettings
 
-from .base import Delivery, Outgoing, Render
+from .base import MESSAGE_ID_HEADER, Delivery, Outgoing, Render
 from .http import raise_for_delivery
 
 __all__ = ["SmsChannel", "to_e164"]
@@ -85,6 +85,7 @@ class SmsChannel:
                 f"/2010-04-01/Accounts/{s.account_sid}/Messages.json",
                 data=form,
                 auth=(s.account_sid, s.auth_token),
+                headers={MESSAGE_ID_HEADER: message.message_id},
             )
         except httpx.HTTPError as exc:
             raise RetryableDeliveryError(f"Twilio: {exc!r}") from exc

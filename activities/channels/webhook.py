@@ -79,6 +79,22 @@ class WebhookChannel:
             PermanentDeliveryError: another status, redirects included.
 
         """
+        url, body, headers = self.request(message)
+        await message.handover()
+        try:
+            response = await self._client.post(url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise RetryableDeliveryError(f"POST {url}: {exc!r}") from exc
+        raise_for_delivery(response, f"POST {url}")
+        return Delivery(provider_id=headers["webhook-id"], detail={"status": response.status_code})
+
+    def request(self, message: Outgoing) -> tuple[str, bytes, dict[str, str]]:
+        """The URL (its form checked), the JSON body and the signed headers of a message.
+
+        Raises:
+            InvalidAddressError: the URL's form is refused.
+
+        """
         url = message.addresses[0]
         self.guard.check_url(url)
         body = json.dumps(message.content.get("body"), separators=(",", ":")).encode()
@@ -92,13 +108,7 @@ class WebhookChannel:
         }
         if self.settings.secret:
             headers["webhook-signature"] = sign(self.settings.secret, identifier, timestamp, body)
-        await message.handover()
-        try:
-            response = await self._client.post(url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise RetryableDeliveryError(f"POST {url}: {exc!r}") from exc
-        raise_for_delivery(response, f"POST {url}")
-        return Delivery(provider_id=identifier, detail={"status": response.status_code})
+        return url, body, headers
 
     async def close(self) -> None:
         """Close the HTTP connection pool."""
