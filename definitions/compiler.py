@@ -591,10 +591,13 @@ class CompileContext:
         else:
             known = self.library.template_names()
             if name not in known:
+                expected = (
+                    f"expected one of {listing(known)}, found {shown(name)}"
+                    if known
+                    else f"no templates yet: add {self.library.directory / TEMPLATES_DIR / name}.yaml"
+                )
                 self.error(
-                    where,
-                    f"unknown template {shown(name)}: expected one of {listing(known)}, "
-                    f"found {shown(name)}{closest(name, known)}",
+                    where, f"unknown template {shown(name)}: {expected}{closest(name, known)}"
                 )
                 return
             template, loaded = self.library._template(name)

@@ -104,6 +104,8 @@ class Segments:
         return shape(self.definitions[name])
 
     def _unknown(self, name: str) -> str:
+        if not self.definitions:
+            return f"unknown segment {shown(name)}: no segments yet: define it in segments.yaml"
         return (
             f"unknown segment {shown(name)}: expected one of {listing(self.definitions)}, "
             f"found {shown(name)}{closest(name, self.definitions)}"

@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -23,7 +24,26 @@ import pytest
 from journeys.devserver import free_port
 from tests.helpers import REPO
 
-APP = '''\
+README = (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def readme_block(heading: str, language: str, starting: str) -> str:
+    """The first ``language`` code block after ``heading`` in the README that starts so."""
+    section = README[README.index(heading) :]
+    found = re.search(rf"```{language}\n({re.escape(starting)}.*?)```", section, re.S)
+    assert found, f"the README's {starting!r} example under {heading!r}"
+    return found.group(1)
+
+
+def readme_trigger() -> str:
+    """The README's ``trigger(...)`` call, as an app copies it."""
+    calls = readme_block("## Using it in an app", "python", "from journeys import")
+    found = re.search(r"^handle = trigger\(.*?^\)$", calls, re.S | re.M)
+    assert found, "the README's trigger call"
+    return found.group(0)
+
+
+APP = f'''\
 """The README's calls, from an app's own folder."""
 import json
 import sys
@@ -32,15 +52,13 @@ from journeys import cancel, status, trigger
 
 command = sys.argv[1]
 if command == "trigger":
-    handle = trigger(
-        "onboarding", recipients=[{"id": "u42", "email": "ana@example.com", "plan": "pro"}]
-    )
+{textwrap.indent(readme_trigger(), "    ")}
     print(handle.run_id)
 elif command == "status":
     run = status(sys.argv[2])
-    print(json.dumps({"state": run.state, "step": run.current_step,
+    print(json.dumps({{"state": run.state, "step": run.current_step,
                       "timeline": [[e.step, e.outcome] for e in run.timeline],
-                      "retrying": [m.detail for m in run.retrying]}))
+                      "retrying": [m.detail for m in run.retrying]}}))
 elif command == "cancel":
     print(cancel(sys.argv[2]).state)
 '''
@@ -48,11 +66,7 @@ elif command == "cancel":
 
 def readme_journey() -> str:
     """The onboarding journey exactly as the README shows it."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## The journey language") :]
-    found = re.search(r"```yaml\n(journey: onboarding.*?)```", section, re.S)
-    assert found, "the README's onboarding example"
-    return found.group(1)
+    return readme_block("## The journey language", "yaml", "journey: onboarding")
 
 
 def scratch_app(folder: Path, extra_config: str = "") -> dict[str, int]:
@@ -60,10 +74,14 @@ def scratch_app(folder: Path, extra_config: str = "") -> dict[str, int]:
     ports = {"port": free_port(), "ui_port": free_port(), "inbox_port": free_port()}
     (folder / "journeys" / "templates").mkdir(parents=True)
     (folder / "journeys" / "onboarding.yaml").write_text(readme_journey(), encoding="utf-8")
-    for name in (
-        "segments.yaml",
-        *(f"templates/{t}.yaml" for t in ("welcome", "pro_tips", "crm_note")),
-    ):
+    # What the README shows, where it shows it; the rest from the repository's examples.
+    (folder / "journeys" / "segments.yaml").write_text(
+        readme_block("`journeys/segments.yaml`:", "yaml", "segments:"), encoding="utf-8"
+    )
+    (folder / "journeys" / "templates" / "welcome.yaml").write_text(
+        readme_block("## Templates", "yaml", "engine: liquid"), encoding="utf-8"
+    )
+    for name in ("templates/pro_tips.yaml", "templates/crm_note.yaml"):
         (folder / "journeys" / name).write_text(
             (REPO / "journeys" / name).read_text(encoding="utf-8"), encoding="utf-8"
         )  # fmt: skip
@@ -186,17 +204,17 @@ def test_a_newcomer_goes_from_an_empty_folder_to_a_message_in_the_inbox(
 
     [mail] = wait_for(inbox, "the welcome email in `journeys inbox`")
     assert mail["channel"] == "email" and mail["address"] == "ana@example.com"
-    assert mail["content"]["subject"] == "Welcome to Acme, friend!"
-    assert "Your pro account is ready." in mail["content"]["text"]
+    assert mail["content"]["subject"] == "Welcome to Acme, Ana!"
+    assert "Welcome, Ana! Unsubscribe:" in mail["content"]["text"]
     assert (mail["journey"], mail["step"], mail["recipient"]) == ("onboarding", "welcome", "u42")
     assert run_id in mail["message_id"]
     shown = run([journeys, "inbox", str(mail["number"])], folder)
-    assert "Subject: Welcome to Acme, friend!" in shown.stdout
+    assert "Subject: Welcome to Acme, Ana!" in shown.stdout
 
     page_url = f"http://127.0.0.1:{ports['inbox_port']}/"
     with urllib.request.urlopen(page_url, timeout=10) as response:
         page = response.read().decode()
-    assert "Welcome to Acme, friend!" in page and "Your pro account is ready." in page
+    assert "Welcome to Acme, Ana!" in page and "Welcome, Ana! Unsubscribe:" in page
 
     def status() -> dict[str, Any]:
         shown = run([python, "app.py", "status", run_id], folder)
