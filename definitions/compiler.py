@@ -591,10 +591,11 @@ class CompileContext:
         else:
             known = self.library.template_names()
             if name not in known:
+                missing = self.library.directory / TEMPLATES_DIR / f"{name}.yaml"
                 expected = (
                     f"expected one of {listing(known)}, found {shown(name)}"
                     if known
-                    else f"no templates yet: add {self.library.directory / TEMPLATES_DIR / name}.yaml"
+                    else f"no templates yet: add {missing}"
                 )
                 self.error(
                     where, f"unknown template {shown(name)}: {expected}{closest(name, known)}"

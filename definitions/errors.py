@@ -11,24 +11,32 @@ Every exception a caller can see derives from :class:`JourneysError`::
     ├── UnknownRunError          status()/cancel() of a run or trigger that does not exist
     ├── EngineUnavailableError   the Temporal server or the store cannot be reached
     ├── InvalidTokenError        an unsubscribe token that was not signed here
-    └── DeliveryError            a channel could not deliver a message
-        ├── RetryableDeliveryError   worth trying again (timeouts, 5xx, 429)
-        └── PermanentDeliveryError   will not succeed as it is (a 4xx, a refused target)
-            └── InvalidAddressError  the recipient's address for the channel is invalid
+    ├── RenderError              a template could not be rendered for a recipient
+    ├── DeliveryError            a channel could not deliver a message
+    │   ├── RetryableDeliveryError   worth trying again (timeouts, 5xx, 429)
+    │   └── PermanentDeliveryError   will not succeed as it is (a 4xx, a refused target)
+    │       └── InvalidAddressError  the recipient's address for the channel is invalid
+    └── APIError                 the HTTP API answered with an error (journeys.Client)
+        ├── AuthenticationError      401 or 403: a missing, unknown or misplaced credential
+        └── RateLimitError           429, still, after the client's retries
 
 User errors (the first five) carry what was wrong and where; nothing is started or
-changed when one is raised.
+changed when one is raised. A test walks every module of the four packages: any other
+exception class is private to its module or named there with the reason it never reaches
+a caller.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from definitions.diagnostics import Diagnostic
 
 __all__ = [
+    "APIError",
+    "AuthenticationError",
     "ConfigurationError",
     "DefinitionError",
     "DeliveryError",
@@ -39,6 +47,8 @@ __all__ = [
     "InvalidTokenError",
     "JourneysError",
     "PermanentDeliveryError",
+    "RateLimitError",
+    "RenderError",
     "RetryableDeliveryError",
     "UnknownJourneyError",
     "UnknownRunError",
@@ -157,3 +167,36 @@ class PermanentDeliveryError(DeliveryError):
 
 class InvalidAddressError(PermanentDeliveryError):
     """The recipient's address for a channel is not valid (a malformed phone number)."""
+
+
+class RenderError(JourneysError):
+    """A template that could not be rendered for a recipient (undefined variable, bad filter)."""
+
+
+class APIError(JourneysError):
+    """An answer of the HTTP API that is an error.
+
+    Attributes:
+        status: the HTTP status.
+        body: the decoded JSON body, when there was one.
+
+    """
+
+    def __init__(self, message: str, *, status: int, body: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class AuthenticationError(APIError):
+    """401 or 403: the token is missing, unknown, or not for this endpoint."""
+
+
+class RateLimitError(APIError):
+    """429 after the retries; ``retry_after`` says how long the server asked to wait."""
+
+    def __init__(
+        self, message: str, *, status: int, body: Any = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status=status, body=body)
+        self.retry_after = retry_after

@@ -35,6 +35,7 @@ import liquid
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import model_validator
 
+from definitions.errors import RenderError
 from definitions.model import SchemaModel, invalid
 
 __all__ = [
@@ -164,10 +165,6 @@ def syntax_errors(
                     where,
                     f"expected a template that {engine} can parse, found one nested too deep",
                 )
-
-
-class RenderError(Exception):
-    """A template that could not be rendered for a recipient (undefined variable, bad filter)."""
 
 
 def render_string(

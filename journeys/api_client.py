@@ -31,42 +31,15 @@ from urllib.parse import quote
 import httpx
 
 from definitions.errors import (
+    APIError,
+    AuthenticationError,
     EngineUnavailableError,
     InvalidRequestError,
-    JourneysError,
+    RateLimitError,
     UnknownRunError,
 )
 
 __all__ = ["APIError", "AsyncClient", "AuthenticationError", "Client", "RateLimitError"]
-
-
-class APIError(JourneysError):
-    """An answer of the HTTP API that is an error.
-
-    Attributes:
-        status: the HTTP status.
-        body: the decoded JSON body, when there was one.
-
-    """
-
-    def __init__(self, message: str, *, status: int, body: Any = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = body
-
-
-class AuthenticationError(APIError):
-    """401 or 403: the token is missing, unknown, or not for this endpoint."""
-
-
-class RateLimitError(APIError):
-    """429 after the retries; ``retry_after`` says how long the server asked to wait."""
-
-    def __init__(
-        self, message: str, *, status: int, body: Any = None, retry_after: float | None = None
-    ) -> None:
-        super().__init__(message, status=status, body=body)
-        self.retry_after = retry_after
 
 
 def _error(response: httpx.Response) -> Exception:
