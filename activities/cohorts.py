@@ -198,7 +198,7 @@ class CohortActivities:
         """Read what every message of the batch needs at once; log the new ones as queued."""
         ids = [message_id_for(run, request.step.id, request.channel) for run in request.runs]
         recipients = [run.recipient_id for run in request.runs]
-        messages = await self.store.get_messages(ids)
+        messages = await self.store.messages.get_many(ids)
         fresh = [
             MessageRecord(
                 message_id,
@@ -212,18 +212,18 @@ class CohortActivities:
             for message_id, run in zip(ids, request.runs, strict=True)
             if message_id not in messages
         ]
-        await self.store.add_messages(fresh)
+        await self.store.messages.add(fresh)
         return Known(
             messages,
-            await self.store.get_full_profiles(recipients),
-            await self.store.get_many_preferences(recipients),
+            await self.store.profiles.get_many(recipients),
+            await self.store.consent.many_preferences(recipients),
         )
 
     @activity.defn(name=c.EVALUATE_MANY)
     async def evaluate_conditions(self, request: c.EvaluateManyInput) -> list[str]:
         """The recipients (of those given) the condition holds for now, in their order."""
         now = datetime.now(UTC)
-        matched, unknown = await self.store.matching(
+        matched, unknown = await self.store.segments.matching(
             request.condition, request.recipient_ids, now=now
         )
         for rid in unknown:  # no profile: the rules for an empty profile decide
@@ -234,7 +234,7 @@ class CohortActivities:
     @activity.defn(name=c.WINDOW_MANY)
     async def window_delays(self, request: c.WindowManyInput) -> list[float]:
         """Seconds until the window opens for each recipient (same order)."""
-        profiles = await self.store.get_full_profiles(request.recipient_ids)
+        profiles = await self.store.profiles.get_many(request.recipient_ids)
         return [
             seconds_until_open(request.step, request.now, profiles.get(rid, {}).get("timezone"))
             for rid in request.recipient_ids
@@ -242,8 +242,8 @@ class CohortActivities:
 
     @activity.defn(name=c.CLAIM)
     async def claim_cohort(self, request: c.ClaimInput) -> c.ClaimResult:
-        """Put the trigger's next page of recipients in a cohort (see Store.claim_cohort)."""
-        members, last, skipped = await self.store.claim_cohort(
+        """Put the trigger's next page of recipients in a cohort (see MemberStore.claim)."""
+        members, last, skipped = await self.store.members.claim(
             request.trigger_id, request.journey, request.workflow_id, request.after, request.limit
         )
         return c.ClaimResult(
@@ -253,7 +253,7 @@ class CohortActivities:
     @activity.defn(name=c.CLOSE)
     async def close_runs(self, request: c.CloseInput) -> None:
         """Mark runs ended in the store, with their timelines, so status reads them there."""
-        await self.store.close_runs(
+        await self.store.runs.close(
             request.workflow_id,
             [
                 (run_id, progress_json(progress))
@@ -283,12 +283,12 @@ class CohortActivities:
         deadline = time.monotonic() + WITHDRAW_WAIT
         withdrawn: set[str] = set()
         async with heartbeating():
-            done = await self.store.withdraw_messages(keys, request.reason, state=request.state)
+            done = await self.store.messages.withdraw(keys, request.reason, state=request.state)
             withdrawn.update(done.withdrawn)
             while done.sending:
                 if time.monotonic() > deadline:
                     withdrawn.update(
-                        await self.store.release_messages(
+                        await self.store.messages.release(
                             done.sending,
                             f"{request.reason} (the attempt sending it stopped: "
                             "it may have gone out)",
@@ -298,11 +298,11 @@ class CohortActivities:
                     break
                 await asyncio.sleep(0.1)
                 waiting = set(done.sending)
-                done = await self.store.withdraw_messages(
+                done = await self.store.messages.withdraw(
                     [k for k in keys if k.id in waiting], request.reason, state=request.state
                 )
                 withdrawn.update(done.withdrawn)
-        found = await self.store.get_messages([k.id for k in keys])
+        found = await self.store.messages.get_many([k.id for k in keys])
         results = []
         for ref in request.messages:
             message = found.get(ref.message_id)

@@ -107,13 +107,13 @@ async def evaluate(
     """Whether a (compiled) condition holds for a recipient now."""
     if isinstance(condition, AttributeCondition):
         if profile is None:
-            profile = await store.get_profile(recipient_id) or {"id": recipient_id}
+            profile = await store.profiles.get(recipient_id) or {"id": recipient_id}
         return compare(attribute_value(profile, condition.attribute), condition.op, condition.value)
     if isinstance(condition, EventCondition):
         since = None
         if condition.within:
             since = (now or datetime.now(UTC)) - timedelta(seconds=parse_duration(condition.within))
-        times = await store.event_count(recipient_id, condition.event, since)
+        times = await store.events.count(recipient_id, condition.event, since)
         if condition.count is not None:
             done = count_matches(times, condition.count.op, condition.count.number)
         else:
@@ -121,7 +121,7 @@ async def evaluate(
         return done == condition.happened
     if isinstance(condition, SegmentCondition):
         if condition.manual:
-            return await store.is_member(condition.segment, recipient_id)
+            return await store.segments.is_member(condition.segment, recipient_id)
         if condition.condition is None:
             raise ValueError(f"segment {condition.segment!r} was not resolved by the compiler")
         return await evaluate(condition.condition, recipient_id, store, now=now, profile=profile)

@@ -85,7 +85,7 @@ class JourneyActivities(CohortActivities):
     @activity.defn(name=c.WINDOW)
     async def window_delay(self, request: c.WindowInput) -> float:
         """Seconds from the workflow's ``now`` until the window opens for the recipient."""
-        profile = await self.store.get_profile(request.recipient_id) or {}
+        profile = await self.store.profiles.get(request.recipient_id) or {}
         return seconds_until_open(request.step, request.now, profile.get("timezone"))
 
     def unsubscribe_url(
@@ -134,7 +134,7 @@ class JourneyActivities(CohortActivities):
         channel_name = request.channel or step.channel
         message_id = message_id_for(run, step.id, channel_name)
         earlier = (
-            known.messages.get(message_id) if known else await self.store.get_message(message_id)
+            known.messages.get(message_id) if known else await self.store.messages.get(message_id)
         )
         if earlier is not None and earlier.state in DONE_STATES:
             return _recorded(earlier)
@@ -142,7 +142,7 @@ class JourneyActivities(CohortActivities):
         profile = (
             known.profiles.get(run.recipient_id)
             if known
-            else await self.store.get_profile(run.recipient_id)
+            else await self.store.profiles.get(run.recipient_id)
         ) or {"id": run.recipient_id}
         first_due = _first_due(earlier)
         link = self.unsubscribe_url(run.recipient_id, step.topic, issued=first_due)
@@ -171,7 +171,7 @@ class JourneyActivities(CohortActivities):
             )
 
         async def skip(reason: str, address: str | None = None) -> c.SendResult:
-            await self.store.save_message(record("skipped", address, reason=reason))
+            await self.store.messages.save(record("skipped", address, reason=reason))
             return c.SendResult(message_id, channel_name, "skipped", address, {}, reason)
 
         try:
@@ -188,9 +188,9 @@ class JourneyActivities(CohortActivities):
         prefs = (
             known.preferences[run.recipient_id]
             if known
-            else await self.store.get_preferences(run.recipient_id)
+            else await self.store.consent.preferences(run.recipient_id)
         )
-        suppressed = await self.store.suppression(run.recipient_id, addresses)
+        suppressed = await self.store.consent.suppression(run.recipient_id, addresses)
         blocked = blocked_reason(
             prefs,
             channel=channel_name,
@@ -217,7 +217,7 @@ class JourneyActivities(CohortActivities):
             # message is "sending" until the provider answers. A cancel or exit that
             # withdrew it first wins, and it is not sent.
             nonlocal claimed
-            claimed = await self.store.claim_message(record("sending", shown))
+            claimed = await self.store.messages.claim(record("sending", shown))
             if claimed is None:
                 raise Withdrawn(message_id)
 
@@ -234,7 +234,7 @@ class JourneyActivities(CohortActivities):
         try:
             delivery = await channel.deliver(outgoing)
         except Withdrawn:
-            settled = await self.store.get_message(message_id)
+            settled = await self.store.messages.get(message_id)
             if settled is None:  # erased meanwhile (the person was deleted)
                 return c.SendResult(message_id, channel_name, "skipped", shown, {}, "erased")
             if settled.state == "failed":
@@ -250,7 +250,7 @@ class JourneyActivities(CohortActivities):
                 return await self._fail(
                     record("failed", shown, reason=gave_up(str(exc)), attempt=attempt)
                 )
-            await self.store.save_message(
+            await self.store.messages.save(
                 record("queued", shown, last_error=str(exc), attempt=attempt)
             )
             if known is None:  # a batch logs its retries once, for all its messages
@@ -269,7 +269,7 @@ class JourneyActivities(CohortActivities):
         detail = {**delivery.detail, "sent_at": datetime.now(UTC).isoformat()}
         if claimed == "sending":  # an attempt died handing it over: it may have gone twice
             detail["possible_duplicate"] = True
-        await self.store.save_message(
+        await self.store.messages.save(
             record("sent", shown, provider_id=delivery.provider_id, **detail)
         )
         if delivery.provider_id:
@@ -278,7 +278,7 @@ class JourneyActivities(CohortActivities):
 
     async def _fail(self, message: MessageRecord) -> c.SendResult:
         """Record a message failed for good and raise the non-retryable error."""
-        await self.store.save_message(message)
+        await self.store.messages.save(message)
         log.warning("%s failed: %s", message.id, message.reason)
         raise ApplicationError(
             message.reason or "failed",
@@ -290,7 +290,7 @@ class JourneyActivities(CohortActivities):
     async def _forget(self, recipient_id: str, stale: list[str]) -> None:
         """Delete the tokens a provider says are gone from the person's devices."""
         if stale:
-            await self.store.remove_devices(recipient_id, stale)
+            await self.store.profiles.remove_devices(recipient_id, stale)
 
 
 def _first_due(earlier: MessageRecord | None) -> datetime | None:

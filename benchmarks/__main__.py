@@ -214,7 +214,7 @@ async def segments(url: str, people: int) -> dict[str, Any]:
     store = await Store.open(url)
     rng = random.Random(7)
     now = datetime.now(UTC)
-    async with store.engine.begin() as conn:
+    async with store.db.engine.begin() as conn:
         await conn.execute(t.segment_members.delete())
         await conn.execute(t.events.delete())
         await conn.execute(t.profiles.delete())
@@ -249,13 +249,13 @@ async def segments(url: str, people: int) -> dict[str, Any]:
                     for _ in range(rng.choice([0, 1, 2, 4]))
                 ],
             )
-        if store.dialect == "postgresql":
+        if store.db.dialect == "postgresql":
             await conn.execute(text("ANALYZE"))
     condition = TypeAdapter(Condition).validate_python(SEGMENT)
     timings = {}
     for label, call in (
-        ("first_page_ms", lambda: store.members(condition, limit=100)),
-        ("count_ms", lambda: store.count_members(condition)),
+        ("first_page_ms", lambda: store.segments.members(condition, limit=100)),
+        ("count_ms", lambda: store.segments.count(condition)),
     ):
         best = float("inf")
         for _ in range(3):
@@ -263,7 +263,7 @@ async def segments(url: str, people: int) -> dict[str, Any]:
             await call()
             best = min(best, time.perf_counter() - began)
         timings[label] = best * 1000
-    members = await store.count_members(condition)
+    members = await store.segments.count(condition)
     await store.close()
     return {"people": people, "members": members, **timings}
 

@@ -1,7 +1,7 @@
 """``python -m benchmarks.writes``: concurrent profile writes, on SQLite and PostgreSQL.
 
 ``writers`` tasks each merge an attribute of their own into a profile at the same time
-(``Store.upsert_profiles``, what ``identify`` writes), ``rounds`` times over:
+(``store.profiles.upsert``, what ``identify`` writes), ``rounds`` times over:
 
 - **one person** — every writer on the same profile (the worst case: one hot row);
 - **own person** — each writer on a profile of its own.
@@ -45,7 +45,7 @@ async def concurrent_writes(url: str, writers: int, rounds: int) -> dict[str, An
                 i: int, r: int, person: Any = person, errors: list[str] = errors
             ) -> None:
                 try:
-                    await store.upsert_profiles([(person(i), {f"a{r}_{i}": r})])
+                    await store.profiles.upsert([(person(i), {f"a{r}_{i}": r})])
                 except Exception as exc:  # counted: what this measures is whether writes fail
                     errors.append(type(exc).__name__)
 
@@ -56,7 +56,7 @@ async def concurrent_writes(url: str, writers: int, rounds: int) -> dict[str, An
             cpu = time.process_time() - cpu
             kept = 0
             for i in {person(i) for i in range(writers)}:
-                profile = await store.get_profile(i) or {}
+                profile = await store.profiles.get(i) or {}
                 kept += sum(1 for key in profile if key.startswith("a"))
             results[case] = {
                 "writes_per_s": writers * rounds / elapsed,

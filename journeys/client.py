@@ -226,8 +226,8 @@ class JourneysClient(CohortsMixin, PeopleMixin):
             created_at=datetime.now(UTC),
             idempotency_key=idempotency_key,
         )
-        record = await self.store.save_trigger(record)
-        await self.store.upsert_profiles(people)
+        record = await self.store.runs.save_trigger(record)
+        await self.store.profiles.upsert(people)
         if as_cohorts:
             await self._start_cohorts(
                 plan,
@@ -236,7 +236,7 @@ class JourneysClient(CohortsMixin, PeopleMixin):
                 [(rid, personal.get(rid)) for rid, _ in people],
             )
             return TriggerHandle(record.id, journey, [], recipients=len(people), cohorts=True)
-        ours = {r.recipient_id: r for r in await self.store.runs_of_trigger(record.id)}
+        ours = {r.recipient_id: r for r in await self.store.runs.of_trigger(record.id)}
         gate = asyncio.Semaphore(_STARTS_AT_ONCE)
 
         async def start(recipient_id: str) -> RunHandle:
@@ -260,7 +260,7 @@ class JourneysClient(CohortsMixin, PeopleMixin):
         event: dict[str, Any] | None = None,
     ) -> RunHandle:
         workflow_id = workflow_id_for(plan.journey, recipient_id)
-        member = await self.store.open_run_of(plan.journey, recipient_id)
+        member = await self.store.runs.open_in(plan.journey, recipient_id)
         if member is not None and member[0] != workflow_id:  # in a cohort of this journey
             return RunHandle(member[1], member[0], plan.journey, recipient_id, started=False)
         attributes = search_attributes(plan.journey, recipient_id, trigger.id)
@@ -288,7 +288,7 @@ class JourneysClient(CohortsMixin, PeopleMixin):
                 existing.run_id, workflow_id, plan.journey, recipient_id, started=False
             )
         run_id = handle.result_run_id or handle.run_id or ""
-        await self.store.add_run(
+        await self.store.runs.add(
             RunRecord(
                 workflow_id, run_id, plan.journey, recipient_id, trigger.id, datetime.now(UTC)
             )
@@ -312,10 +312,10 @@ class JourneysClient(CohortsMixin, PeopleMixin):
         require_id(run_or_trigger_id, "id", limit=_LOOKUP_LIMIT)
         if recipient is not None:
             require_id(recipient, "recipient")
-        trigger = await self.store.get_trigger(run_or_trigger_id)
+        trigger = await self.store.runs.get_trigger(run_or_trigger_id)
         if trigger is not None and recipient is not None:
-            found = await self.store.member_runs(trigger.id, recipient)
-            if not found and await self.store.in_trigger(trigger.id, recipient):
+            found = await self.store.runs.of_member(trigger.id, recipient)
+            if not found and await self.store.members.contains(trigger.id, recipient):
                 # Named by the trigger, not yet put in a cohort by its workflow.
                 return RunStatus(
                     "", "", trigger.journey, recipient, "pending", trigger_id=trigger.id
@@ -324,10 +324,10 @@ class JourneysClient(CohortsMixin, PeopleMixin):
                 raise UnknownRunError(f"{recipient!r} has no run in trigger {trigger.id}")
             return await self._run_status(await self._find_run(found[-1][1]))
         if trigger is not None:
-            size = await self.store.trigger_size(trigger.id)
+            size = await self.store.members.count(trigger.id)
             if size is not None:
                 return await self._cohort_trigger_status(trigger, size)
-            runs = await self.store.runs_of_trigger(trigger.id)
+            runs = await self.store.runs.of_trigger(trigger.id)
             statuses = await asyncio.gather(*(self._run_status(r) for r in runs))
             return TriggerStatus(trigger.id, trigger.journey, list(statuses))
         return await self._run_status(await self._find_run(run_or_trigger_id))
@@ -352,12 +352,12 @@ class JourneysClient(CohortsMixin, PeopleMixin):
 
         """
         require_id(run_or_trigger_id, "id", limit=_LOOKUP_LIMIT)
-        trigger = await self.store.get_trigger(run_or_trigger_id)
-        if trigger is not None and await self.store.trigger_size(trigger.id) is not None:
+        trigger = await self.store.runs.get_trigger(run_or_trigger_id)
+        if trigger is not None and await self.store.members.count(trigger.id) is not None:
             await self._cancel_cohorts(trigger, wait)
             return await self.status(run_or_trigger_id)
         runs = (
-            await self.store.runs_of_trigger(trigger.id)
+            await self.store.runs.of_trigger(trigger.id)
             if trigger
             else [await self._find_run(run_or_trigger_id)]
         )
@@ -375,11 +375,11 @@ class JourneysClient(CohortsMixin, PeopleMixin):
         await handle.cancel()
         with contextlib.suppress(WorkflowFailureError, TimeoutError):
             await asyncio.wait_for(handle.result(), wait.total_seconds())
-        await self.store.mark_closed(run.workflow_id, run.run_id)
+        await self.store.runs.mark_closed(run.workflow_id, run.run_id)
 
     async def _find_run(self, run_id: str) -> RunRecord:
-        found = await self.store.find_run(run_id) or next(
-            iter(await self.store.find_runs(run_id)), None
+        found = await self.store.runs.get(run_id) or next(
+            iter(await self.store.runs.find(run_id)), None
         )
         if found is None:
             raise UnknownRunError(
@@ -392,7 +392,7 @@ class JourneysClient(CohortsMixin, PeopleMixin):
         status = await (self._member_status(run) if run.member else self._own_status(run))
         if status.state != "running":
             return status
-        logged = await self.store.list_messages(
+        logged = await self.store.messages.find(
             workflow_id=run.workflow_id, run_id=run.run_id, limit=_RETRYING_SHOWN
         )
         retrying = [m for m in logged if m.state == "queued"]
@@ -416,7 +416,7 @@ class JourneysClient(CohortsMixin, PeopleMixin):
             except (RPCError, WorkflowQueryFailedError):
                 progress = None  # no worker to answer: the state is still known
         if state != "running" and not run.closed:
-            await self.store.mark_closed(run.workflow_id, run.run_id)
+            await self.store.runs.mark_closed(run.workflow_id, run.run_id)
         return run_status(
             run,
             state,
@@ -430,7 +430,7 @@ class JourneysClient(CohortsMixin, PeopleMixin):
     async def signal_runs(self, recipient_id: str, event: str, data: dict[str, Any]) -> int:
         """Send an event to the recipient's running journeys; returns how many it reached."""
         reached = 0
-        for run in await self.store.open_runs(recipient_id):
+        for run in await self.store.runs.open_of(recipient_id):
             handle = self.temporal.get_workflow_handle(
                 run.workflow_id, run_id=None if run.member else run.run_id
             )
@@ -441,7 +441,7 @@ class JourneysClient(CohortsMixin, PeopleMixin):
                 if exc.status != RPCStatusCode.NOT_FOUND:
                     raise
                 if not run.member:  # a cohort closes its members' runs itself
-                    await self.store.mark_closed(run.workflow_id, run.run_id)
+                    await self.store.runs.mark_closed(run.workflow_id, run.run_id)
         return reached
 
     # -- messages ----------------------------------------------------------------------------
@@ -454,7 +454,7 @@ class JourneysClient(CohortsMixin, PeopleMixin):
 
         """
         require_id(message_id, "message id", limit=_LOOKUP_LIMIT)
-        found = await self.store.get_message(message_id)
+        found = await self.store.messages.get(message_id)
         if found is None:
             raise UnknownRunError(f"unknown message {message_id!r}")
         return found
@@ -470,7 +470,7 @@ class JourneysClient(CohortsMixin, PeopleMixin):
             require_id(run, "run", limit=_LOOKUP_LIMIT)
             found = await self._find_run(run)
             workflow_id, run_id = found.workflow_id, found.run_id
-        return await self.store.list_messages(
+        return await self.store.messages.find(
             recipient_id=recipient, workflow_id=workflow_id, run_id=run_id, limit=limit
         )
 
@@ -505,7 +505,7 @@ class JourneysClient(CohortsMixin, PeopleMixin):
                 ]
             )
         if recipient is not None:
-            stored = await self.store.get_profile(recipient)
+            stored = await self.store.profiles.get(recipient)
             if stored is None:
                 raise UnknownRunError(f"no profile for recipient {recipient!r}")
             person = stored
@@ -530,7 +530,7 @@ class JourneysClient(CohortsMixin, PeopleMixin):
 
     async def preferences(self, recipient: str) -> Preferences:
         """A recipient's preferences."""
-        return await self.store.get_preferences(recipient)
+        return await self.store.consent.preferences(recipient)
 
     async def update_preferences(
         self,
@@ -568,7 +568,7 @@ class JourneysClient(CohortsMixin, PeopleMixin):
                     problems.append(f"{name}.{key}: expected true or false, found {flag!r}")
         if problems:
             raise InvalidRequestError(problems)
-        return await self.store.update_preferences(
+        return await self.store.consent.update_preferences(
             recipient,
             unsubscribed=unsubscribed,
             channels=dict(channels or {}),
@@ -599,11 +599,11 @@ class JourneysClient(CohortsMixin, PeopleMixin):
         """
         value = _suppressed(value, kind)
         require_id(reason, "reason")
-        await self.store.suppress(kind, value, reason)
+        await self.store.consent.suppress(kind, value, reason)
 
     async def unsuppress(self, value: str, *, kind: str = "person") -> None:
         """Lift a suppression."""
-        await self.store.unsuppress(kind, _suppressed(value, kind))
+        await self.store.consent.unsuppress(kind, _suppressed(value, kind))
 
 
 def _suppressed(value: Any, kind: Any) -> str:

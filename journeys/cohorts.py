@@ -105,7 +105,7 @@ class CohortsMixin:
         recipients: list[tuple[str, dict[str, Any] | None]],
     ) -> None:
         """Keep the recipients and start the trigger's workflow (safe to repeat)."""
-        await self.store.add_trigger_recipients(record.id, recipients)
+        await self.store.members.add(record.id, recipients)
         await self.temporal.start_workflow(
             c.TRIGGER_WORKFLOW,
             c.TriggerInput(
@@ -137,7 +137,7 @@ class CohortsMixin:
             WorkflowExecutionStatus.CONTINUED_AS_NEW,
         )
         cohorts = await asyncio.gather(
-            *(self._cohort_status(wf) for wf in await self.store.cohorts_of_trigger(trigger.id))
+            *(self._cohort_status(wf) for wf in await self.store.runs.cohorts_of(trigger.id))
         )
         progress: c.TriggerProgress | None = None
         if not starting and described.status == WorkflowExecutionStatus.COMPLETED:
@@ -166,7 +166,7 @@ class CohortsMixin:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise
             # Claimed by the trigger's workflow, which has not started it yet.
-            members = await self.store.runs_of_workflow(workflow_id)
+            members = await self.store.runs.of_workflow(workflow_id)
             return CohortStatus(workflow_id, "running", len(members), {"pending": len(members)})
         state = STATES.get(described.status, "running") if described.status else "running"
         counts: c.CohortCounts | None = None
@@ -178,7 +178,7 @@ class CohortsMixin:
                     c.COUNTS_QUERY, result_type=c.CohortCounts, rpc_timeout=_QUERY_TIMEOUT
                 )
         if counts is None:
-            members = await self.store.runs_of_workflow(workflow_id)
+            members = await self.store.runs.of_workflow(workflow_id)
             return CohortStatus(workflow_id, state, len(members), {state: len(members)})
         return CohortStatus(workflow_id, state, counts.members, counts.states, counts.steps)
 
@@ -233,20 +233,20 @@ class CohortsMixin:
             break
         # The workflow records the recipient's outcome itself; if it could not (it had
         # ended, or no worker answered), the run is still marked ended here.
-        found = await self.store.find_runs(run.workflow_id, run.run_id)
+        found = await self.store.runs.find(run.workflow_id, run.run_id)
         if found and found[0].outcome is None:
             cancelled = c.RunProgress(run.journey, run.recipient_id, "cancelled")
-            await self.store.close_runs(run.workflow_id, [(run.run_id, progress_json(cancelled))])
+            await self.store.runs.close(run.workflow_id, [(run.run_id, progress_json(cancelled))])
 
     async def _cancel_cohorts(self, trigger: TriggerRecord, wait: timedelta) -> None:
         """Stop the trigger's workflow starting cohorts, then cancel every cohort."""
         parent = self.temporal.get_workflow_handle(trigger_workflow_id(trigger.journey, trigger.id))
         await _cancel_and_wait(parent, wait)
-        cohorts = await self.store.cohorts_of_trigger(trigger.id)
+        cohorts = await self.store.runs.cohorts_of(trigger.id)
         await asyncio.gather(
             *(_cancel_and_wait(self.temporal.get_workflow_handle(wf), wait) for wf in cohorts)
         )
-        await self.store.close_open_runs_of_trigger(trigger.id)
+        await self.store.runs.close_cohorts_of(trigger.id)
 
 
 async def _cancel_and_wait(handle: Any, wait: timedelta) -> None:

@@ -164,7 +164,7 @@ class PeopleMixin:
         values = check_data(attributes, "attributes")
         if anonymous_id is not None:
             _check_id(anonymous_id, "anonymous_id")
-        await self.store.identify(person_id, values, anonymous_id=anonymous_id)
+        await self.store.profiles.identify(person_id, values, anonymous_id=anonymous_id)
         return await self._enter_segments(person_id)
 
     async def track(
@@ -188,7 +188,7 @@ class PeopleMixin:
         timestamp = _time(timestamp)
         if event_id is not None:
             _check_id(event_id, "event_id")
-        recorded = await self.store.record_event(
+        recorded = await self.store.events.record(
             person_id, event, payload, timestamp, event_id=event_id, create_person=True
         )
         if recorded is None:
@@ -215,7 +215,7 @@ class PeopleMixin:
         timestamp = _time(timestamp)
         if event_id is not None:
             _check_id(event_id, "event_id")
-        recorded = await self.store.record_event(
+        recorded = await self.store.events.record(
             None,
             event,
             payload,
@@ -235,7 +235,7 @@ class PeopleMixin:
 
         """
         _check_id(person_id)
-        profile = await self.store.get_profile(person_id)
+        profile = await self.store.profiles.get(person_id)
         if profile is None:
             raise UnknownRunError(f"unknown person {person_id!r}")
         devices = list(profile.pop("devices", []) or [])
@@ -243,7 +243,7 @@ class PeopleMixin:
         return Person(
             person_id,
             profile,
-            await self.store.profile_created_at(person_id),
+            await self.store.profiles.created_at(person_id),
             devices,
             await self.memberships(person_id),
         )
@@ -272,7 +272,7 @@ class PeopleMixin:
             _check_id(after, "after")
         if isinstance(limit, bool) or not isinstance(limit, int):
             raise InvalidRequestError([f"limit: expected a whole number, found {limit!r}"])
-        return await self.store.list_people(
+        return await self.store.profiles.page(
             email=email, attribute=attribute, after=after, limit=max(1, min(limit, 1000))
         )
 
@@ -289,11 +289,11 @@ class PeopleMixin:
             return _check_id(id)
         if not email:
             raise InvalidRequestError(["identifiers: expected 'id' or 'email', found neither"])
-        found = await self.store.find_by_email(email)
+        found = await self.store.profiles.find_by_email(email)
         if found is None:
             if not create:
                 raise UnknownRunError(f"no person with email {email!r}")
-            await self.store.upsert_profiles([(email, {"email": email})])
+            await self.store.profiles.upsert([(email, {"email": email})])
             return email
         return found
 
@@ -306,7 +306,7 @@ class PeopleMixin:
         exist.
         """
         _check_id(person_id)
-        runs = await self.store.find_runs_of(person_id)
+        runs = await self.store.runs.of_person(person_id)
         for run in runs:
             if not run.closed:
                 await self.cancel(run.run_id)
@@ -326,7 +326,7 @@ class PeopleMixin:
                 )
             except RPCError as exc:
                 log.warning("could not delete run %s of %s: %s", run.run_id, person_id, exc)
-        return await self.store.delete_person(person_id)
+        return await self.store.profiles.delete(person_id)
 
     async def export_person(self, person_id: str) -> dict[str, Any]:
         """Everything the store holds about a person, as JSON-ready data (GDPR access).
@@ -336,8 +336,8 @@ class PeopleMixin:
 
         """
         person = await self.person(person_id)
-        prefs = await self.store.get_preferences(person_id)
-        messages = await self.store.list_messages(recipient_id=person_id, limit=100000)
+        prefs = await self.store.consent.preferences(person_id)
+        messages = await self.store.messages.find(recipient_id=person_id, limit=100000)
         exported: dict[str, Any] = _jsonable(
             {
                 "person": {
@@ -347,10 +347,10 @@ class PeopleMixin:
                 },
                 "devices": person.devices,
                 "segments": person.segments,
-                "events": await self.store.person_events(person_id, limit=100000),
+                "events": await self.store.events.of_person(person_id, limit=100000),
                 "messages": [asdict(m) for m in messages],
                 "preferences": asdict(prefs),
-                "runs": [asdict(r) for r in await self.store.find_runs_of(person_id)],
+                "runs": [asdict(r) for r in await self.store.runs.of_person(person_id)],
             }
         )
         return exported
@@ -365,9 +365,9 @@ class PeopleMixin:
         _check_id(secondary, "secondary")
         if primary == secondary:
             return
-        for run in await self.store.open_runs(secondary):
+        for run in await self.store.runs.open_of(secondary):
             await self.cancel(run.run_id)
-        await self.store.merge_people(primary, secondary)
+        await self.store.profiles.merge(primary, secondary)
         await self._enter_segments(primary)
 
     async def add_device(
@@ -385,13 +385,13 @@ class PeopleMixin:
         _check_text(platform, "platform", 32)
         extra = check_data(attributes, "device")
         used = _time(last_used, "last_used")
-        await self.store.add_device(person_id, token, platform, extra, used)
+        await self.store.profiles.add_device(person_id, token, platform, extra, used)
 
     async def remove_device(self, person_id: str, token: str) -> None:
         """Forget a push token."""
         _check_id(person_id)
         _check_text(token, "device id", 4096)
-        await self.store.remove_device(person_id, token)
+        await self.store.profiles.remove_device(person_id, token)
 
     async def activity(
         self, person_id: str, *, types: Sequence[str] | None = None, limit: int = 100
@@ -413,10 +413,10 @@ class PeopleMixin:
         if "event" in wanted:
             entries += [
                 ActivityEntry("event", e["timestamp"], {"name": e["name"], "data": e["data"]})
-                for e in await self.store.person_events(person_id, limit=limit)
+                for e in await self.store.events.of_person(person_id, limit=limit)
             ]
         if wanted & {"journey_entered", "journey_left"}:
-            for run in await self.store.find_runs_of(person_id):
+            for run in await self.store.runs.of_person(person_id):
                 detail = {"journey": run.journey, "run_id": run.run_id}
                 if "journey_entered" in wanted:
                     entries.append(ActivityEntry("journey_entered", run.started_at, detail))
@@ -434,7 +434,7 @@ class PeopleMixin:
                             )
                         )
         if "message" in wanted:
-            for m in await self.store.list_messages(recipient_id=person_id, limit=limit):
+            for m in await self.store.messages.find(recipient_id=person_id, limit=limit):
                 entries.append(
                     ActivityEntry(
                         "message",
@@ -518,11 +518,11 @@ class PeopleMixin:
             return []
         if kind in ("suppress", "unsuppress"):
             if kind == "suppress":
-                await self.store.suppress(
+                await self.store.consent.suppress(
                     "person", _check_id(op["id"]), op.get("reason") or "suppressed through the API"
                 )
             else:
-                await self.store.unsuppress("person", _check_id(op["id"]))
+                await self.store.consent.unsuppress("person", _check_id(op["id"]))
             return []
         if kind == "merge":
             await self.merge_people(op["primary"], op["secondary"])
@@ -538,7 +538,7 @@ class PeopleMixin:
     async def segment_definitions(self) -> dict[str, SegmentCondition]:
         """Every segment: those of segments.yaml and those defined through the API."""
         found: dict[str, SegmentCondition] = {}
-        for name, saved in (await self.store.saved_segments()).items():
+        for name, saved in (await self.store.segments.saved()).items():
             if saved["kind"] == "manual":
                 found[name] = SegmentCondition(segment=name, manual=True)
             else:
@@ -561,20 +561,20 @@ class PeopleMixin:
     ) -> PersonPage:
         """The people in a segment, a page at a time (one SQL query per page)."""
         segment, known = await self._segment(name)
-        return await self.store.members(
+        return await self.store.segments.members(
             segment, after=after, limit=max(1, min(limit, 1000)), lookup=known.get
         )
 
     async def segment_size(self, name: str) -> int:
         """How many people are in a segment."""
         segment, known = await self._segment(name)
-        return await self.store.count_members(segment, lookup=known.get)
+        return await self.store.segments.count(segment, lookup=known.get)
 
     async def memberships(self, person_id: str) -> list[str]:
         """The segments a person is in (one SQL query)."""
         _check_id(person_id)
         known = await self.segment_definitions()
-        return await self.store.memberships(person_id, dict(known), lookup=known.get)
+        return await self.store.segments.memberships(person_id, dict(known), lookup=known.get)
 
     async def define_segment(
         self,
@@ -596,10 +596,10 @@ class PeopleMixin:
         if name in self.library.segments():
             raise InvalidRequestError([f"name: {name!r} is defined in segments.yaml"])
         if manual:
-            await self.store.save_segment(name, "manual", None, description)
+            await self.store.segments.save(name, "manual", None, description)
             return
         parsed = parse_condition(condition or {}, "condition")
-        await self.store.save_segment(
+        await self.store.segments.save(
             name, "dynamic", parsed.model_dump(by_alias=True, exclude_none=True), description
         )
 
@@ -611,7 +611,7 @@ class PeopleMixin:
             raise InvalidRequestError(
                 [f"segment {name!r} is not manual: its members follow from its condition"]
             )
-        await self.store.add_members(name, ids)  # creates those who have no profile
+        await self.store.segments.add_members(name, ids)  # creates those who have no profile
         started: list[RunHandle] = []
         for person_id in ids:
             started += await self._enter_segments(person_id)
@@ -623,7 +623,7 @@ class PeopleMixin:
         segment, _ = await self._segment(name)
         if not segment.manual:
             raise InvalidRequestError([f"segment {name!r} is not manual"])
-        await self.store.remove_members(name, ids)
+        await self.store.segments.remove_members(name, ids)
         for person_id in ids:
             await self._enter_segments(person_id)
 
@@ -644,7 +644,7 @@ class PeopleMixin:
     async def _may_enter(self, plan: Plan, person_id: str) -> bool:
         if plan.entry == "every_time":
             return True
-        last = await self.store.last_run_started(plan.journey, person_id)
+        last = await self.store.runs.last_started(plan.journey, person_id)
         if last is None:
             return True
         if plan.entry == "interval" and plan.entry_interval is not None:
@@ -669,7 +669,7 @@ class PeopleMixin:
                 {"cause": cause, **data},
                 datetime.now(UTC),
             )
-            record = await self.store.save_trigger(record)
+            record = await self.store.runs.save_trigger(record)
             handle = await self._start(plan, record, person_id, {}, event)
             if handle.started:
                 started.append(handle)
@@ -712,7 +712,7 @@ class PeopleMixin:
             p.trigger_segment.segment: p.trigger_segment  # type: ignore[union-attr]
             for p in plans
         }
-        entered = await self.store.entered(person_id, dict(watched))
+        entered = await self.store.segments.entered(person_id, dict(watched))
         started = []
         for segment in sorted(entered):
             chosen = [p for p in plans if p.trigger_segment.segment == segment]  # type: ignore[union-attr]

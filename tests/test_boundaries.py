@@ -136,7 +136,7 @@ TRIGGERS: list[tuple[str, dict[str, Any], type[Exception], str]] = [
 
 async def written(store: Store) -> tuple[int, int, int]:
     """Rows of triggers, profiles and runs in the store."""
-    async with store.engine.connect() as conn:
+    async with store.db.engine.connect() as conn:
         counts = []
         for table in (t.triggers, t.profiles, t.runs):
             counts.append((await conn.execute(select(func.count()).select_from(table))).scalar())

@@ -139,7 +139,7 @@ async def test_a_cohort_reaches_what_the_same_people_reach_one_by_one(engine: En
     alone = await play(engine, cohort=False)
     alone_got = deliveries(engine)
     for rid in alone:  # the same people again, with no events and no messages yet
-        await engine.client.store.delete_person(rid)
+        await engine.client.store.profiles.delete(rid)
     together = await play(engine, cohort=True)
     together_got = deliveries(engine)
     assert {k: outcomes(v) for k, v in together.items()} == {
@@ -349,7 +349,7 @@ steps:
     assert len({m["To"] for m in engine.mail.messages}) == 2000
     assert len({r.body["customer"]["id"] for r in engine.hooks.requests}) == 2000
     assert len(engine.hooks.requests) == 2000
-    runs = await engine.client.store.runs_of_trigger(handle.trigger_id)
+    runs = await engine.client.store.runs.of_trigger(handle.trigger_id)
     assert len(runs) == 2000 and all(r.closed and r.member for r in runs)
     # Few history events per recipient: the point of cohorts.
     events = 0

@@ -40,7 +40,7 @@ async def together(calls: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
 
 
 async def count(store: Store, table: Any, *where: Any) -> int:
-    async with store.engine.connect() as conn:
+    async with store.db.engine.connect() as conn:
         return int(
             (await conn.execute(select(func.count()).select_from(table).where(*where))).scalar_one()
         )
@@ -48,7 +48,7 @@ async def count(store: Store, table: Any, *where: Any) -> int:
 
 async def orphans(store: Store, person: str) -> dict[str, int]:
     """Rows about ``person`` in each table, when ``person`` has no profile (else nothing)."""
-    if await store.get_profile(person) is not None:
+    if await store.profiles.get(person) is not None:
         return {}
     found = {}
     for table in (t.events, t.devices, t.segment_members, t.segment_state, t.runs):
@@ -66,34 +66,35 @@ async def test_concurrent_identifies_of_a_new_person_keep_every_attribute(store:
         attributes: dict[str, Any] = {f"a{i}": i}
         if i == 7:
             attributes["email"] = "  New.Person@Example.COM "
-        return lambda: store.identify("cc-new", attributes)
+        return lambda: store.profiles.identify("cc-new", attributes)
 
     await together([write(i) for i in range(WRITERS)])
-    profile = await store.get_profile("cc-new")
+    profile = await store.profiles.get("cc-new")
     assert profile is not None
     assert {k: v for k, v in profile.items() if k.startswith("a")} == {
         f"a{i}": i for i in range(WRITERS)
     }
-    assert await store.find_by_email("new.person@example.com") == "cc-new"
+    assert await store.profiles.find_by_email("new.person@example.com") == "cc-new"
 
 
 async def test_concurrent_identifies_keep_created_at_and_the_email_column(store: Store) -> None:
-    await store.identify("cc-kept", {"email": "first@example.com"})
-    created = await store.profile_created_at("cc-kept")
+    await store.profiles.identify("cc-kept", {"email": "first@example.com"})
+    created = await store.profiles.created_at("cc-kept")
     await together(
         [
-            (lambda i=i: store.upsert_profiles([("cc-kept", {f"b{i}": [i], "nested": {"i": i}})]))
+            (lambda i=i: store.profiles.upsert([("cc-kept", {f"b{i}": [i], "nested": {"i": i}})]))
             for i in range(WRITERS)
         ]
     )
-    profile = await store.get_profile("cc-kept")
+    profile = await store.profiles.get("cc-kept")
     assert profile is not None
     assert all(profile[f"b{i}"] == [i] for i in range(WRITERS))
     assert profile["nested"] in [{"i": i} for i in range(WRITERS)]  # shallow: replaced whole
-    assert await store.profile_created_at("cc-kept") == created
-    assert await store.find_by_email("FIRST@example.com") == "cc-kept"  # no email given: kept
-    await store.identify("cc-kept", {"email": None})
-    assert await store.find_by_email("first@example.com") is None  # cleared with it
+    assert await store.profiles.created_at("cc-kept") == created
+    # no email given: kept
+    assert await store.profiles.find_by_email("FIRST@example.com") == "cc-kept"
+    await store.profiles.identify("cc-kept", {"email": None})
+    assert await store.profiles.find_by_email("first@example.com") is None  # cleared with it
 
 
 async def test_concurrent_batches_in_opposite_orders_neither_deadlock_nor_lose(
@@ -103,24 +104,24 @@ async def test_concurrent_batches_in_opposite_orders_neither_deadlock_nor_lose(
 
     def write(i: int) -> Callable[[], Awaitable[None]]:
         order = people if i % 2 else list(reversed(people))
-        return lambda: store.upsert_profiles([(p, {f"w{i}": True}) for p in order])
+        return lambda: store.profiles.upsert([(p, {f"w{i}": True}) for p in order])
 
     await together([write(i) for i in range(WRITERS)])
     for person in people:
-        profile = await store.get_profile(person)
+        profile = await store.profiles.get(person)
         assert profile is not None and sum(k.startswith("w") for k in profile) == WRITERS
 
 
 async def test_concurrent_first_events_of_a_new_person(store: Store) -> None:
     ids = await together(
         [
-            (lambda i=i: store.record_event("cc-first", "opened", {"n": i}, create_person=True))
+            (lambda i=i: store.events.record("cc-first", "opened", {"n": i}, create_person=True))
             for i in range(WRITERS)
         ]
     )
     assert len(set(ids)) == WRITERS and None not in ids
-    assert await store.event_count("cc-first", "opened") == WRITERS
-    assert await store.get_profile("cc-first") == {"id": "cc-first"}
+    assert await store.events.count("cc-first", "opened") == WRITERS
+    assert await store.profiles.get("cc-first") == {"id": "cc-first"}
 
 
 async def test_identify_racing_delete_ends_consistent(store: Store) -> None:
@@ -133,7 +134,7 @@ async def test_identify_racing_delete_ends_consistent(store: Store) -> None:
     """
     person, rng = "cc-race", random.Random(9)
     for i in range(WRITERS):
-        await store.record_event(None, "visited", anonymous_id=f"anon-{i}")
+        await store.events.record(None, "visited", anonymous_id=f"anon-{i}")
     kinds = ["identify"] * 40 + ["delete"] * 10
     rng.shuffle(kinds)
     spans: dict[int, tuple[float, float]] = {}
@@ -141,17 +142,17 @@ async def test_identify_racing_delete_ends_consistent(store: Store) -> None:
     async def one(i: int, kind: str) -> None:
         began = time.monotonic()
         if kind == "identify":
-            await store.identify(
+            await store.profiles.identify(
                 person,
                 {f"k{i}": i, "devices": [{"token": f"tok-{i}", "platform": "ios"}]},
                 anonymous_id=f"anon-{i}",
             )
         else:
-            await store.delete_person(person)
+            await store.profiles.delete(person)
         spans[i] = (began, time.monotonic())
 
     await together([(lambda i=i, k=k: one(i, k)) for i, k in enumerate(kinds)])
-    profile = await store.get_profile(person) or {}
+    profile = await store.profiles.get(person) or {}
     tokens = {d["token"] for d in profile.get("devices", [])}
     deletes = [spans[i] for i, k in enumerate(kinds) if k == "delete"]
     for i, kind in enumerate(kinds):
@@ -180,21 +181,25 @@ async def test_identify_racing_delete_ends_consistent(store: Store) -> None:
 
 
 async def test_add_device_racing_delete_leaves_no_device_without_a_person(store: Store) -> None:
-    calls = [(lambda i=i: store.add_device("cc-dr", f"t{i}", "android")) for i in range(WRITERS)]
-    calls += [(lambda: store.delete_person("cc-dr")) for _ in range(10)]
+    calls = [
+        (lambda i=i: store.profiles.add_device("cc-dr", f"t{i}", "android")) for i in range(WRITERS)
+    ]
+    calls += [(lambda: store.profiles.delete("cc-dr")) for _ in range(10)]
     random.Random(3).shuffle(calls)
     await together(calls)
     assert await orphans(store, "cc-dr") == {}
 
 
 async def test_merge_racing_identify_of_either_person_loses_nothing(store: Store) -> None:
-    await store.identify("cc-primary", {"p": 1})
-    await store.identify("cc-secondary", {"s": 1})
-    calls = [(lambda i=i: store.identify("cc-primary", {f"p{i}": i})) for i in range(WRITERS)]
-    calls.append(lambda: store.merge_people("cc-primary", "cc-secondary"))
+    await store.profiles.identify("cc-primary", {"p": 1})
+    await store.profiles.identify("cc-secondary", {"s": 1})
+    calls = [
+        (lambda i=i: store.profiles.identify("cc-primary", {f"p{i}": i})) for i in range(WRITERS)
+    ]
+    calls.append(lambda: store.profiles.merge("cc-primary", "cc-secondary"))
     random.Random(5).shuffle(calls)
     await together(calls)
-    profile = await store.get_profile("cc-primary")
+    profile = await store.profiles.get("cc-primary")
     assert profile is not None and profile["s"] == 1 and profile["p"] == 1
     assert all(profile[f"p{i}"] == i for i in range(WRITERS))
 
@@ -205,11 +210,15 @@ async def test_merge_racing_identify_of_either_person_loses_nothing(store: Store
 async def test_concurrent_add_device_of_one_token(store: Store) -> None:
     await together(
         [
-            (lambda i=i: store.add_device("cc-device", "same-token", "ios", {f"seen{i}": True}))
+            (
+                lambda i=i: store.profiles.add_device(
+                    "cc-device", "same-token", "ios", {f"seen{i}": True}
+                )
+            )
             for i in range(WRITERS)
         ]
     )
-    profile = await store.get_profile("cc-device")
+    profile = await store.profiles.get("cc-device")
     assert profile is not None
     [device] = profile["devices"]
     assert device["token"] == "same-token" and device["platform"] == "ios"
@@ -219,13 +228,13 @@ async def test_concurrent_add_device_of_one_token(store: Store) -> None:
 async def test_concurrent_preference_updates_of_different_keys(store: Store) -> None:
     def write(i: int) -> Callable[[], Awaitable[Any]]:
         if i == 0:
-            return lambda: store.update_preferences("cc-prefs", unsubscribed=True)
+            return lambda: store.consent.update_preferences("cc-prefs", unsubscribed=True)
         if i % 5 == 0:
-            return lambda: store.update_preferences("cc-prefs", channels={f"c{i}": True})
-        return lambda: store.update_preferences("cc-prefs", topics={f"t{i}": False})
+            return lambda: store.consent.update_preferences("cc-prefs", channels={f"c{i}": True})
+        return lambda: store.consent.update_preferences("cc-prefs", topics={f"t{i}": False})
 
     await together([write(i) for i in range(WRITERS)])
-    prefs = await store.get_preferences("cc-prefs")
+    prefs = await store.consent.preferences("cc-prefs")
     assert prefs.unsubscribed is True
     assert prefs.channels == {f"c{i}": True for i in range(5, WRITERS, 5)}
     assert prefs.topics == {f"t{i}": False for i in range(1, WRITERS) if i % 5}
@@ -234,12 +243,12 @@ async def test_concurrent_preference_updates_of_different_keys(store: Store) -> 
 async def test_concurrent_suppress_of_the_same_value(store: Store) -> None:
     await together(
         [
-            (lambda i=i: store.suppress("address", "gone@example.com", f"bounce {i}"))
+            (lambda i=i: store.consent.suppress("address", "gone@example.com", f"bounce {i}"))
             for i in range(WRITERS)
         ]
     )
     assert await count(store, t.suppressions, t.suppressions.c.value == "gone@example.com") == 1
-    reason = await store.suppression("x", ["gone@example.com"])
+    reason = await store.consent.suppression("x", ["gone@example.com"])
     assert reason is not None and reason.startswith("address: bounce ")
 
 
@@ -247,25 +256,28 @@ async def test_concurrent_suppress_of_the_same_value(store: Store) -> None:
 
 
 async def test_concurrent_segment_entries_are_reported_once(store: Store) -> None:
-    await store.identify("cc-segment", {"plan": "pro"})
+    await store.profiles.identify("cc-segment", {"plan": "pro"})
     segments = {"pros": CONDITION.validate_python({"attribute": "plan", "value": "pro"})}
     entered = await together(
-        [(lambda: store.entered("cc-segment", segments)) for _ in range(WRITERS)]
+        [(lambda: store.segments.entered("cc-segment", segments)) for _ in range(WRITERS)]
     )
     assert [e for e in entered if e] == [{"pros"}]
 
 
 async def test_concurrent_manual_members_and_segment_definitions(store: Store) -> None:
     await together(
-        [(lambda i=i: store.add_members("cc-vip", ["cc-m1", f"cc-m{i}"])) for i in range(WRITERS)]
+        [
+            (lambda i=i: store.segments.add_members("cc-vip", ["cc-m1", f"cc-m{i}"]))
+            for i in range(WRITERS)
+        ]
         + [
-            (lambda i=i: store.save_segment("cc-vip", "manual", None, f"take {i}"))
+            (lambda i=i: store.segments.save("cc-vip", "manual", None, f"take {i}"))
             for i in range(WRITERS)
         ]
     )
     assert await count(store, t.segment_members, t.segment_members.c.segment == "cc-vip") == WRITERS
     assert await count(store, t.segments, t.segments.c.name == "cc-vip") == 1
-    assert all([await store.get_profile(f"cc-m{i}") for i in range(WRITERS)])  # created
+    assert all([await store.profiles.get(f"cc-m{i}") for i in range(WRITERS)])  # created
 
 
 # -- runs, messages, cohorts ------------------------------------------------------------------
@@ -279,34 +291,32 @@ async def test_concurrent_runs_and_messages_are_recorded_once(store: Store) -> N
         return MessageRecord("msg-rm", "j/cc-rm", "run-rm", "s", "cc-rm", "email", state, "a@x.io")
 
     await together(
-        [(lambda: store.add_run(run)) for _ in range(WRITERS)]
-        + [(lambda: store.save_message(message("queued"))) for _ in range(WRITERS)]
-        + [(lambda: store.add_messages([message("queued")])) for _ in range(WRITERS)]
+        [(lambda: store.runs.add(run)) for _ in range(WRITERS)]
+        + [(lambda: store.messages.save(message("queued"))) for _ in range(WRITERS)]
+        + [(lambda: store.messages.add([message("queued")])) for _ in range(WRITERS)]
     )
-    assert [r.run_id for r in await store.find_runs_of("cc-rm")] == ["run-rm"]
-    await store.save_message(message("sent"))
-    await together([(lambda: store.add_messages([message("queued")])) for _ in range(WRITERS)])
-    saved = await store.get_message("msg-rm")
+    assert [r.run_id for r in await store.runs.of_person("cc-rm")] == ["run-rm"]
+    await store.messages.save(message("sent"))
+    await together([(lambda: store.messages.add([message("queued")])) for _ in range(WRITERS)])
+    saved = await store.messages.get("msg-rm")
     assert saved is not None and saved.state == "sent"  # add_messages keeps what is there
 
 
 async def test_concurrent_cohort_writes(store: Store) -> None:
     now = datetime.now(UTC)
-    await store.save_trigger(TriggerRecord("trg_cc", "cj", {}, now))
-    await store.save_trigger(TriggerRecord("trg_cd", "cj", {}, now))
+    await store.runs.save_trigger(TriggerRecord("trg_cc", "cj", {}, now))
+    await store.runs.save_trigger(TriggerRecord("trg_cd", "cj", {}, now))
     people = [(f"cc-cohort{i}", None) for i in range(20)]
-    await together(
-        [(lambda: store.add_trigger_recipients("trg_cc", people)) for _ in range(WRITERS)]
-    )
-    await store.add_trigger_recipients("trg_cd", people)
-    assert await store.trigger_size("trg_cc") == 20
+    await together([(lambda: store.members.add("trg_cc", people)) for _ in range(WRITERS)])
+    await store.members.add("trg_cd", people)
+    assert await store.members.count("trg_cc") == 20
     assert (
         await count(store, t.trigger_recipients, t.trigger_recipients.c.trigger_id == "trg_cc")
         == 20
     )
 
     def claim(trigger: str) -> Callable[[], Awaitable[Any]]:
-        return lambda: store.claim_cohort(trigger, "cj", f"cj/{trigger}/cohort-1", -1, 100)
+        return lambda: store.members.claim(trigger, "cj", f"cj/{trigger}/cohort-1", -1, 100)
 
     triggers = ["trg_cc" if i % 2 else "trg_cd" for i in range(WRITERS)]
     claims = await together([claim(trigger) for trigger in triggers])
@@ -373,13 +383,13 @@ async def test_concurrent_first_events_over_http(api_on: Api) -> None:
             ]
         )
     assert sorted({a.status_code for a in answers}) == [200]
-    assert await api_on.engine.client.store.event_count("cc-hf", "opened") == WRITERS
+    assert await api_on.engine.client.store.events.count("cc-hf", "opened") == WRITERS
 
 
 async def test_identify_racing_delete_over_http(api_on: Api) -> None:
     store = api_on.engine.client.store
     for i in range(WRITERS):
-        await store.record_event(None, "visited", anonymous_id=f"cc-hd-{i}")
+        await store.events.record(None, "visited", anonymous_id=f"cc-hd-{i}")
 
     def identify(i: int) -> Callable[[], Awaitable[Any]]:
         body = {"attributes": {f"d{i}": i}, "anonymous_id": f"cc-hd-{i}"}
@@ -392,7 +402,7 @@ async def test_identify_racing_delete_over_http(api_on: Api) -> None:
         answers = await together(calls)
     assert sorted({a.status_code for a in answers}) == [200]
     assert await orphans(store, "cc-hd") == {}
-    profile = await store.get_profile("cc-hd") or {}
+    profile = await store.profiles.get("cc-hd") or {}
     for i in range(WRITERS):  # each identify: its attribute and its events, or neither
         events = await count(store, t.events, t.events.c.anonymous_id == f"cc-hd-{i}")
         assert bool(events) is (f"d{i}" in profile), i

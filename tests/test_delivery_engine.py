@@ -87,7 +87,7 @@ async def test_fallback_past_opt_out_and_unregistered_tokens(engine: Engine) -> 
         ("email", "sent", ""),
     ]
     assert engine.twilio is not None and engine.twilio.sent == []
-    profile = await engine.client.store.get_profile("f2")
+    profile = await engine.client.store.profiles.get("f2")
     assert profile is not None and "devices" not in profile  # the dead token is gone
 
 
@@ -333,7 +333,7 @@ async def test_undefined_variables_fail_the_message_instead_of_sending_it(engine
 
 
 async def test_preview_renders_for_stored_and_sample_profiles(engine: Engine) -> None:
-    await engine.client.store.upsert_profiles([("pv", {"first_name": "Pia"})])
+    await engine.client.store.profiles.upsert([("pv", {"first_name": "Pia"})])
     stored = await engine.client.preview("welcome", "email", recipient="pv")
     assert stored["subject"] == "Welcome to Acme, Pia!"
     sample = await engine.client.preview("crm_note", "webhook", profile={"email": "x@y.z"})

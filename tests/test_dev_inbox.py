@@ -316,11 +316,11 @@ async def test_where_a_message_came_from_is_read_from_the_message_log(tmp_path: 
     try:
         # A recipient of a cohort: the workflow id is the cohort's, not journey/recipient.
         workflow, run = "newsletter/trg_1/cohort-1", "member-run-7"
-        await store.add_run(
+        await store.runs.add(
             RunRecord(workflow, run, "newsletter", "u7", "trg_1", datetime.now(UTC), member=True)
         )
         message_id = f"{workflow}/{run}/hello/email"
-        await store.save_message(
+        await store.messages.save(
             MessageRecord(message_id, workflow, run, "hello", "u7", "email", "sending")
         )
         assert await origin_in_store(store, message_id) == Origin("newsletter", "hello", "u7")

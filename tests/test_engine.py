@@ -252,7 +252,7 @@ async def test_exit_when_interrupts_a_wait(engine: Engine) -> None:
 
 
 async def test_exit_when_already_met_on_entry(engine: Engine) -> None:
-    await engine.client.store.record_event("done-already", "subscription_started")
+    await engine.client.store.events.record("done-already", "subscription_started")
     handle = await engine.client.trigger("onboarding", [{"id": "done-already"}])
     status = await engine.until_done(handle.run_id)
     assert status.state == "exited"
@@ -314,8 +314,8 @@ async def test_bad_input_starts_nothing(engine: Engine) -> None:
         "recipients[3]: expected each recipient once, found 'ok-1' again (first at recipients[0])",
     ]
     store: Store = engine.client.store
-    assert await store.get_profile("ok-1") is None
-    assert await store.open_runs("ok-1") == []
+    assert await store.profiles.get("ok-1") is None
+    assert await store.runs.open_of("ok-1") == []
 
 
 async def test_editing_yaml_mid_run_does_not_change_the_run(engine: Engine) -> None:
@@ -502,7 +502,7 @@ steps:
     )
     handle = await engine.client.trigger("polite", [{"id": "q1", "email": "q1@example.com"}])
     await engine.until_at(handle.run_id, "ready")
-    await engine.client.store.upsert_profiles([("q1", {"unsubscribed": True})])
+    await engine.client.store.profiles.upsert([("q1", {"unsubscribed": True})])
     await engine.client.track("q1", "ready")
     status = await engine.until_done(handle.run_id)
     assert status.state == "exited"

@@ -239,7 +239,7 @@ async def test_claims_and_withdrawals_never_both_win(store_url: str) -> None:
     """A send's claim and a cancel's withdrawal race for each message: exactly one wins."""
     store = await Store.open(store_url)
     keys = [MessageKey(f"race/{i}", "wf", "run", "note", f"r{i}", "webhook") for i in range(100)]
-    await store.add_messages(
+    await store.messages.add(
         [
             MessageRecord(
                 k.id, k.workflow_id, k.run_id, k.step, k.recipient_id, k.channel, "queued"
@@ -259,14 +259,14 @@ async def test_claims_and_withdrawals_never_both_win(store_url: str) -> None:
                 key.channel,
                 "sending",
             )
-            return await store.claim_message(record)
+            return await store.messages.claim(record)
 
         claims: list[str | None]
         claims, withdrawals = await asyncio.gather(
             asyncio.gather(*(claim(k) for k in keys)),
-            asyncio.gather(*(store.withdraw_messages([k], "cancelled") for k in keys)),
+            asyncio.gather(*(store.messages.withdraw([k], "cancelled") for k in keys)),
         )
-        found = await store.get_messages([k.id for k in keys])
+        found = await store.messages.get_many([k.id for k in keys])
         for key, claimed, withdrawal in zip(keys, claims, withdrawals, strict=True):
             assert found[key.id].state == ("sending" if claimed else "skipped"), key.id
             assert claimed in ("queued", None)
@@ -275,14 +275,14 @@ async def test_claims_and_withdrawals_never_both_win(store_url: str) -> None:
             assert (key.id in withdrawal.sending) == (claimed is not None), key.id
         # A message the log has never seen is recorded withdrawn, and cannot be claimed.
         fresh = MessageKey("race/new", "wf", "run", "note", "rn", "webhook")
-        withdrawal = await store.withdraw_messages([fresh], "cancelled")
+        withdrawal = await store.messages.withdraw([fresh], "cancelled")
         assert (withdrawal.withdrawn, withdrawal.sending) == (["race/new"], [])
         record = MessageRecord(fresh.id, "wf", "run", "note", "rn", "webhook", "sending")
-        assert await store.claim_message(record) is None
+        assert await store.messages.claim(record) is None
         # A message an attempt left "sending" is claimed again, and says so.
         new = MessageRecord("race/brand-new", "wf", "run", "note", "rb", "webhook", "x")
-        assert await store.claim_message(new) == "new"
-        assert await store.claim_message(new) == "sending"
+        assert await store.messages.claim(new) == "new"
+        assert await store.messages.claim(new) == "sending"
     finally:
         await store.close()
 

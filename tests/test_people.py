@@ -75,7 +75,7 @@ async def test_event_ids_make_tracking_safe_to_retry(engine: Engine) -> None:
     two = await engine.client.track("d1", "ping", event_id="evt-123")
     assert one.recorded and len(one.started) == 1
     assert not two.recorded and two.started == []
-    assert await engine.client.store.event_count("d1", "ping") == 1
+    assert await engine.client.store.events.count("d1", "ping") == 1
 
 
 async def test_entering_a_segment_starts_its_journey(engine: Engine) -> None:
@@ -135,9 +135,9 @@ async def test_segments_defined_through_the_api(engine: Engine) -> None:
 async def test_anonymous_history_joins_the_person_on_identify(engine: Engine) -> None:
     await engine.client.track_anonymous("anon-7", "viewed_pricing", {"page": "/pricing"})
     await engine.client.track_anonymous("anon-7", "viewed_pricing", {"page": "/pricing/team"})
-    assert await engine.client.store.event_count("v1", "viewed_pricing") == 0
+    assert await engine.client.store.events.count("v1", "viewed_pricing") == 0
     await engine.client.identify("v1", {"email": "v1@example.com"}, anonymous_id="anon-7")
-    assert await engine.client.store.event_count("v1", "viewed_pricing") == 2
+    assert await engine.client.store.events.count("v1", "viewed_pricing") == 2
 
 
 async def test_merge_two_people(engine: Engine) -> None:
@@ -149,7 +149,7 @@ async def test_merge_two_people(engine: Engine) -> None:
     person = await engine.client.person("m-primary")
     assert person.attributes == {"email": "p@example.com", "plan": "pro", "city": "Lyon"}
     assert [d["token"] for d in person.devices] == ["tok-1"]
-    assert await engine.client.store.event_count("m-primary", "login") == 1
+    assert await engine.client.store.events.count("m-primary", "login") == 1
     with pytest.raises(UnknownRunError):
         await engine.client.person("m-secondary")
 
@@ -187,9 +187,9 @@ async def test_gdpr_delete_mid_journey_and_export(engine: Engine) -> None:
     assert await engine.client.delete_person("g1") is True
     with pytest.raises(UnknownRunError):
         await engine.client.person("g1")
-    assert await engine.client.store.event_count("g1", "app_opened") == 0
-    assert await engine.client.store.list_messages(recipient_id="g1") == []
-    assert (await engine.client.store.get_preferences("g1")).topics == {}
+    assert await engine.client.store.events.count("g1", "app_opened") == 0
+    assert await engine.client.store.messages.find(recipient_id="g1") == []
+    assert (await engine.client.store.consent.preferences("g1")).topics == {}
 
     async def gone() -> bool:  # the run was cancelled, then deleted from Temporal
         try:

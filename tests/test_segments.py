@@ -247,7 +247,7 @@ def segment_store_url(
 @pytest.fixture(scope="module")
 async def loaded(segment_store_url: str) -> AsyncIterator[Store]:
     store = await Store.open(segment_store_url)
-    async with store.engine.begin() as conn:
+    async with store.db.engine.begin() as conn:
         await conn.execute(t.segment_members.delete())
         await conn.execute(t.events.delete())
         await conn.execute(t.profiles.delete())
@@ -272,7 +272,9 @@ async def loaded(segment_store_url: str) -> AsyncIterator[Store]:
                 for name, at in happened
             ],
         )
-    await store.add_members("vip_list", [pid for pid in PEOPLE_DATA if int(pid[1:]) % 7 == 0])
+    await store.segments.add_members(
+        "vip_list", [pid for pid in PEOPLE_DATA if int(pid[1:]) % 7 == 0]
+    )
     yield store
     await store.close()
 
@@ -310,13 +312,13 @@ async def test_sql_members_match_the_hand_computed_answer(loaded: Store, rule: R
     members: list[str] = []
     after = None
     while True:  # read every page, to check paging too
-        page = await loaded.members(condition, after=after, limit=700)
+        page = await loaded.segments.members(condition, after=after, limit=700)
         members += page.ids
         if page.next is None:
             break
         after = page.next
     assert members == expected(rule)
-    assert await loaded.count_members(condition) == len(members)
+    assert await loaded.segments.count(condition) == len(members)
 
 
 @pytest.mark.parametrize("rule", RULES, ids=[r[0] for r in RULES])
@@ -332,6 +334,6 @@ async def test_memberships_of_one_person_in_one_query(loaded: Store) -> None:
     named = {rule[0]: compiled(rule[1]) for rule in RULES}
     for pid in ("p00000", "p00007", "p01234"):
         person = PEOPLE_DATA[pid]
-        assert await loaded.memberships(pid, named) == [
+        assert await loaded.segments.memberships(pid, named) == [
             rule[0] for rule in RULES if rule[2](pid, person)
         ]

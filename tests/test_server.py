@@ -151,14 +151,14 @@ async def test_the_official_customerio_package_works_against_the_server(
         "city": "Lyon",
     }
     assert [d["token"] for d in person.devices] == ["device-token-1"]
-    assert await client.store.event_count("c1", "viewed_pricing") == 1  # the anonymous one
-    assert await client.store.event_count("c1", "purchase") == 1
-    assert await client.store.event_count("c4", "login") == 1
+    assert await client.store.events.count("c1", "viewed_pricing") == 1  # the anonymous one
+    assert await client.store.events.count("c1", "purchase") == 1
+    assert await client.store.events.count("c4", "login") == 1
     with pytest.raises(Exception, match="unknown person 'c3'"):
         await client.person("c3")
     with pytest.raises(Exception, match="unknown person 'c2'"):
         await client.person("c2")
-    assert await client.store.suppression("c2", []) is None
+    assert await client.store.consent.suppression("c2", []) is None
 
 
 async def test_a_tracked_event_starts_its_journey(
@@ -310,7 +310,7 @@ async def test_native_client_sync_and_async(api: Api) -> None:
     cancelled, person = await asyncio.to_thread(use_sync)
     assert cancelled["runs"][0]["state"] == "cancelled"
     assert person["attributes"] == {"email": "n2@example.com"}
-    assert await api.engine.client.store.event_count("n1", "login") == 1
+    assert await api.engine.client.store.events.count("n1", "login") == 1
 
     async with AsyncClient(api.url, TOKEN, verify=api.ca, batch_size=2) as client:
         await client.track("a1", "ping")
@@ -318,7 +318,7 @@ async def test_native_client_sync_and_async(api: Api) -> None:
         await client.track("a1", "ping")  # the second one fills the batch: sent
         assert client.queue == []
         await client.track("a1", "pong")
-    assert await api.engine.client.store.event_count("a1", "pong") == 1  # flushed on close
+    assert await api.engine.client.store.events.count("a1", "pong") == 1  # flushed on close
 
     def typed_errors() -> list[type[Exception]]:
         seen = []

@@ -219,7 +219,7 @@ async def test_hostile_inputs_get_a_4xx_naming_the_field(api: Api) -> None:
             assert answer.status_code == 200, (path, answer.text)
     person = await client.person("p1")
     assert person.attributes == {"plan": "pro"}
-    assert await client.store.event_count("p1", "e") == 0
+    assert await client.store.events.count("p1", "e") == 0
     assert (await client.people()).ids == ["p1"]  # no "\ufffd", no "a\x01b", no "x" * 256
 
 
@@ -234,18 +234,18 @@ async def test_ids_may_hold_a_slash(api: Api, monkeypatch: pytest.MonkeyPatch) -
     person = await client.person("team/ana")
     assert person.attributes == {"plan": "pro"}
     assert [d["token"] for d in person.devices] == ["tok/1"]
-    assert await client.store.event_count("team/ana", "login") == 1
+    assert await client.store.events.count("team/ana", "login") == 1
     async with api.native() as native:
         read = await native.get("/v1/people/team%2Fana")
         percent = await native.put("/v1/people/50%25", json={"attributes": {"a": 1}})
         both = await native.put("/v1/people/a%2F%25", json={})
     assert read.status_code == 200 and read.json()["id"] == "team/ana"
     assert percent.status_code == 200 and (await client.person("50%")).attributes == {"a": 1}
-    assert both.status_code == 200 and await client.store.get_profile("a/%") is not None
+    assert both.status_code == 200 and await client.store.profiles.get("a/%") is not None
     await asyncio.to_thread(cio.delete_device, "team/ana", "tok/1")
     assert (await client.person("team/ana")).devices == []
     await asyncio.to_thread(cio.delete, "team/ana")
-    assert await client.store.get_profile("team/ana") is None
+    assert await client.store.profiles.get("team/ana") is None
 
 
 async def batch_results(http: httpx.AsyncClient, path: str, body: Any) -> list[dict[str, Any]]:
@@ -273,9 +273,9 @@ async def test_one_bad_operation_is_its_own_result(api: Api) -> None:
     assert results[2]["error"].startswith("operations[2].anonymous_id: expected an id")
     assert "expected identify, track" in results[4]["error"]
     assert results[5]["error"].startswith("operations[5].token")
-    assert await client.store.get_profile("o2") is None  # refused before anything was written
-    assert await client.store.event_count("o1", "ok") == 1
-    assert await client.store.event_count("o1", "e") == 0
+    assert await client.store.profiles.get("o2") is None  # refused before anything was written
+    assert await client.store.events.count("o1", "ok") == 1
+    assert await client.store.events.count("o1", "e") == 0
     assert (await client.person("o4")).attributes == {"plan": "free"}
 
     # A value outside the domain anywhere refuses the whole body, before anything is written.
@@ -287,7 +287,7 @@ async def test_one_bad_operation_is_its_own_result(api: Api) -> None:
         r = await native.post("/v1/batch", json={"operations": too_deep})
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "operations[1].attributes.d" + "[0]" * 31
-    assert await client.store.get_profile("o5") is None
+    assert await client.store.profiles.get("o5") is None
 
     v2_ops: list[dict[str, Any]] = [
         {"type": "person", "action": "identify", "identifiers": {"id": "w1"}},
@@ -312,7 +312,7 @@ async def test_one_bad_operation_is_its_own_result(api: Api) -> None:
     assert results[3]["error"].startswith("batch[3].timestamp: expected Unix seconds")
     assert results[4]["error"] == "batch[4].identifiers: expected 'id' or 'email', found neither"
     assert results[5]["error"].startswith("batch[5].secondary: expected the identifiers")
-    assert await client.store.event_count("w1", "ok") == 1
+    assert await client.store.events.count("w1", "ok") == 1
 
 
 async def test_errors_of_the_framework_have_the_documented_shape(api: Api) -> None:
@@ -408,8 +408,8 @@ async def test_body_limits_hold_for_chunked_bodies(
     status, _, body = answer.partition(b"\r\n\r\n")
     assert status.startswith(b"HTTP/1.1 413"), answer[:300]
     assert message in json.loads(body)["meta"]["error"]
-    assert await api.engine.client.store.get_profile("big") is None
-    assert await api.engine.client.store.get_profile("big/batch") is None
+    assert await api.engine.client.store.profiles.get("big") is None
+    assert await api.engine.client.store.profiles.get("big/batch") is None
 
 
 async def test_a_chunked_body_under_the_limit_is_taken(api: Api) -> None:

@@ -144,7 +144,7 @@ async def run_scenario(name: str, backend: str, options: Options, folder: Path) 
                     await watcher
                     workers.stop()  # SIGTERM: what they were sending is sent and logged
                 ledger = await asyncio.to_thread(peers.ledger)
-                log = await client.store.list_messages(limit=10 * len(people) + 100)
+                log = await client.store.messages.find(limit=10 * len(people) + 100)
     finally:
         peers.stop()
         server.stop()

@@ -73,10 +73,10 @@ def caught_channels(settings: Settings) -> dict[str, str]:
 
 async def origin_in_store(store: Store, message_id: str) -> Origin:
     """Where a message came from, by the message log and its run (empty when not logged)."""
-    message = await store.get_message(message_id)
+    message = await store.messages.get(message_id)
     if message is None:
         return Origin()
-    run = await store.find_run(message.run_id)
+    run = await store.runs.get(message.run_id)
     return Origin(run.journey if run else None, message.step, message.recipient_id)
 
 

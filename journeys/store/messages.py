@@ -12,24 +12,49 @@ for (it ends ``sent``, ``failed`` or ``queued`` for a retry).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 
 from journeys.store import tables as t
-from journeys.store.dialects import Writer, insert
+from journeys.store.database import CHUNK, Database, aware
+from journeys.store.database import now as _now
+from journeys.store.dialects import insert
 
-if TYPE_CHECKING:
-    from journeys.store.store import MessageRecord
-
-__all__ = ["CLAIMABLE", "MessageKey", "MessageStore", "Withdrawal", "message_values"]
+__all__ = [
+    "CLAIMABLE",
+    "MessageKey",
+    "MessageRecord",
+    "MessageStore",
+    "Withdrawal",
+    "message_values",
+]
 
 CLAIMABLE = ("queued", "sending")
 """States a send may claim a message in (``sending``: an attempt died handing it over)."""
 
-_CHUNK = 500
+
+@dataclass(frozen=True)
+class MessageRecord:
+    """One message and what became of it."""
+
+    id: str
+    workflow_id: str
+    run_id: str
+    step: str
+    recipient_id: str
+    channel: str
+    state: str
+    address: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    provider_id: str | None = None
+    """The provider's id of the message (SMTP Message-ID, Twilio SID, FCM name)."""
+    reason: str | None = None
+    """Why it was skipped or failed."""
 
 
 @dataclass(frozen=True)
@@ -52,10 +77,6 @@ class MessageKey:
     step: str
     recipient_id: str
     channel: str
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 _CHANGING = (
@@ -91,20 +112,103 @@ def message_values(message: MessageRecord) -> dict[str, Any]:
 
 
 class MessageStore:
-    """Mixed into :class:`journeys.store.Store`."""
+    """The message log: what was sent to whom, and the gate each send goes through.
 
-    engine: Any
-    writer: Writer
+    Args:
+        db: the store's database.
 
-    if TYPE_CHECKING:
+    """
 
-        @property
-        def dialect(self) -> str: ...
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def _insert(self) -> Any:
-        return insert(self.dialect, t.messages)
+        return insert(self.db.dialect, t.messages)
 
-    async def save_message(self, message: MessageRecord) -> None:
+    # -- reads -------------------------------------------------------------------------------
+
+    async def get(self, message_id: str) -> MessageRecord | None:
+        """A message by id."""
+        found = await self._messages(t.messages.c.id == message_id)
+        return found[0] if found else None
+
+    async def find(
+        self,
+        *,
+        recipient_id: str | None = None,
+        workflow_id: str | None = None,
+        run_id: str | None = None,
+        limit: int = 100,
+    ) -> list[MessageRecord]:
+        """Messages, newest first, of a recipient and/or a run."""
+        where = []
+        if recipient_id is not None:
+            where.append(t.messages.c.recipient_id == recipient_id)
+        if workflow_id is not None:
+            where.append(t.messages.c.workflow_id == workflow_id)
+        if run_id is not None:
+            where.append(t.messages.c.run_id == run_id)
+        return await self._messages(*where, limit=limit)
+
+    async def _messages(self, *where: Any, limit: int = 100) -> list[MessageRecord]:
+        query = (
+            select(t.messages)
+            .where(*where)
+            .order_by(t.messages.c.created_at.desc(), t.messages.c.id)
+            .limit(limit)
+        )
+        async with self.db.engine.connect() as conn:
+            rows = await conn.execute(query)
+            return [
+                MessageRecord(
+                    r.id,
+                    r.workflow_id,
+                    r.run_id,
+                    r.step,
+                    r.recipient_id,
+                    r.channel,
+                    r.state,
+                    r.address,
+                    dict(r.detail),
+                    aware(r.created_at),
+                    aware(r.updated_at),
+                    r.provider_id,
+                    r.reason,
+                )
+                for r in rows
+            ]
+
+    async def get_many(self, message_ids: Sequence[str]) -> dict[str, MessageRecord]:
+        """Many messages of the log by id (those never recorded are absent)."""
+        found: dict[str, MessageRecord] = {}
+        ids = list(message_ids)
+        for start in range(0, len(ids), 500):
+            for message in await self._messages(
+                t.messages.c.id.in_(ids[start : start + 500]), limit=500
+            ):
+                found[message.id] = message
+        return found
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def add(self, messages: Sequence[MessageRecord]) -> None:
+        """Record messages never recorded before; those already recorded are kept as they are."""
+        if not messages:
+            return
+        now = _now()
+        statement = insert(self.db.dialect, t.messages).on_conflict_do_nothing(
+            index_elements=[t.messages.c.id]
+        )
+        async with self.db.writer.begin() as conn:
+            await conn.execute(
+                statement,
+                [
+                    {"id": m.id, **message_values(m), "created_at": now, "updated_at": now}
+                    for m in sorted(messages, key=lambda m: m.id)
+                ],
+            )
+
+    async def save(self, message: MessageRecord) -> None:
         """Record a message, or its new state; returns once committed.
 
         A settled message keeps its state: only ``sent`` is written over a message that
@@ -123,10 +227,10 @@ class MessageStore:
             ),
         )
         row = {"id": message.id, "created_at": now, "updated_at": now, **message_values(message)}
-        async with self.writer.begin() as conn:
+        async with self.db.writer.begin() as conn:
             await conn.execute(statement, [row])
 
-    async def claim_message(self, message: MessageRecord) -> str | None:
+    async def claim(self, message: MessageRecord) -> str | None:
         """Mark a message ``sending`` unless it was withdrawn or settled meanwhile.
 
         Returns the state it was claimed from: ``queued``, ``new`` (the log had no row for
@@ -135,7 +239,7 @@ class MessageStore:
         says ``sent``, ``skipped``, ``failed``….
         """
         now = _now()
-        async with self.writer.begin() as conn:
+        async with self.db.writer.begin() as conn:
             for state in CLAIMABLE:
                 claimed = await conn.execute(
                     update(t.messages)
@@ -152,7 +256,7 @@ class MessageStore:
             )
             return "new" if inserted.rowcount else None
 
-    async def withdraw_messages(
+    async def withdraw(
         self, keys: Sequence[MessageKey], reason: str, *, state: str = "skipped"
     ) -> Withdrawal:
         """Mark messages withdrawn (``state``, with ``reason``) unless they are going out.
@@ -164,9 +268,9 @@ class MessageStore:
         now = _now()
         withdrawn: list[str] = []
         sending: list[str] = []
-        async with self.writer.begin() as conn:
-            for start in range(0, len(keys), _CHUNK):
-                chunk = keys[start : start + _CHUNK]
+        async with self.db.writer.begin() as conn:
+            for start in range(0, len(keys), CHUNK):
+                chunk = keys[start : start + CHUNK]
                 inserted = await conn.execute(
                     self._insert()
                     .values(
@@ -207,20 +311,20 @@ class MessageStore:
                 sending += [row.id for row in rows]
         return Withdrawal(withdrawn, sending)
 
-    async def release_messages(
+    async def release(
         self, ids: Sequence[str], reason: str, *, state: str = "skipped"
     ) -> list[str]:
-        """Withdraw messages left ``sending`` by an attempt that is gone (see withdraw).
+        """Withdraw messages left ``sending`` by an attempt that is gone (see :meth:`withdraw`).
 
         Returns the ids it withdrew.
         """
         released: list[str] = []
-        async with self.writer.begin() as conn:
-            for start in range(0, len(ids), _CHUNK):
+        async with self.db.writer.begin() as conn:
+            for start in range(0, len(ids), CHUNK):
                 changed = await conn.execute(
                     update(t.messages)
                     .where(
-                        t.messages.c.id.in_(ids[start : start + _CHUNK]),
+                        t.messages.c.id.in_(ids[start : start + CHUNK]),
                         t.messages.c.state == "sending",
                     )
                     .values(state=state, reason=reason[:255], updated_at=_now())

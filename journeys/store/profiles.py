@@ -1,9 +1,15 @@
-"""Profiles and their devices: the store's merging writes (mixed into :class:`Store`).
+"""Profiles and their devices: one person's record, from creation to deletion.
 
 Every write here is atomic under concurrency on both databases (see
 :mod:`journeys.store.dialects`): attributes merge in the database, in one statement, and
 creation is idempotent, so twenty requests adding an attribute each to the same person at
 once leave twenty attributes, whichever order they land in.
+
+Writes that read before they write (a merge) lock the people they read first — ``FOR
+UPDATE`` on PostgreSQL, the write lock SQLite's write transactions take — so concurrent
+requests about the same person apply one after the other. A merge or a delete of a person
+reaches every table that names them, in the same transaction, as a foreign key's cascade
+would.
 """
 
 from __future__ import annotations
@@ -12,21 +18,29 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Table, case, delete, func, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from definitions.conditions import AttributeCondition
 from journeys.store import tables as t
+from journeys.store.database import (
+    ROWS,
+    Database,
+    PersonPage,
+    aware,
+    hold_people,
+    lock_people,
+    now,
+    person_page,
+)
 from journeys.store.devices import Device, parse_devices
-from journeys.store.dialects import Writer, insert, json_has_key, json_merge
+from journeys.store.dialects import insert, json_has_key, json_merge
+from journeys.store.segment_sql import ConditionSQL
 
 __all__ = ["ProfileStore", "email_of"]
 
-_ROWS = 1000
-"""Rows per statement: well under SQLite's and asyncpg's parameter limits."""
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
+_PLACEHOLDER = datetime(1970, 1, 1, tzinfo=UTC)
+"""``created_at`` of the profile :meth:`ProfileStore.delete` holds when there is none."""
 
 
 def email_of(attributes: dict[str, Any]) -> str | None:
@@ -36,19 +50,19 @@ def email_of(attributes: dict[str, Any]) -> str | None:
 
 
 class ProfileStore:
-    """Profiles, devices and anonymous visitors' events."""
+    """Profiles, their devices and anonymous visitors' events becoming a person's.
 
-    engine: AsyncEngine
-    writer: Writer
+    Args:
+        db: the store's database.
 
-    @property
-    def dialect(self) -> str:
-        """``sqlite`` or ``postgresql``."""
-        return str(self.engine.dialect.name)
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     # -- writes ------------------------------------------------------------------------------
 
-    async def upsert_profiles(self, profiles: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    async def upsert(self, profiles: Sequence[tuple[str, dict[str, Any]]]) -> None:
         """Create profiles or merge attributes into them, all in one transaction.
 
         The merge is shallow: a key given replaces that key whole. ``created_at`` is kept
@@ -61,7 +75,7 @@ class ProfileStore:
 
         """
         if profiles:
-            async with self.writer.begin() as conn:
+            async with self.db.writer.begin() as conn:
                 await self._upsert(conn, profiles)
 
     async def identify(
@@ -69,24 +83,24 @@ class ProfileStore:
     ) -> None:
         """Create or update one person and give them an anonymous visitor's events.
 
-        One transaction: a concurrent :meth:`delete_person` runs either wholly before it
-        (the person is created again, with these attributes, devices and events) or
-        wholly after it (nothing of it is left).
+        One transaction: a concurrent :meth:`delete` runs either wholly before it (the
+        person is created again, with these attributes, devices and events) or wholly
+        after it (nothing of it is left).
         """
-        async with self.writer.begin() as conn:
+        async with self.db.writer.begin() as conn:
             await self._upsert(conn, [(recipient_id, attributes)])
             if anonymous_id:
                 await _attach(conn, recipient_id, anonymous_id)
 
-    async def ensure_profiles(self, recipient_ids: Sequence[str]) -> None:
+    async def ensure(self, recipient_ids: Sequence[str]) -> None:
         """Give the people who have no profile an empty one; the others are unchanged."""
         if recipient_ids:
-            async with self.writer.begin() as conn:
-                await self._ensure(conn, recipient_ids)
+            async with self.db.writer.begin() as conn:
+                await hold_people(conn, recipient_ids)
 
     async def attach_anonymous(self, recipient_id: str, anonymous_id: str) -> int:
         """Give a person the events an anonymous visitor did; returns how many moved."""
-        async with self.writer.begin() as conn:
+        async with self.db.writer.begin() as conn:
             return await _attach(conn, recipient_id, anonymous_id)
 
     async def _upsert(
@@ -106,12 +120,12 @@ class ProfileStore:
                 found = parse_devices(values.pop("devices"), f"devices of {pid}")
                 devices.setdefault(pid, []).extend(found)
             merged.setdefault(pid, {}).update(values)
-        now = _now()
+        at = now()
         rows = [
-            {"id": pid, "attributes": a, "created_at": now, "updated_at": now, "email": email_of(a)}
+            {"id": pid, "attributes": a, "created_at": at, "updated_at": at, "email": email_of(a)}
             for pid, a in sorted(merged.items())
         ]
-        statement = insert(self.dialect, t.profiles)
+        statement = insert(self.db.dialect, t.profiles)
         new = statement.excluded
         statement = statement.on_conflict_do_update(
             index_elements=[t.profiles.c.id],
@@ -123,46 +137,128 @@ class ProfileStore:
                 ),
             },
         )
-        for start in range(0, len(rows), _ROWS):
-            await conn.execute(statement, rows[start : start + _ROWS])
+        for start in range(0, len(rows), ROWS):
+            await conn.execute(statement, rows[start : start + ROWS])
         for pid in sorted(devices):
             await self._put_devices(conn, pid, devices[pid])
 
-    async def _ensure(self, conn: AsyncConnection, recipient_ids: Sequence[str]) -> None:
-        """Create missing profiles, and hold them all until the transaction ends.
+    async def merge(self, primary: str, secondary: str) -> None:
+        """Fold ``secondary`` into ``primary``; then ``secondary`` is gone.
 
-        The hold (a row lock on PostgreSQL; SQLite's write lock covers it) makes a
-        concurrent :meth:`delete_person` or :meth:`merge_people` of these people wait, so
-        nothing this transaction writes for them is left behind without a profile.
+        Attributes merge (primary wins), and events, messages, runs, devices, segment
+        memberships and preferences move over. Both people are locked first, in id order,
+        so a concurrent write to either waits for the merge (and is not lost).
         """
-        now = _now()
-        statement = insert(self.dialect, t.profiles)
-        statement = statement.on_conflict_do_update(
-            index_elements=[t.profiles.c.id], set_={"updated_at": t.profiles.c.updated_at}
+        async with self.db.writer.begin() as conn:
+            rows = await lock_people(conn, [primary, secondary])
+            if secondary not in rows:
+                return
+            if primary not in rows:
+                await hold_people(conn, [primary])
+                rows = await lock_people(conn, [primary, secondary])
+            first, second = rows[primary], rows[secondary]
+            attributes = {**second.attributes, **first.attributes}
+            await conn.execute(
+                update(t.profiles)
+                .where(t.profiles.c.id == primary)
+                .values(
+                    attributes=attributes,
+                    created_at=min(aware(first.created_at), aware(second.created_at)),
+                    updated_at=now(),
+                    email=email_of(attributes),
+                )
+            )
+            for table in (t.events, t.messages, t.runs):
+                await conn.execute(
+                    update(table)
+                    .where(table.c.recipient_id == secondary)
+                    .values(recipient_id=primary)
+                )
+            for table in (t.devices, t.segment_members, t.preferences):
+                await self._move(conn, table, secondary, primary)
+            await conn.execute(
+                delete(t.segment_state).where(t.segment_state.c.recipient_id == secondary)
+            )
+            await conn.execute(delete(t.profiles).where(t.profiles.c.id == secondary))
+
+    async def _move(self, conn: AsyncConnection, table: Table, source: str, target: str) -> None:
+        """Give ``source``'s rows to ``target``, except keys ``target`` has already."""
+        columns = [c.name for c in table.c]
+        chosen = select(
+            *(
+                literal(target, table.c.recipient_id.type).label(c.name)
+                if c.name == "recipient_id"
+                else c
+                for c in table.c
+            )
+        ).where(table.c.recipient_id == source)
+        await conn.execute(
+            insert(self.db.dialect, table).from_select(columns, chosen).on_conflict_do_nothing()
         )
-        rows: list[dict[str, Any]] = [
-            {"id": pid, "attributes": {}, "created_at": now, "updated_at": now, "email": None}
-            for pid in sorted(set(recipient_ids))
-        ]
-        for start in range(0, len(rows), _ROWS):
-            await conn.execute(statement, rows[start : start + _ROWS])
+        await conn.execute(delete(table).where(table.c.recipient_id == source))
+
+    async def delete(self, recipient_id: str) -> bool:
+        """Delete a person and everything about them; False when there was no profile.
+
+        The profile is held first — written as a placeholder when there is none, which
+        makes a concurrent write that is creating it finish first — and every write about
+        a person holds it too: the delete takes all of a concurrent write or none of it.
+        """
+        async with self.db.writer.begin() as conn:
+            held = insert(self.db.dialect, t.profiles).values(
+                id=recipient_id,
+                attributes={},
+                created_at=_PLACEHOLDER,
+                updated_at=_PLACEHOLDER,
+                email=None,
+            )
+            held = held.on_conflict_do_update(
+                index_elements=[t.profiles.c.id], set_={"updated_at": t.profiles.c.updated_at}
+            )
+            await conn.execute(held)
+            created = (
+                await conn.execute(
+                    delete(t.profiles)
+                    .where(t.profiles.c.id == recipient_id)
+                    .returning(t.profiles.c.created_at)
+                )
+            ).scalar_one()
+            for table in (
+                t.events,
+                t.messages,
+                t.devices,
+                t.segment_members,
+                t.segment_state,
+                t.runs,
+                t.trigger_recipients,
+            ):
+                await conn.execute(delete(table).where(table.c.recipient_id == recipient_id))
+            await conn.execute(
+                delete(t.preferences).where(t.preferences.c.recipient_id == recipient_id)
+            )
+            await conn.execute(
+                delete(t.suppressions).where(
+                    t.suppressions.c.kind == "person", t.suppressions.c.value == recipient_id
+                )
+            )
+        return aware(created) != _PLACEHOLDER
 
     # -- reads -------------------------------------------------------------------------------
 
-    async def get_profile(self, recipient_id: str) -> dict[str, Any] | None:
+    async def get(self, recipient_id: str) -> dict[str, Any] | None:
         """A profile's attributes with its ``id`` (and ``devices``, when it has some)."""
-        found = await self.get_full_profiles([recipient_id])
+        found = await self.get_many([recipient_id])
         return found.get(recipient_id)
 
-    async def get_full_profiles(self, recipient_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Many profiles as :meth:`get_profile` returns them, two queries per 500.
+    async def get_many(self, recipient_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Many profiles as :meth:`get` returns them, two queries per 500.
 
         ``devices`` lists the person's devices from the devices table, oldest first, each
         as ``{token, platform, …}``; a profile without any has no ``devices`` key.
         """
         found: dict[str, dict[str, Any]] = {}
         ids = list(recipient_ids)
-        async with self.engine.connect() as conn:
+        async with self.db.engine.connect() as conn:
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 rows = await conn.execute(select(t.profiles).where(t.profiles.c.id.in_(chunk)))
@@ -183,17 +279,48 @@ class ProfileStore:
                         found[pid]["devices"] = listed
         return found
 
-    async def profile_created_at(self, recipient_id: str) -> datetime | None:
+    async def created_at(self, recipient_id: str) -> datetime | None:
         """When a profile was first written."""
-        async with self.engine.connect() as conn:
+        async with self.db.engine.connect() as conn:
             value = (
                 await conn.execute(
                     select(t.profiles.c.created_at).where(t.profiles.c.id == recipient_id)
                 )
             ).scalar()
-        if not isinstance(value, datetime):
-            return None
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return aware(value) if isinstance(value, datetime) else None
+
+    async def find_by_email(self, email: str) -> str | None:
+        """The id of the person with this email (case-insensitive), if any."""
+        async with self.db.engine.connect() as conn:
+            value = (
+                await conn.execute(
+                    select(t.profiles.c.id)
+                    .where(t.profiles.c.email == email.strip().lower())
+                    .order_by(t.profiles.c.id)
+                    .limit(1)
+                )
+            ).scalar()
+        return str(value) if value is not None else None
+
+    async def page(
+        self,
+        *,
+        email: str | None = None,
+        attribute: tuple[str, Any] | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> PersonPage:
+        """People in id order, filtered by email or an attribute value."""
+        where = []
+        if email is not None:
+            where.append(t.profiles.c.email == email.strip().lower())
+        if attribute is not None:
+            where.append(
+                ConditionSQL(self.db.dialect).where(
+                    AttributeCondition(attribute=attribute[0], op="eq", value=attribute[1])
+                )
+            )
+        return await person_page(self.db.engine, *where, after=after, limit=limit)
 
     # -- devices -----------------------------------------------------------------------------
 
@@ -206,8 +333,8 @@ class ProfileStore:
         last_used: datetime | None = None,
     ) -> None:
         """Register (or refresh) a push token of a person, who is created when new."""
-        async with self.writer.begin() as conn:
-            await self._ensure(conn, [recipient_id])
+        async with self.db.writer.begin() as conn:
+            await hold_people(conn, [recipient_id])
             await self._put_devices(
                 conn, recipient_id, [Device(token, platform, dict(attributes or {}))], last_used
             )
@@ -227,7 +354,7 @@ class ProfileStore:
         unique = {d.token: d for d in devices}
         if not unique:
             return
-        statement = insert(self.dialect, t.devices)
+        statement = insert(self.db.dialect, t.devices)
         new = statement.excluded
         statement = statement.on_conflict_do_update(
             index_elements=[t.devices.c.recipient_id, t.devices.c.token],
@@ -239,7 +366,7 @@ class ProfileStore:
                 "last_used": func.coalesce(new.last_used, t.devices.c.last_used),
             },
         )
-        now = _now()
+        at = now()
         await conn.execute(
             statement,
             [
@@ -249,7 +376,7 @@ class ProfileStore:
                     "platform": d.platform,
                     "attributes": d.attributes,
                     "last_used": last_used,
-                    "created_at": now,
+                    "created_at": at,
                 }
                 for d in sorted(unique.values(), key=lambda d: d.token)
             ],
@@ -263,7 +390,7 @@ class ProfileStore:
         """Forget push tokens of a person (those the provider says are gone)."""
         if not tokens:
             return
-        async with self.writer.begin() as conn:
+        async with self.db.writer.begin() as conn:
             await conn.execute(
                 delete(t.devices).where(
                     t.devices.c.recipient_id == recipient_id, t.devices.c.token.in_(list(tokens))
