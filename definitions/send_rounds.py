@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from definitions.errors import PermanentDeliveryError
+
 with workflow.unsafe.imports_passed_through():
     from definitions import contract as c
     from definitions.batches import chunks
@@ -176,7 +178,7 @@ class SendRounds:
             answer = await asyncio.shield(handle)
         except ActivityError as err:
             cause = err.cause
-            if isinstance(cause, ApplicationError) and cause.type == "PermanentDeliveryError":
+            if PermanentDeliveryError.crossed(cause):
                 for rid in batch:  # a single send failed for good: its own answer
                     self._settle(rid, c.SendResult("", channel, "failed", reason=cause.message))
                 return
