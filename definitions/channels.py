@@ -85,7 +85,7 @@ class ChannelSpec:
     ``html`` is rendered HTML-escaped; one typed ``Any`` is a JSON value whose strings are
     templates (checked against the value domain); the others are template strings."""
     settings: type[ChannelSettings]
-    """The ``[name]`` settings section."""
+    """The ``[name]`` settings section (every key with a default)."""
     open: Callable[[Any], Any]
     """Builds the channel's sender (an ``activities.channels.base.Channel``) from its
     settings; called by the worker only."""
@@ -156,6 +156,8 @@ CHANNELS = ChannelRegistry()
 
 def check_channel(value: str) -> str:
     """Validate a channel name against the known channels."""
+    if not CHANNELS:  # a bug of the caller, not of the YAML
+        raise RuntimeError("no channels are registered: import activities.channels first")
     if value not in CHANNELS:
         names = list(CHANNELS)
         raise invalid(

@@ -15,7 +15,9 @@
     webhook:
       body: { event: welcome, name: "{{ customer.first_name }}" }
 
-Every string is a template; a webhook body is a JSON value whose strings are templates.
+The variants are the registered channels' (:data:`~definitions.channels.CHANNELS`: each
+channel's module defines its own, see :func:`template_model`). Every string is a template;
+a webhook body is a JSON value whose strings are templates.
 Variables: ``customer`` (profile), ``event`` (the triggering event), ``trigger`` (data passed
 to trigger) and ``journey`` (name, step, run id, unsubscribe_url). HTML fields are
 auto-escaped. Templates are strict by default: an undefined variable fails the message

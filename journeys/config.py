@@ -250,16 +250,16 @@ class Settings(_Section):
             """A channel's section by its name (``settings.email``)."""
 
     def channel(self, name: str) -> ChannelSettings:
-        """A channel's settings section.
+        """A channel's settings section (its defaults for one registered since they were read).
 
         Raises:
             KeyError: no channel has that name.
 
         """
         section = (self.__pydantic_extra__ or {}).get(name)
-        if not isinstance(section, ChannelSettings):
-            raise KeyError(name)
-        return section
+        if isinstance(section, ChannelSettings):
+            return section
+        return CHANNELS[name].settings()
 
     def retry_windows(self, *, defaults: bool = False) -> dict[str, float]:
         """Seconds transient failures are retried, by channel.

@@ -19,6 +19,7 @@ from definitions.errors import ConfigurationError, DefinitionError
 from definitions.runtime import channel_queue
 from journeys.client import JourneysClient
 from journeys.config import Settings, load_settings
+from journeys.dev.catchers import caught_channels
 from journeys.devserver import DevServer
 from tests.channels import pigeon
 from tests.helpers import eventually
@@ -84,6 +85,7 @@ def test_its_section_secret_batch_size_and_windows(tmp_path: Path) -> None:
     assert settings.rate_limits() == {"pigeon": 5.0}
     assert settings.retry_windows() == {"pigeon": 7200.0}
     assert Settings().retry_windows(defaults=True)["pigeon"] == 600.0
+    assert caught_channels(settings)["pigeon"] == "no local catcher for it"
     path.write_text("[pigeon]\nkey = 'x'\n")
     with pytest.raises(ConfigurationError, match="set JOURNEYS_PIGEON_KEY instead"):
         load_settings(path, environ={})
