@@ -107,11 +107,6 @@ class ChannelSpec:
             name for name, info in self.variant.model_fields.items() if info.annotation is Any
         )
 
-    @property
-    def template_fields(self) -> dict[str, bool]:
-        """The variant's fields and whether each is required."""
-        return {name: info.is_required() for name, info in self.variant.model_fields.items()}
-
 
 class ChannelRegistry(Mapping[str, ChannelSpec]):
     """The channels of this process by name, in the order they were registered."""

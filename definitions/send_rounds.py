@@ -21,11 +21,10 @@ from typing import TYPE_CHECKING, Any
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from definitions.errors import PermanentDeliveryError
-
 with workflow.unsafe.imports_passed_through():
     from definitions import contract as c
     from definitions.batches import chunks
+    from definitions.errors import PermanentDeliveryError
     from definitions.plan import Plan
     from definitions.runtime import (
         CHECK_RETRY,
