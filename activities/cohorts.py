@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from activities.conditions import evaluate
 from activities.messages import Known, gives_up, heartbeating, message_id_for, next_delay
 from definitions import contract as c
+from definitions.errors import RetryableDeliveryError
 from definitions.steps.window import seconds_until_open
 from journeys.store import MessageRecord
 from journeys.store.messages import MessageKey
@@ -153,7 +154,7 @@ class CohortActivities:
                 try:
                     result = await self.deliver(single, known)
                 except ApplicationError as exc:
-                    if exc.type != "RetryableDeliveryError":  # failed for good
+                    if not RetryableDeliveryError.crossed(exc):  # failed for good
                         progress += 1
                         results[i] = c.SendResult("", request.channel, "failed", reason=exc.message)
                         return
@@ -163,7 +164,7 @@ class CohortActivities:
                     return
                 except Exception as exc:  # the store, a bug: this message only, retried
                     log.exception("%s: %s", message_id, exc)
-                    retry.append(ApplicationError(str(exc), type="RetryableDeliveryError"))
+                    retry.append(RetryableDeliveryError.crossing(str(exc)))
                     results[i] = dataclasses.replace(waiting, reason=str(exc))
                     return
                 results[i] = result
@@ -178,7 +179,7 @@ class CohortActivities:
             await asyncio.gather(*(one(i, run) for i, run in enumerate(request.runs)))
         if retry and windowed and progress:
             return c.SendManyResult([r for r in results if r is not None])  # with stragglers
-        transient = [e for e in retry if e.type == "RetryableDeliveryError"] or retry
+        transient = [e for e in retry if RetryableDeliveryError.crossed(e)] or retry
         if retry and (windowed or activity.info().attempt < request.final_attempt):
             delays = [e.next_retry_delay for e in retry if e.next_retry_delay]
             summary = (
@@ -186,9 +187,8 @@ class CohortActivities:
                 f"{transient[0].message}"
             )
             log.warning("%s (%s, attempt %d)", summary, request.step.id, activity.info().attempt)
-            raise ApplicationError(
+            raise RetryableDeliveryError.crossing(
                 summary,
-                type="RetryableDeliveryError",
                 next_retry_delay=max(delays) if delays else (next_delay() if windowed else None),
                 category=ApplicationErrorCategory.BENIGN,
             )

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
+from temporalio.exceptions import ApplicationErrorCategory
 
 from activities.channels import Channel, Outgoing, Withdrawn
 from activities.cohorts import CohortActivities
@@ -22,7 +22,7 @@ from activities.messages import (
     message_id_for,
     next_delay,
 )
-from activities.rendering import default_webhook_body, render_variant, variables
+from activities.rendering import render_variant, variables
 from definitions import contract as c
 from definitions.errors import (
     InvalidAddressError,
@@ -201,11 +201,7 @@ class JourneyActivities(CohortActivities):
         if blocked:
             return await skip(blocked, shown)
         try:
-            content = (
-                render_variant(request.template, channel_name, names)
-                if request.template
-                else {"body": default_webhook_body(names)}
-            )
+            content = render_variant(request.template, channel_name, names)
         except RenderError as exc:
             return await self._fail(record("failed", shown, reason=f"render: {exc}"))
 
@@ -259,9 +255,8 @@ class JourneyActivities(CohortActivities):
             if delay is None and exc.retry_after:  # runs started before retry windows
                 delay = timedelta(seconds=exc.retry_after)
             # Benign: an expected outcome, recorded in the log; the SDK logs no traceback.
-            raise ApplicationError(
+            raise RetryableDeliveryError.crossing(
                 str(exc),
-                type="RetryableDeliveryError",
                 next_retry_delay=delay,
                 category=ApplicationErrorCategory.BENIGN,
             ) from exc
@@ -280,9 +275,8 @@ class JourneyActivities(CohortActivities):
         """Record a message failed for good and raise the non-retryable error."""
         await self.store.messages.save(message)
         log.warning("%s failed: %s", message.id, message.reason)
-        raise ApplicationError(
+        raise PermanentDeliveryError.crossing(
             message.reason or "failed",
-            type="PermanentDeliveryError",
             non_retryable=True,
             category=ApplicationErrorCategory.BENIGN,
         )

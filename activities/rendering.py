@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from definitions.channels import CHANNELS
 from definitions.contract import SendInput
-from definitions.templates import CompiledTemplate, render_string, render_value
+from definitions.templates import CompiledTemplate, RenderError, render_string, render_value
 
-__all__ = ["default_webhook_body", "render_variant", "variables"]
+__all__ = ["render_variant", "variables"]
 
 
 def variables(
@@ -33,33 +34,23 @@ def variables(
 
 
 def render_variant(
-    template: CompiledTemplate, channel: str, names: dict[str, Any]
+    template: CompiledTemplate | None, channel: str, names: dict[str, Any]
 ) -> dict[str, Any]:
-    """Every field of the template's variant for a channel, rendered."""
-    variant = template.variants.get(channel)
-    if variant is None:  # only webhooks may lack a variant: they send the default body
-        return {"body": default_webhook_body(names)}
-    if channel == "webhook":
-        return {
-            "body": render_value(
-                template.engine, variant.get("body"), names, strict=template.strict
-            )
-        }
+    """Every field of the template's variant for a channel, rendered.
+
+    A field named ``html`` is HTML-escaped; a JSON value (a webhook's body, push data) is
+    rendered string by string, keeping its shape. Without a template, or without a variant
+    for the channel, the channel's default content (only webhooks have one).
+    """
+    variant = template.variants.get(channel) if template is not None else None
+    if template is None or variant is None:
+        default = CHANNELS[channel].default_content
+        if default is None:
+            raise RenderError(f"no {channel} variant to send")
+        return default(names)
     return {
-        key: render_value(template.engine, value, names, strict=template.strict)
-        if key == "data"
-        else render_string(
-            template.engine, value, names, html=key == "html", strict=template.strict
-        )
+        key: render_string(template.engine, value, names, html=True, strict=template.strict)
+        if key == "html"
+        else render_value(template.engine, value, names, strict=template.strict)
         for key, value in variant.items()
-    }
-
-
-def default_webhook_body(names: dict[str, Any]) -> dict[str, Any]:
-    """The body of a webhook step that names no template."""
-    return {
-        "journey": names["journey"],
-        "customer": names["customer"],
-        "trigger": names["trigger"],
-        "event": names["event"],
     }

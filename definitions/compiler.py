@@ -49,7 +49,13 @@ from definitions.plan import MAIN, Plan
 from definitions.segment_graph import Segments, shape
 from definitions.source import Located, SourceFile, load_yaml
 from definitions.steps import KINDS, AnyStepSpec
-from definitions.templates import CompiledTemplate, TemplateSpec, render_string, syntax_errors
+from definitions.templates import (
+    CompiledTemplate,
+    TemplateSpec,
+    render_string,
+    syntax_errors,
+    template_model,
+)
 from definitions.values import MAX_DOCUMENT_BYTES, check_json, dumps
 
 __all__ = ["CompileContext", "JourneySpec", "Library", "SegmentsSpec"]
@@ -176,7 +182,7 @@ def _modified(path: Path) -> int:
 
 
 def _body_problems(body: Any) -> list[str]:
-    """A webhook body must be a JSON value of the value domain, like any data journeys keep."""
+    """A variant's JSON field (a webhook's body) must be a value of the value domain."""
     problems = [p.split(": ", 1)[1] for p in check_json(body, "body")]
     if not problems and body is not None:
         size = len(dumps(body).encode("utf-8"))
@@ -321,20 +327,22 @@ class Library:
         return self._load(self.directory / SEGMENTS_FILE, SegmentsSpec)
 
     def _template(self, name: str) -> tuple[CompiledTemplate | None, _Loaded]:
-        loaded = self._load(self.directory / TEMPLATES_DIR / f"{name}.yaml", TemplateSpec)
+        loaded = self._load(self.directory / TEMPLATES_DIR / f"{name}.yaml", template_model())
         if loaded.spec is None or loaded.source is None:
             return None, loaded
         spec: TemplateSpec = loaded.spec
         variants = {
             channel: getattr(spec, channel).model_dump(exclude_none=True)
             for channel in CHANNELS
-            if getattr(spec, channel) is not None
+            if getattr(spec, channel, None) is not None
         }
         if not loaded.problems and loaded.derived is None:
             loaded.derived = True  # checked once per load: _template runs for every use
-            body = variants.get("webhook", {}).get("body")
-            for message in _body_problems(body):
-                loaded.problems.append(loaded.source.diagnostic(("webhook", "body"), message))
+            for channel, fields in variants.items():
+                for key in CHANNELS[channel].json_fields:
+                    for message in _body_problems(fields.get(key)):
+                        field_at: Located = (channel, key)
+                        loaded.problems.append(loaded.source.diagnostic(field_at, message))
             for where, message in syntax_errors(spec.engine, variants):
                 loaded.problems.append(loaded.source.diagnostic(where, message))
         compiled = CompiledTemplate(
@@ -607,7 +615,7 @@ class CompileContext:
                 return
         if template is None:
             return
-        if channel not in template.variants and channel != "webhook":
+        if channel not in template.variants and CHANNELS[channel].default_content is None:
             self.error(
                 where,
                 f"template {shown(name)} has no {channel} variant: expected key "

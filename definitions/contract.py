@@ -113,7 +113,8 @@ class JourneyInput:
     resume: CohortSnapshot | None = None
     """Where every recipient stood when the previous run continued as new."""
     retry_windows: dict[str, float] = field(default_factory=dict)
-    """Seconds a channel's transient failures are retried (default: DEFAULT_RETRY_WINDOWS)."""
+    """Seconds a channel's transient failures are retried: every channel's, from the client
+    (runs started without one: ``runtime.DEFAULT_RETRY_WINDOWS``)."""
 
 
 @dataclass(frozen=True)

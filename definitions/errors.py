@@ -29,7 +29,9 @@ a caller.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
+
+from temporalio.exceptions import ApplicationError
 
 if TYPE_CHECKING:
     from definitions.diagnostics import Diagnostic
@@ -144,6 +146,20 @@ class DeliveryError(JourneysError):
     def __init__(self, message: str, *, stale: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.stale = list(stale)
+
+    @classmethod
+    def crossing(cls, message: str, **options: Any) -> ApplicationError:
+        """The error as an activity raises it: an ``ApplicationError`` typed by the class.
+
+        Its ``type`` is the class's name, which workflows and retry policies match
+        (:meth:`crossed`); ``options`` are ``ApplicationError``'s.
+        """
+        return ApplicationError(message, type=cls.__name__, **options)
+
+    @classmethod
+    def crossed(cls, error: BaseException | None) -> TypeGuard[ApplicationError]:
+        """Whether an error that crossed Temporal was raised as this class (:meth:`crossing`)."""
+        return isinstance(error, ApplicationError) and error.type == cls.__name__
 
 
 class RetryableDeliveryError(DeliveryError):

@@ -16,6 +16,8 @@ from temporalio.common import (
     TypedSearchAttributes,
 )
 
+from definitions.errors import PermanentDeliveryError
+
 if TYPE_CHECKING:
     from definitions.contract import RunInfo, SendResult
     from definitions.steps.send import SendStep
@@ -68,7 +70,7 @@ SEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(minutes=1),
     maximum_attempts=SEND_ATTEMPTS,
-    non_retryable_error_types=["PermanentDeliveryError"],
+    non_retryable_error_types=[PermanentDeliveryError.__name__],
 )
 """Sends of runs started before ``WINDOWED_SENDS_PATCH``: five attempts."""
 
@@ -77,7 +79,7 @@ WINDOWED_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=5),
     maximum_attempts=0,
-    non_retryable_error_types=["PermanentDeliveryError"],
+    non_retryable_error_types=[PermanentDeliveryError.__name__],
 )
 """Sends: retried until the channel's retry window ends. A provider's failure sets the
 next delay itself (:func:`retry_delay`); this policy's backoff applies to what the
@@ -110,7 +112,9 @@ DEFAULT_RETRY_WINDOWS = {
     "push": timedelta(hours=4),
     "webhook": timedelta(hours=4),
 }
-"""How long transient failures are retried, per channel, unless configured."""
+"""How long transient failures were retried, per channel, unless configured, for runs
+started before their input carried every channel's window (each channel's default is now
+its ``ChannelSpec.retry_window``, passed in by the client); kept as it was for them."""
 
 RETRY_GRACE = timedelta(minutes=15)
 """Beyond its retry window a send activity may still finish its last attempt; past this

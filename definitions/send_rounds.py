@@ -24,6 +24,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from definitions import contract as c
     from definitions.batches import chunks
+    from definitions.errors import PermanentDeliveryError
     from definitions.plan import Plan
     from definitions.runtime import (
         CHECK_RETRY,
@@ -176,7 +177,7 @@ class SendRounds:
             answer = await asyncio.shield(handle)
         except ActivityError as err:
             cause = err.cause
-            if isinstance(cause, ApplicationError) and cause.type == "PermanentDeliveryError":
+            if PermanentDeliveryError.crossed(cause):
                 for rid in batch:  # a single send failed for good: its own answer
                     self._settle(rid, c.SendResult("", channel, "failed", reason=cause.message))
                 return

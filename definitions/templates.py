@@ -15,7 +15,9 @@
     webhook:
       body: { event: welcome, name: "{{ customer.first_name }}" }
 
-Every string is a template; a webhook body is a JSON value whose strings are templates.
+The variants are the registered channels' (:data:`~definitions.channels.CHANNELS`: each
+channel's module defines its own, see :func:`template_model`). Every string is a template;
+a webhook body is a JSON value whose strings are templates.
 Variables: ``customer`` (profile), ``event`` (the triggering event), ``trigger`` (data passed
 to trigger) and ``journey`` (name, step, run id, unsubscribe_url). HTML fields are
 auto-escaped. Templates are strict by default: an undefined variable fails the message
@@ -33,72 +35,50 @@ from typing import Any, Literal
 import jinja2
 import liquid
 from jinja2.sandbox import SandboxedEnvironment
-from pydantic import model_validator
+from pydantic import create_model
 
+from definitions.channels import CHANNELS, ChannelSpec
 from definitions.errors import RenderError
-from definitions.model import SchemaModel, invalid
+from definitions.model import SchemaModel
 
 __all__ = [
     "CompiledTemplate",
-    "EmailVariant",
-    "PushVariant",
     "RenderError",
-    "SmsVariant",
     "TemplateSpec",
-    "WebhookVariant",
     "render_string",
     "render_value",
     "syntax_errors",
+    "template_model",
 ]
 
 Engine = Literal["liquid", "jinja"]
 
 
-class EmailVariant(SchemaModel):
-    """An email: a subject and an HTML body, a text body, or both."""
-
-    subject: str
-    html: str | None = None
-    text: str | None = None
-
-    @model_validator(mode="after")
-    def _has_body(self) -> EmailVariant:
-        if self.html is None and self.text is None:
-            raise invalid("an email needs a body: expected 'html' or 'text', found neither")
-        return self
-
-
-class WebhookVariant(SchemaModel):
-    """A webhook's JSON body; every string in it is a template."""
-
-    body: Any = None
-
-
-class SmsVariant(SchemaModel):
-    """A text message."""
-
-    body: str
-
-
-class PushVariant(SchemaModel):
-    """A push notification: a title, a body and optional string data."""
-
-    body: str
-    title: str | None = None
-    data: dict[str, str] | None = None
-
-
 class TemplateSpec(SchemaModel):
-    """A template file as written in YAML."""
+    """What every template file has, whatever its channels (see :func:`template_model`)."""
 
     engine: Engine = "liquid"
     strict: bool = True
     """Undefined variables are errors (the message fails instead of going out half-rendered)."""
     description: str | None = None
-    email: EmailVariant | None = None
-    sms: SmsVariant | None = None
-    push: PushVariant | None = None
-    webhook: WebhookVariant | None = None
+
+
+def template_model() -> type[TemplateSpec]:
+    """A template file as written in YAML: :class:`TemplateSpec` and a variant per channel.
+
+    Built from the registered channels (:data:`~definitions.channels.CHANNELS`), each
+    variant optional and keyed by its channel's name.
+    """
+    return _template_model(CHANNELS.key())
+
+
+@functools.lru_cache(maxsize=8)
+def _template_model(specs: tuple[ChannelSpec, ...]) -> type[TemplateSpec]:
+    variants: dict[str, Any] = {spec.name: (spec.variant | None, None) for spec in specs}
+    model: type[TemplateSpec] = create_model(
+        "TemplateSpec", __base__=TemplateSpec, __module__=__name__, **variants
+    )
+    return model
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ Synchronous use::
 Asynchronous use: :class:`JourneysClient`.
 """
 
+import activities.channels  # noqa: F401  (registers the built-in channels first)
 from definitions.errors import (
     ConfigurationError,
     DefinitionError,

@@ -134,7 +134,7 @@ class JourneysClient(CohortsMixin, PeopleMixin):
             signing_secret=settings.preferences.signing_secret,
             cohorts=settings.cohorts,
             batch_sizes=settings.batch_sizes(),
-            retry_windows=settings.retry_windows(),
+            retry_windows=settings.retry_windows(defaults=True),
         )
 
     @property

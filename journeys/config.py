@@ -4,8 +4,16 @@ The file is ``./journeys.toml`` (or the path in ``JOURNEYS_CONFIG``); every sett
 overridden by ``JOURNEYS_<SECTION>_<KEY>`` (``JOURNEYS_STORE_URL``,
 ``JOURNEYS_TEMPORAL_ADDRESS``…; lists as comma-separated values) and top-level ones by
 ``JOURNEYS_<KEY>`` (``JOURNEYS_DIRECTORY``). Secrets are read only from the environment:
-``JOURNEYS_EMAIL_PASSWORD``, ``JOURNEYS_SMS_AUTH_TOKEN``, ``JOURNEYS_PUSH_SERVICE_ACCOUNT``,
-``JOURNEYS_WEBHOOK_SECRET`` and ``JOURNEYS_PREFERENCES_SIGNING_SECRET``.
+each channel's (``JOURNEYS_EMAIL_PASSWORD``, ``JOURNEYS_SMS_AUTH_TOKEN``,
+``JOURNEYS_PUSH_SERVICE_ACCOUNT``, ``JOURNEYS_WEBHOOK_SECRET``: see its
+:attr:`~definitions.channels.ChannelSpec.secrets`), ``JOURNEYS_PREFERENCES_SIGNING_SECRET``
+and the server's keys.
+
+Each channel's section (``[email]``, ``[sms]``…) is its own settings model, defined in its
+module (``activities/channels/<name>.py``) on the shared
+:class:`~definitions.channels.ChannelSettings` base; :class:`Settings` reads one for every
+registered channel (:data:`~definitions.channels.CHANNELS`) and holds none of its own:
+``settings.email`` is the ``[email]`` section, ``settings.channel(name)`` any channel's.
 """
 
 from __future__ import annotations
@@ -14,51 +22,51 @@ import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
-from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
-from definitions.durations import parse_duration
+from definitions.channels import CHANNELS, ChannelSettings
 from definitions.errors import ConfigurationError
 
 __all__ = [
     "CohortSettings",
     "DevSettings",
-    "EmailSettings",
     "PreferenceSettings",
-    "PushSettings",
     "ServerSettings",
     "Settings",
-    "SmsSettings",
     "StoreSettings",
     "TemporalSettings",
-    "WebhookSettings",
     "load_settings",
 ]
 
 CONFIG_FILE = "journeys.toml"
-MIN_RETRY_WINDOW = timedelta(seconds=1)
-MAX_RETRY_WINDOW = timedelta(days=30)
 _SECRETS = {
-    ("email", "password"): "JOURNEYS_EMAIL_PASSWORD",
-    ("sms", "auth_token"): "JOURNEYS_SMS_AUTH_TOKEN",
-    ("push", "service_account"): "JOURNEYS_PUSH_SERVICE_ACCOUNT",
-    ("webhook", "secret"): "JOURNEYS_WEBHOOK_SECRET",
     ("preferences", "signing_secret"): "JOURNEYS_PREFERENCES_SIGNING_SECRET",
     ("server", "api_key"): "JOURNEYS_SERVER_API_KEY",
     ("server", "app_api_key"): "JOURNEYS_SERVER_APP_API_KEY",
     ("server", "tokens"): "JOURNEYS_SERVER_TOKENS",
 }
+"""The secrets of the sections here; each channel names its own."""
+
+
+def _secrets() -> dict[tuple[str, str], str]:
+    """Every secret setting and the variable it is read from."""
+    channels = {
+        (name, key): f"JOURNEYS_{name.upper()}_{key.upper()}"
+        for name, spec in CHANNELS.items()
+        for key in spec.secrets
+    }
+    return {**channels, **_SECRETS}
 
 
 class _Section(BaseModel):
@@ -77,88 +85,6 @@ class StoreSettings(_Section):
     """The store's database: a SQLite file by default, PostgreSQL by URL."""
 
     url: str = "sqlite:///.journeys/store.db"
-
-
-class _ChannelSection(_Section):
-    """What every channel's section has."""
-
-    batch_size: int = Field(default=250, ge=1, le=1000)
-    """Recipients of a cohort per send activity on this channel."""
-    retry_window: timedelta | None = None
-    """How long transient failures are retried before the message fails (a duration such
-    as ``"4h"`` or ``"2d"``, or seconds); default 24 hours for email, 4 hours for others."""
-
-    @field_validator("retry_window", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                return parse_duration(value)
-            except ValueError as exc:
-                raise ValueError(f"expected a duration such as 4h or 2d: {exc}") from None
-        return value
-
-    @field_validator("retry_window")
-    @classmethod
-    def _window_bounds(cls, value: timedelta | None) -> timedelta | None:
-        if value is not None and not MIN_RETRY_WINDOW <= value <= MAX_RETRY_WINDOW:
-            raise ValueError("expected a retry window between 1 second and 30 days")
-        return value
-
-
-class EmailSettings(_ChannelSection):
-    """The SMTP server that sends email."""
-
-    host: str = "localhost"
-    port: int = 1025
-    security: Literal["none", "starttls", "tls"] = "none"
-    username: str | None = None
-    password: str | None = Field(default=None, repr=False)
-    sender: str = "Journeys <journeys@localhost>"
-    timeout: float = 30.0
-    ca_file: str | None = None
-    """A CA bundle to verify the server's certificate with (default: the system's)."""
-    connections: int = Field(default=2, ge=1, le=64)
-    """SMTP connections a worker keeps open and reuses across sends."""
-    rate_limit: float | None = None
-    """Messages per second across all workers (Temporal task-queue rate limit)."""
-
-
-class SmsSettings(_ChannelSection):
-    """Twilio's Messages API (or anything that speaks its shape)."""
-
-    base_url: str = "https://api.twilio.com"
-    account_sid: str | None = None
-    auth_token: str | None = Field(default=None, repr=False)
-    from_number: str | None = None
-    messaging_service_sid: str | None = None
-    default_region: str = "US"
-    """Where numbers written without a country code are taken to be."""
-    timeout: float = 10.0
-    rate_limit: float | None = None
-
-
-class PushSettings(_ChannelSection):
-    """Firebase Cloud Messaging, HTTP v1."""
-
-    base_url: str = "https://fcm.googleapis.com"
-    service_account_file: str | None = None
-    """Path of the service-account key JSON (its token_uri is where tokens come from)."""
-    service_account: str | None = Field(default=None, repr=False)
-    """The key JSON itself (only from JOURNEYS_PUSH_SERVICE_ACCOUNT)."""
-    timeout: float = 10.0
-    rate_limit: float | None = None
-
-
-class WebhookSettings(_ChannelSection):
-    """How webhooks are posted and signed."""
-
-    timeout: float = 10.0
-    secret: str | None = Field(default=None, repr=False)
-    """``whsec_…`` signing secret (only from JOURNEYS_WEBHOOK_SECRET)."""
-    allow_private: list[str] = Field(default_factory=list)
-    """Networks (CIDR) a webhook may reach though private, loopback or link-local."""
-    rate_limit: float | None = None
 
 
 class PreferenceSettings(_Section):
@@ -254,15 +180,17 @@ class CohortSettings(_Section):
 
 
 class Settings(_Section):
-    """Everything journeys reads from its configuration."""
+    """Everything journeys reads from its configuration.
+
+    Besides the sections below, one per registered channel, by its name (``settings.email``):
+    read by :meth:`_channel_sections`, kept as the model's extra fields.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     directory: str = "journeys"
     temporal: TemporalSettings = TemporalSettings()
     store: StoreSettings = StoreSettings()
-    email: EmailSettings = EmailSettings()
-    sms: SmsSettings = SmsSettings()
-    push: PushSettings = PushSettings()
-    webhook: WebhookSettings = WebhookSettings()
     preferences: PreferenceSettings = PreferenceSettings()
     server: ServerSettings = ServerSettings()
     dev: DevSettings = DevSettings()
@@ -281,24 +209,99 @@ class Settings(_Section):
             raw = {**raw, "temporal": temporal}
         return raw
 
-    def retry_windows(self) -> dict[str, float]:
-        """Seconds transient failures are retried, by channel (those configured)."""
-        sections = {"email": self.email, "sms": self.sms, "push": self.push}
-        sections["webhook"] = self.webhook
-        return {
-            name: section.retry_window.total_seconds()
-            for name, section in sections.items()
-            if section.retry_window is not None
-        }
+    @model_validator(mode="wrap")
+    @classmethod
+    def _channel_sections(cls, raw: Any, handler: ModelWrapValidatorHandler[Settings]) -> Settings:
+        """Each registered channel's section, validated by its model; other keys as usual.
+
+        Unknown keys are refused as with ``extra="forbid"``, and every problem is reported at
+        once, the channels' with the others.
+        """
+        if not isinstance(raw, dict):
+            return handler(raw)
+        own = {k: v for k, v in raw.items() if k in cls.model_fields}
+        sections: dict[str, Any] = {}
+        problems: list[Any] = []
+        for key, value in raw.items():
+            if key not in cls.model_fields and key not in CHANNELS:
+                problems.append({"type": "extra_forbidden", "loc": (key,), "input": value})
+        for name, spec in CHANNELS.items():
+            value = raw.get(name)
+            if isinstance(value, spec.settings):
+                sections[name] = value
+                continue
+            try:
+                sections[name] = spec.settings.model_validate({} if value is None else value)
+            except ValidationError as exc:
+                problems.extend(_within(name, exc))
+        try:
+            settings = handler(own)
+        except ValidationError as exc:
+            problems = [*_within(None, exc), *problems]
+            settings = None
+        if problems or settings is None:
+            raise ValidationError.from_exception_data(cls.__name__, problems)
+        object.__setattr__(settings, "__pydantic_extra__", sections)
+        return settings
+
+    if TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            """A channel's section by its name (``settings.email``)."""
+
+    def channel(self, name: str) -> ChannelSettings:
+        """A channel's settings section (its defaults for one registered since they were read).
+
+        Raises:
+            KeyError: no channel has that name.
+
+        """
+        section = (self.__pydantic_extra__ or {}).get(name)
+        if isinstance(section, ChannelSettings):
+            return section
+        return CHANNELS[name].settings()
+
+    def retry_windows(self, *, defaults: bool = False) -> dict[str, float]:
+        """Seconds transient failures are retried, by channel.
+
+        Args:
+            defaults: every channel's, its default where none is configured (what runs
+                are given); else only those configured.
+
+        """
+        windows = {}
+        for name, spec in CHANNELS.items():
+            window = self.channel(name).retry_window or (spec.retry_window if defaults else None)
+            if window is not None:
+                windows[name] = window.total_seconds()
+        return windows
 
     def batch_sizes(self) -> dict[str, int]:
         """Recipients per send activity, by channel."""
-        return {
-            "email": self.email.batch_size,
-            "sms": self.sms.batch_size,
-            "push": self.push.batch_size,
-            "webhook": self.webhook.batch_size,
+        return {name: self.channel(name).batch_size for name in CHANNELS}
+
+    def rate_limits(self) -> dict[str, float]:
+        """Each channel's configured messages per second, where one is set."""
+        limits = {}
+        for name in CHANNELS:
+            rate = self.channel(name).rate_limit
+            if rate:
+                limits[name] = float(rate)
+        return limits
+
+
+def _within(section: str | None, error: ValidationError) -> list[Any]:
+    """A section's validation errors, located in the whole file."""
+    where = () if section is None else (section,)
+    return [
+        {
+            "type": item["type"],
+            "loc": (*where, *item["loc"]),
+            "input": item["input"],
+            **({"ctx": item["ctx"]} if "ctx" in item else {}),
         }
+        for item in error.errors(include_url=False)
+    ]
 
 
 def load_settings(
@@ -325,7 +328,7 @@ def load_settings(
             raise ConfigurationError(f"{chosen}: invalid TOML: {exc}") from None
     elif path is not None or env.get("JOURNEYS_CONFIG"):
         raise ConfigurationError(f"{chosen}: configuration file not found")
-    for (section, key), variable in _SECRETS.items():
+    for (section, key), variable in _secrets().items():
         if key in raw.get(section, {}):
             raise ConfigurationError(
                 f"{chosen}: [{section}] {key}: secrets are read only from the environment, "
@@ -343,16 +346,17 @@ def load_settings(
 
 
 def _apply_environment(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    sections: dict[str, type[BaseModel]] = {name: spec.settings for name, spec in CHANNELS.items()}
     for name, field in Settings.model_fields.items():
         section = field.annotation
         if isinstance(section, type) and issubclass(section, _Section):
-            for key in section.model_fields:
-                value = env.get(f"JOURNEYS_{name.upper()}_{key.upper()}")
-                if value is not None:
-                    is_list = "list" in str(section.model_fields[key].annotation)
-                    parsed = (
-                        [v.strip() for v in value.split(",") if v.strip()] if is_list else value
-                    )
-                    raw.setdefault(name, {})[key] = parsed
+            sections[name] = section
         elif (value := env.get(f"JOURNEYS_{name.upper()}")) is not None:
             raw[name] = value
+    for name, section in sections.items():
+        for key in section.model_fields:
+            value = env.get(f"JOURNEYS_{name.upper()}_{key.upper()}")
+            if value is not None:
+                is_list = "list" in str(section.model_fields[key].annotation)
+                parsed = [v.strip() for v in value.split(",") if v.strip()] if is_list else value
+                raw.setdefault(name, {})[key] = parsed

@@ -16,14 +16,14 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from activities.channels import EmailChannel, Outgoing, WebhookChannel
+from activities.channels.email import EmailSettings
 from activities.channels.headers import FALLBACK_DOMAIN, sender_domain
-from activities.channels.webhook import webhook_id
+from activities.channels.webhook import WebhookSettings, webhook_id
 from definitions.errors import (
     InvalidAddressError,
     PermanentDeliveryError,
     RetryableDeliveryError,
 )
-from journeys.config import EmailSettings, WebhookSettings
 from journeys.devserver import free_port
 from journeys.sinks import MailCatcher, WebhookSink
 from tests.mailcheck import check_email

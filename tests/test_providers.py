@@ -11,13 +11,14 @@ from collections.abc import Iterator
 import pytest
 
 from activities.channels import Outgoing, PushChannel, SmsChannel, WebhookChannel
-from activities.channels.sms import to_e164
+from activities.channels.push import PushSettings
+from activities.channels.sms import SmsSettings, to_e164
+from activities.channels.webhook import WebhookSettings
 from definitions.errors import (
     InvalidAddressError,
     PermanentDeliveryError,
     RetryableDeliveryError,
 )
-from journeys.config import PushSettings, SmsSettings, WebhookSettings
 from journeys.sinks import WebhookSink
 from tests.peers import FcmPeer, TwilioPeer
 

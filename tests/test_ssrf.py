@@ -20,6 +20,7 @@ import pytest
 import trustme
 
 from activities.channels import Outgoing, WebhookChannel
+from activities.channels.webhook import WebhookSettings
 from activities.url_guard import UrlGuard
 from definitions.errors import (
     ConfigurationError,
@@ -27,7 +28,6 @@ from definitions.errors import (
     PermanentDeliveryError,
     RetryableDeliveryError,
 )
-from journeys.config import WebhookSettings
 from journeys.devserver import free_port
 from journeys.sinks import WebhookSink
 from tests.helpers import Engine

@@ -14,6 +14,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.channels import build_channels
 from activities.journey import JourneyActivities
+from definitions.channels import CHANNELS
 from definitions.runtime import channel_queue
 from definitions.trigger_workflow import TriggerWorkflow
 from definitions.workflow import JourneyWorkflow
@@ -82,7 +83,7 @@ def build_workers(
     )
     workers = [main]
     for name in activities.channels:
-        rate = getattr(getattr(settings, name, None), "rate_limit", None)
+        rate = settings.channel(name).rate_limit if name in CHANNELS else None
         workers.append(
             Worker(
                 client,
@@ -96,12 +97,7 @@ def build_workers(
 
 def rate_limits(settings: Settings) -> dict[str, float]:
     """Each channel's configured messages per second, where one is set."""
-    limits = {}
-    for name in ("email", "sms", "push", "webhook"):
-        rate = getattr(getattr(settings, name, None), "rate_limit", None)
-        if rate:
-            limits[name] = float(rate)
-    return limits
+    return settings.rate_limits()
 
 
 @contextlib.asynccontextmanager

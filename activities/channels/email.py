@@ -1,26 +1,63 @@
-"""Email over SMTP with aiosmtplib, reusing connections across sends."""
+"""Email over SMTP with aiosmtplib, reusing connections across sends.
+
+The channel: ``[email]`` settings, the template's ``email`` variant (a subject and an HTML
+body, a text body or both), the profile's ``email`` attribute, retried for 24 hours.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, Literal
 
 import aiosmtplib
+from pydantic import Field, model_validator
 
+from definitions.channels import ChannelSettings, ChannelSpec
 from definitions.errors import (
     InvalidAddressError,
     PermanentDeliveryError,
     RetryableDeliveryError,
 )
-from journeys.config import EmailSettings
+from definitions.model import SchemaModel, invalid
 
 from .base import Delivery, Outgoing, Render, Withdrawn
 from .headers import boundary, date_header, message_id_header, one_line, quoted_id
 
-__all__ = ["EmailChannel"]
+__all__ = ["CHANNEL", "EmailChannel", "EmailSettings", "EmailVariant"]
+
+
+class EmailVariant(SchemaModel):
+    """An email: a subject and an HTML body, a text body, or both."""
+
+    subject: str
+    html: str | None = None
+    text: str | None = None
+
+    @model_validator(mode="after")
+    def _has_body(self) -> EmailVariant:
+        if self.html is None and self.text is None:
+            raise invalid("an email needs a body: expected 'html' or 'text', found neither")
+        return self
+
+
+class EmailSettings(ChannelSettings):
+    """The SMTP server that sends email (``[email]``)."""
+
+    host: str = "localhost"
+    port: int = 1025
+    security: Literal["none", "starttls", "tls"] = "none"
+    username: str | None = None
+    password: str | None = Field(default=None, repr=False)
+    """Only from JOURNEYS_EMAIL_PASSWORD."""
+    sender: str = "Journeys <journeys@localhost>"
+    timeout: float = 30.0
+    ca_file: str | None = None
+    """A CA bundle to verify the server's certificate with (default: the system's)."""
+    connections: int = Field(default=2, ge=1, le=64)
+    """SMTP connections a worker keeps open and reuses across sends."""
 
 
 class EmailChannel:
@@ -145,3 +182,13 @@ class EmailChannel:
                 await smtp.quit()
             except (aiosmtplib.SMTPException, OSError):
                 smtp.close()
+
+
+CHANNEL = ChannelSpec(
+    name="email",
+    variant=EmailVariant,
+    settings=EmailSettings,
+    open=EmailChannel,
+    secrets=("password",),
+    retry_window=timedelta(hours=24),
+)

@@ -5,6 +5,9 @@ The access token comes from the service-account key: a JWT signed with its priva
 shortly before it expires. One message is sent per device token; tokens FCM reports as
 ``UNREGISTERED`` are returned as stale, and the send activity deletes them from the
 person's devices (the store's devices table, where every device lives).
+
+The channel: ``[push]`` settings, the template's ``push`` variant (a body, an optional
+title and string data), the profile's ``devices``.
 """
 
 from __future__ import annotations
@@ -19,16 +22,37 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from pydantic import Field
 
+from definitions.channels import ChannelSettings, ChannelSpec
 from definitions.errors import PermanentDeliveryError, RetryableDeliveryError
-from journeys.config import PushSettings
+from definitions.model import SchemaModel
 
 from .base import MESSAGE_ID_HEADER, Delivery, Outgoing, Render
 from .http import raise_for_delivery, retry_after
 
-__all__ = ["SCOPE", "PushChannel", "device_tokens"]
+__all__ = ["CHANNEL", "SCOPE", "PushChannel", "PushSettings", "PushVariant", "device_tokens"]
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
+
+
+class PushVariant(SchemaModel):
+    """A push notification: a title, a body and optional string data."""
+
+    body: str
+    title: str | None = None
+    data: dict[str, str] | None = None
+
+
+class PushSettings(ChannelSettings):
+    """Firebase Cloud Messaging, HTTP v1 (``[push]``)."""
+
+    base_url: str = "https://fcm.googleapis.com"
+    service_account_file: str | None = None
+    """Path of the service-account key JSON (its token_uri is where tokens come from)."""
+    service_account: str | None = Field(default=None, repr=False)
+    """The key JSON itself (only from JOURNEYS_PUSH_SERVICE_ACCOUNT)."""
+    timeout: float = 10.0
 
 
 def device_tokens(profile: dict[str, Any]) -> list[str]:
@@ -192,6 +216,15 @@ class PushChannel:
     async def close(self) -> None:
         """Close the HTTP connection pool."""
         await self._client.aclose()
+
+
+CHANNEL = ChannelSpec(
+    name="push",
+    variant=PushVariant,
+    settings=PushSettings,
+    open=PushChannel,
+    secrets=("service_account",),
+)
 
 
 class _Unregistered(Exception):

@@ -1,4 +1,8 @@
-"""Text messages through Twilio's Messages API (form-encoded POST, basic auth)."""
+"""Text messages through Twilio's Messages API (form-encoded POST, basic auth).
+
+The channel: ``[sms]`` settings, the template's ``sms`` variant (a body), the profile's
+``phone`` attribute in E.164 form.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,41 @@ from typing import Any
 
 import httpx
 import phonenumbers
+from pydantic import Field
 
+from definitions.channels import ChannelSettings, ChannelSpec
 from definitions.errors import (
     InvalidAddressError,
     PermanentDeliveryError,
     RetryableDeliveryError,
 )
-from journeys.config import SmsSettings
+from definitions.model import SchemaModel
 
 from .base import MESSAGE_ID_HEADER, Delivery, Outgoing, Render
 from .http import raise_for_delivery
 
-__all__ = ["SmsChannel", "to_e164"]
+__all__ = ["CHANNEL", "SmsChannel", "SmsSettings", "SmsVariant", "to_e164"]
+
+
+class SmsVariant(SchemaModel):
+    """A text message."""
+
+    body: str
+
+
+class SmsSettings(ChannelSettings):
+    """Twilio's Messages API, or anything that speaks its shape (``[sms]``)."""
+
+    base_url: str = "https://api.twilio.com"
+    account_sid: str | None = None
+    auth_token: str | None = Field(default=None, repr=False)
+    """Only from JOURNEYS_SMS_AUTH_TOKEN."""
+    from_number: str | None = None
+    messaging_service_sid: str | None = None
+    default_region: str = "US"
+    """Where numbers written without a country code are taken to be."""
+    timeout: float = 10.0
+
 
 # Twilio error codes that say the number cannot receive this message.
 _NUMBER_ERRORS = {
@@ -101,6 +128,11 @@ class SmsChannel:
     async def close(self) -> None:
         """Close the HTTP connection pool."""
         await self._client.aclose()
+
+
+CHANNEL = ChannelSpec(
+    name="sms", variant=SmsVariant, settings=SmsSettings, open=SmsChannel, secrets=("auth_token",)
+)
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

@@ -9,6 +9,9 @@ private, loopback, link-local or otherwise non-public addresses are refused unle
 network is allow-listed in ``[webhook] allow_private``, and the connection goes to the address
 that was checked. Redirects are not followed: a 3xx answer is a permanent failure that names
 the ``Location`` (retrying the same URL gets the same redirect; the fix is the step's URL).
+
+The channel: ``[webhook]`` settings, the template's ``webhook`` variant (a JSON body whose
+strings are templates; without one, :func:`default_body`), addressed by the step's ``url``.
 """
 
 from __future__ import annotations
@@ -21,15 +24,53 @@ import time
 from typing import Any
 
 import httpx
+from pydantic import Field
 
 from activities.url_guard import UrlGuard
+from definitions.channels import ChannelSettings, ChannelSpec
 from definitions.errors import RetryableDeliveryError
-from journeys.config import WebhookSettings
+from definitions.model import SchemaModel
 
 from .base import Delivery, Outgoing, Render
 from .http import raise_for_delivery
 
-__all__ = ["WebhookChannel", "sign", "webhook_id"]
+__all__ = [
+    "CHANNEL",
+    "WebhookChannel",
+    "WebhookSettings",
+    "WebhookVariant",
+    "default_body",
+    "sign",
+    "webhook_id",
+]
+
+
+class WebhookVariant(SchemaModel):
+    """A webhook's JSON body; every string in it is a template."""
+
+    body: Any = None
+
+
+class WebhookSettings(ChannelSettings):
+    """How webhooks are posted and signed (``[webhook]``)."""
+
+    timeout: float = 10.0
+    secret: str | None = Field(default=None, repr=False)
+    """``whsec_…`` signing secret (only from JOURNEYS_WEBHOOK_SECRET)."""
+    allow_private: list[str] = Field(default_factory=list)
+    """Networks (CIDR) a webhook may reach though private, loopback or link-local."""
+
+
+def default_body(names: dict[str, Any]) -> dict[str, Any]:
+    """A webhook's content without a template (or its variant): the message variables."""
+    return {
+        "body": {
+            "journey": names["journey"],
+            "customer": names["customer"],
+            "trigger": names["trigger"],
+            "event": names["event"],
+        }
+    }
 
 
 def webhook_id(message_id: str) -> str:
@@ -113,3 +154,14 @@ class WebhookChannel:
     async def close(self) -> None:
         """Close the HTTP connection pool."""
         await self._client.aclose()
+
+
+CHANNEL = ChannelSpec(
+    name="webhook",
+    variant=WebhookVariant,
+    settings=WebhookSettings,
+    open=WebhookChannel,
+    secrets=("secret",),
+    url=True,
+    default_content=default_body,
+)

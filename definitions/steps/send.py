@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from definitions.channels import check_channel
+from definitions.channels import CHANNELS, check_channel
 from definitions.diagnostics import shown
 from definitions.model import SchemaModel, invalid
 from definitions.steps.base import Runner, StepKind, check_step_id
@@ -73,21 +73,27 @@ class SendSpec(SchemaModel):
             raise invalid(
                 f"expected each channel once in channel and fallback, found {', '.join(channels)}"
             )
-        if "webhook" in channels and not self.url:
-            raise invalid("a webhook send needs a url: expected key 'url', found none")
-        others = [c for c in channels if c != "webhook"]
+        by_url = [c for c in channels if CHANNELS[c].url]
+        if by_url and not self.url:
+            raise invalid(f"{_a(by_url[0])} send needs a url: expected key 'url', found none")
+        others = [c for c in channels if CHANNELS[c].default_content is None]
         if others and self.template is None:
-            an = "an" if others[0][0] in "aeiou" else "a"
             raise invalid(
-                f"{an} {others[0]} send needs a template: expected key 'template', found none"
+                f"{_a(others[0])} send needs a template: expected key 'template', found none"
             )
-        if "webhook" not in channels:
+        if not by_url:
+            named = " or ".join(name for name, spec in CHANNELS.items() if spec.url)
             for key in ("url", "headers"):
                 if getattr(self, key) is not None:
                     raise invalid(
-                        f"expected no {key!r} on a send without a webhook ({key!r} is for webhooks)"
+                        f"expected no {key!r} on a send without a {named} ({key!r} is for {named}s)"
                     )
         return self
+
+
+def _a(word: str) -> str:
+    """A word with its indefinite article: "an email", "a webhook"."""
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
 
 
 @dataclass(frozen=True)

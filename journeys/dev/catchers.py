@@ -11,6 +11,9 @@ A channel is left alone (sent for real) when its provider is configured:
 - sms: ``[sms] account_sid`` is set;
 - push: a service account is set (``service_account_file`` or JOURNEYS_PUSH_SERVICE_ACCOUNT);
 - webhook: ``[dev] webhooks = "deliver"`` (the default, ``"catch"``, catches them all).
+
+Another registered channel (:data:`~definitions.channels.CHANNELS`) has no catcher: it is
+sent for real, and ``journeys dev`` says so.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 from activities.channels.base import MESSAGE_ID_HEADER
+from definitions.channels import CHANNELS as REGISTERED
 from journeys.config import Settings
 from journeys.dev.http import LoopbackServer
 from journeys.dev.inbox import Inbox, Origin
@@ -44,6 +48,7 @@ __all__ = [
 log = logging.getLogger("journeys.dev")
 
 CHANNELS = ("email", "sms", "push", "webhook")
+"""The channels with a local catcher."""
 ORIGINAL_URL_HEADER = "x-journeys-original-url"
 """The header that tells the webhook catcher which URL a caught webhook was meant for."""
 _DEV_NUMBER = "+15005550006"
@@ -61,7 +66,7 @@ def caught_channels(settings: Settings) -> dict[str, str]:
     """
     email = settings.email.model_fields_set & {"host", "port"}
     push = settings.push
-    return {
+    reasons = {
         "email": f"[email] {' and '.join(sorted(email))} set" if email else "",
         "sms": "[sms] account_sid set" if settings.sms.account_sid else "",
         "push": (
@@ -69,6 +74,9 @@ def caught_channels(settings: Settings) -> dict[str, str]:
         ),
         "webhook": '[dev] webhooks = "deliver"' if settings.dev.webhooks == "deliver" else "",
     }
+    for name in REGISTERED:
+        reasons.setdefault(name, "no local catcher for it")
+    return reasons
 
 
 async def origin_in_store(store: Store, message_id: str) -> Origin:

@@ -6,9 +6,8 @@ import httpx
 
 from activities.channels.base import MESSAGE_ID_HEADER, Delivery, Outgoing
 from activities.channels.http import raise_for_delivery
-from activities.channels.webhook import WebhookChannel
+from activities.channels.webhook import WebhookChannel, WebhookSettings
 from definitions.errors import RetryableDeliveryError
-from journeys.config import WebhookSettings
 from journeys.dev.catchers import ORIGINAL_URL_HEADER
 
 __all__ = ["CaughtWebhookChannel"]
