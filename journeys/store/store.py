@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -509,6 +510,14 @@ class Store(PeopleStore, CohortStore, MessageStore):
                 if (row.kind, row.value) in wanted:
                     return f"{row.kind}: {row.reason}"
         return None
+
+
+_ALEMBIC_LOG = logging.getLogger("alembic")
+if _ALEMBIC_LOG.level == logging.NOTSET:
+    # The store migrates itself on every start: alembic's INFO lines ("Context impl
+    # SQLiteImpl.", "Running upgrade …") would show on every command and worker start
+    # under an INFO log. Its warnings still show; an app that sets the level keeps it.
+    _ALEMBIC_LOG.setLevel(logging.WARNING)
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
