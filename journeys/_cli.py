@@ -503,9 +503,23 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         store = await Store.open(settings.store.url)
         await store.close()
 
+    from sqlalchemy.engine import make_url
+
     asyncio.run(go())
-    print(f"store at {settings.store.url} is up to date")
+    shown = make_url(settings.store.url).render_as_string(hide_password=True)
+    print(f"store at {shown} is up to date")
     return 0
+
+
+def _positive(text: str) -> int:
+    """An option's whole number above zero (argparse makes the error an exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0, found {text!r}")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -525,6 +539,10 @@ def parser() -> argparse.ArgumentParser:
     # SUPPRESS keeps a value given before the command when none is given after it.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", default=argparse.SUPPRESS, help=config_help)
+    unread = argparse.ArgumentParser(add_help=False)
+    unread.add_argument(
+        "--config", default=argparse.SUPPRESS, help="accepted and not read: needs no configuration"
+    )
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(
@@ -533,8 +551,10 @@ def parser() -> argparse.ArgumentParser:
         text: str,
         *,
         journeys_dir: bool = True,
+        configured: bool = True,
     ) -> argparse.ArgumentParser:
-        command = sub.add_parser(name, help=text, description=text, parents=[common])
+        parents = [common if configured else unread]
+        command = sub.add_parser(name, help=text, description=text, parents=parents)
         if journeys_dir:
             command.add_argument(
                 "--dir", help="journeys directory (default: `directory` in the configuration)"
@@ -549,6 +569,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--to",
         nargs="+",
+        action="extend",
         metavar="ID",
         help='recipients: ids, or JSON objects with an id and profile fields ({"id": "u42", …})',
     )
@@ -579,8 +600,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--wait", action="store_true", help="show a progress bar until every recipient is done"
     )
-    c.add_argument("--data", help="JSON object the templates see as trigger.*")
-    c.add_argument("--idempotency-key", help="makes retrying this command safe")
+    c.add_argument("--data", metavar="JSON", help="JSON object the templates see as trigger.*")
+    c.add_argument("--idempotency-key", metavar="KEY", help="makes retrying this command safe")
     c = add(
         "status",
         cmd_status,
@@ -595,7 +616,7 @@ def parser() -> argparse.ArgumentParser:
     c = add("track", cmd_track, "record an event for a recipient and signal their journeys")
     c.add_argument("recipient")
     c.add_argument("event")
-    c.add_argument("--data", help="JSON object with the event's data")
+    c.add_argument("--data", metavar="JSON", help="JSON object with the event's data")
     c = add(
         "messages",
         cmd_messages,
@@ -604,14 +625,14 @@ def parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--recipient", metavar="ID", help="the recipient's messages")
     c.add_argument("--run", metavar="RUN", help="run id or workflow id")
-    c.add_argument("--limit", type=int, default=100, help="at most this many (default: 100)")
+    c.add_argument("--limit", type=_positive, default=100, help="at most this many (default: 100)")
     c.add_argument("--json", action="store_true", help="print JSON")
     c = add("message", cmd_message, "show one message by id", journeys_dir=False)
     c.add_argument("id")
     c.add_argument("--json", action="store_true", help="print JSON")
     c = add("preview", cmd_preview, "render a template for a recipient or a sample profile")
     c.add_argument("template")
-    c.add_argument("--channel", required=True, choices=list(CHANNELS))
+    c.add_argument("--channel", required=True, choices=list(CHANNELS), help="the variant to render")
     who = c.add_mutually_exclusive_group()
     who.add_argument("--recipient", metavar="ID", help="a stored profile")
     who.add_argument("--profile", metavar="JSON", help="a sample profile")
@@ -682,6 +703,7 @@ def parser() -> argparse.ArgumentParser:
         cmd_demo,
         "run a demo journey end to end with everything embedded (needs no configuration)",
         journeys_dir=False,
+        configured=False,
     )
     c.add_argument(
         "--keep",
@@ -690,7 +712,10 @@ def parser() -> argparse.ArgumentParser:
         "so the printed Temporal UI links work",
     )
     c.add_argument(
-        "--ui-port", type=int, help="the Temporal UI's port (default: 8233, or a free one)"
+        "--ui-port",
+        type=_positive,
+        metavar="PORT",
+        help="the Temporal UI's port (default: 8233, or a free one)",
     )
     c = add(
         "serve",
@@ -698,7 +723,7 @@ def parser() -> argparse.ArgumentParser:
         "run the HTTP API (Customer.io Track API, broadcasts, native) until SIGINT or SIGTERM",
     )
     c.add_argument("--host", help="address to listen on (default: [server] host)")
-    c.add_argument("--port", type=int, help="port (default: [server] port)")
+    c.add_argument("--port", type=_positive, help="port (default: [server] port)")
     c.add_argument("--certfile", help="TLS certificate (PEM): serve HTTPS")
     c.add_argument("--keyfile", help="TLS private key (PEM)")
     add("migrate", cmd_migrate, "bring the store's schema up to date", journeys_dir=False)

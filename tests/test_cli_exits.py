@@ -97,6 +97,7 @@ USAGE = [
     ),
     ("topic", ("preferences", "u1", "--topic", "news"), "--topic expects NAME=on|off"),
     ("messages of nobody", ("messages",), "give --recipient ID and/or --run RUN"),
+    ("limit", ("messages", "--recipient", "u", "--limit", "0"), "expected a whole number above 0"),
     ("half TLS", ("serve", "--certfile", "c.pem"), "give both --certfile and --keyfile"),
 ]
 

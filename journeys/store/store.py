@@ -155,7 +155,8 @@ class Store(PeopleStore, CohortStore, MessageStore):
                 await asyncio.sleep(0.2 * (attempt + 1))  # another process is migrating
             except OSError as exc:
                 raise EngineUnavailableError(
-                    f"cannot reach the store at {self.url}: {exc}"
+                    "cannot reach the store at "
+                    f"{make_url(self.url).render_as_string(hide_password=True)}: {exc}"
                 ) from exc
 
     # -- events --------------------------------------------------------------------------
