@@ -87,13 +87,18 @@ async def journeys_async(*args: str, env: dict[str, str]) -> subprocess.Complete
     return await asyncio.to_thread(journeys, *args, env=env)
 
 
-async def test_trigger_status_cancel_from_the_command_line(engine: Engine) -> None:
-    env = {
+def engine_env(engine: Engine) -> dict[str, str]:
+    """The environment that points the command at a test's engine."""
+    return {
         "JOURNEYS_TEMPORAL_ADDRESS": engine.settings.temporal.address,
         "JOURNEYS_TEMPORAL_TASK_QUEUE": engine.settings.temporal.task_queue,
         "JOURNEYS_STORE_URL": engine.settings.store.url,
         "JOURNEYS_DIRECTORY": str(engine.directory),
     }
+
+
+async def test_trigger_status_cancel_from_the_command_line(engine: Engine) -> None:
+    env = engine_env(engine)
     started = await journeys_async("trigger", "onboarding", "--to", "cli-1", "cli-2", env=env)
     assert started.returncode == 0, started.stderr
     trigger_id = started.stdout.split()[1]
@@ -120,12 +125,7 @@ async def test_trigger_status_cancel_from_the_command_line(engine: Engine) -> No
 
 
 async def test_trigger_gives_profile_fields_on_the_command_line(engine: Engine) -> None:
-    env = {
-        "JOURNEYS_TEMPORAL_ADDRESS": engine.settings.temporal.address,
-        "JOURNEYS_TEMPORAL_TASK_QUEUE": engine.settings.temporal.task_queue,
-        "JOURNEYS_STORE_URL": engine.settings.store.url,
-        "JOURNEYS_DIRECTORY": str(engine.directory),
-    }
+    env = engine_env(engine)
     own = '{"id": "cli-j", "email": "j@example.com"}'  # its own field wins over --field
     started = await journeys_async(
         "trigger",
@@ -156,12 +156,7 @@ async def test_trigger_gives_profile_fields_on_the_command_line(engine: Engine) 
 async def test_a_cohort_trigger_from_a_file_with_a_progress_bar(
     engine: Engine, tmp_path: Path
 ) -> None:
-    env = {
-        "JOURNEYS_TEMPORAL_ADDRESS": engine.settings.temporal.address,
-        "JOURNEYS_TEMPORAL_TASK_QUEUE": engine.settings.temporal.task_queue,
-        "JOURNEYS_STORE_URL": engine.settings.store.url,
-        "JOURNEYS_DIRECTORY": str(engine.directory),
-    }
+    env = engine_env(engine)
     engine.write(
         "note",
         f"journey: note\nsteps:\n  - send: ping\n    channel: webhook\n"
