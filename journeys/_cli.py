@@ -23,7 +23,9 @@ from journeys._process import (
     EXIT_OK,
     EXIT_UNAVAILABLE,
     EXIT_USAGE,
+    STOP_SIGNALS,
     WORKER_SHUTDOWN_GRACE,
+    exit_process,
     run_until_stopped,
 )
 from journeys.config import Settings, load_settings
@@ -88,12 +90,28 @@ def _with_client(
     directory = _directory(args, settings, required=journeys_dir)
 
     async def go() -> int:
+        loop = asyncio.get_running_loop()
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, _abandon)
         async with await JourneysClient.connect(
             settings, directory=directory, temporal=temporal
         ) as client:
             return await action(client)
 
     return asyncio.run(go())
+
+
+def _abandon() -> NoReturn:
+    """A one-shot command interrupted: exit 130 at once.
+
+    Cancelling it instead would make SQLAlchemy log, with a traceback, a connection it
+    could not close when the signal lands mid-query (a status waiting on Temporal); and
+    there is nothing to finish: each store write is a transaction of its own, and a
+    trigger retried with its idempotency key starts nothing twice.
+    """
+    if sys.stdout.isatty():
+        print()  # after a progress bar drawn with \r
+    exit_process(EXIT_INTERRUPTED)
 
 
 # -- commands -----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from temporalio.client import Client
 
 from journeys.devserver import DevServer, free_port
 from tests.helpers import REPO
@@ -263,3 +264,25 @@ def test_demo_keep_links_work_and_it_stops_on_the_first_signal(sig: signal.Signa
         assert page.status == 200
     _assert_clean(run, run.stop(sig))
     assert not _listening(ui_port)()
+
+
+ONE_SHOT = [signal.SIGTERM, signal.SIGINT]
+
+
+@pytest.mark.parametrize("sig", ONE_SHOT, ids=[s.name for s in ONE_SHOT])
+async def test_a_one_shot_command_interrupted_exits_130_quietly(
+    sig: signal.Signals, worker_env: dict[str, str], temporal: Client
+) -> None:
+    """No worker polls this task queue: ``--wait`` waits for ever."""
+    import asyncio
+
+    env = {**worker_env, "JOURNEYS_DIRECTORY": str(REPO / "journeys")}
+    recipient = f"one-shot-{sig.name}"
+    run = Running(
+        [sys.executable, "-m", "journeys", "trigger", "onboarding", "--to", recipient, "--wait"],
+        env,
+    )
+    await asyncio.to_thread(run.wait_until, lambda: run.printed(" done"), "waiting")
+    assert await asyncio.to_thread(run.stop, sig) == 130, run.output()
+    assert "".join(run.stderr) == ""
+    await temporal.get_workflow_handle(f"onboarding/{recipient}").terminate("test over")
