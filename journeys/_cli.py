@@ -16,7 +16,8 @@ from definitions.channels import CHANNELS
 from definitions.compiler import Library
 from definitions.errors import ConfigurationError, EngineUnavailableError, JourneysError
 from definitions.graph import to_mermaid
-from definitions.values import check_json, check_text, loads
+from journeys._cli_args import json_object, positive, usage
+from journeys._cli_args import recipients as parse_recipients
 from journeys._process import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -54,27 +55,6 @@ def _directory(args: argparse.Namespace, settings: Settings, *, required: bool =
             "set `directory` in journeys.toml or JOURNEYS_DIRECTORY, or pass --dir"
         )
     return directory
-
-
-def _usage(args: argparse.Namespace, message: str) -> NoReturn:
-    """A wrong command line: the command's usage and ``message``, exit 2."""
-    parser: argparse.ArgumentParser = args.command_parser
-    parser.error(message)
-
-
-def _json(args: argparse.Namespace, text: str | None, what: str) -> dict[str, Any]:
-    if text is None:
-        return {}
-    try:
-        value = loads(text)
-    except ValueError as exc:
-        _usage(args, f"{what}: {exc}")
-    if not isinstance(value, dict):
-        _usage(args, f"{what}: expected a JSON object, found {text[:40]!r}")
-    problems = check_json(value, what)
-    if problems:
-        _usage(args, "; ".join(problems))
-    return value
 
 
 def _with_client(
@@ -143,80 +123,6 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fields(args: argparse.Namespace) -> dict[str, Any]:
-    """``--field NAME=TEXT`` and ``--field NAME:=JSON``: profile fields for every recipient."""
-    fields: dict[str, Any] = {}
-    for item in args.field:
-        name, json_value, text = item.partition(":=")
-        if not json_value:
-            name, equals, text = item.partition("=")
-            if not equals:
-                _usage(args, f"--field: expected NAME=TEXT or NAME:=JSON, found {item[:40]!r}")
-        name = name.strip()
-        if not name or name == "id":
-            what = "the recipient's id is --to" if name == "id" else "a field name"
-            _usage(args, f"--field {item[:40]!r}: expected {what} before '='")
-        where = f"--field {name}"
-        if json_value:
-            try:
-                value = loads(text)
-            except ValueError as exc:
-                _usage(args, f"{where}: {exc}")
-        else:
-            value = text
-        problems = check_json(value, where) if json_value else check_text(text, where)
-        if problems:
-            _usage(args, "; ".join(problems))
-        fields[name] = value
-    return fields
-
-
-def _recipient(args: argparse.Namespace, text: str, where: str) -> Any:
-    """An id, or a JSON object with an ``id`` and profile fields."""
-    if not text.startswith("{"):
-        return text
-    try:
-        value = loads(text)
-    except ValueError as exc:
-        raise ConfigurationError(
-            f"{where}: expected a JSON object or an id, found {text[:40]!r} ({exc})"
-        ) from None
-    if not isinstance(value, dict):  # pragma: no cover - "{" starts an object or an error
-        raise ConfigurationError(f"{where}: expected a JSON object or an id, found {text[:40]!r}")
-    return value
-
-
-def _recipients(args: argparse.Namespace) -> list[Any]:
-    """``--to`` ids or JSON objects and the lines of ``--to-file``, with ``--field``s added.
-
-    A recipient's own fields (from its JSON object) win over ``--field`` values.
-    """
-    fields = _fields(args)
-    recipients: list[Any] = [_recipient(args, to, "--to") for to in args.to or []]
-    if args.to_file:
-        path = Path(args.to_file)
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise ConfigurationError(f"--to-file: cannot read {path}: {exc}") from None
-        except UnicodeDecodeError as exc:
-            raise ConfigurationError(
-                f"--to-file: {path}: expected UTF-8 text, found byte 0x{exc.object[exc.start]:02x}"
-                f" at byte {exc.start}"
-            ) from None
-        for number, line in enumerate(lines, 1):
-            line = line.strip()
-            if line:
-                recipients.append(_recipient(args, line, f"{path}:{number}"))
-    if not recipients:
-        _usage(args, "expected recipients: --to ID … or --to-file FILE")
-    if fields:
-        recipients = [
-            {**fields, **r} if isinstance(r, dict) else {"id": r, **fields} for r in recipients
-        ]
-    return recipients
-
-
 async def _follow(client: Any, trigger_id: str) -> Any:
     """Redraw a trigger's progress bar until every recipient has finished."""
     from journeys.report import progress_bar
@@ -237,8 +143,8 @@ async def _follow(client: Any, trigger_id: str) -> Any:
 
 
 def cmd_trigger(args: argparse.Namespace) -> int:
-    data = _json(args, args.data, "--data")
-    recipients = _recipients(args)
+    data = json_object(args, args.data, "--data")
+    recipients = parse_recipients(args)
 
     async def action(client: Any) -> int:
         handle = await client.trigger(
@@ -292,7 +198,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_track(args: argparse.Namespace) -> int:
-    data = _json(args, args.data, "--data")
+    data = json_object(args, args.data, "--data")
 
     async def action(client: Any) -> int:
         result = await client.track(args.recipient, args.event, data)
@@ -319,7 +225,7 @@ def cmd_messages(args: argparse.Namespace) -> int:
     from journeys.report import as_json
 
     if args.recipient is None and args.run is None:
-        _usage(args, "give --recipient ID and/or --run RUN")
+        usage(args, "give --recipient ID and/or --run RUN")
 
     async def action(client: Any) -> int:
         found = await client.messages(recipient=args.recipient, run=args.run, limit=args.limit)
@@ -346,8 +252,8 @@ def cmd_message(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    profile = _json(args, args.profile, "--profile") if args.profile else None
-    data = _json(args, args.data, "--data")
+    profile = json_object(args, args.profile, "--profile") if args.profile else None
+    data = json_object(args, args.data, "--data")
 
     async def action(client: Any) -> int:
         rendered = await client.preview(
@@ -367,7 +273,7 @@ def cmd_preferences(args: argparse.Namespace) -> int:
     for item in args.topic:
         name, _, value = item.partition("=")
         if value not in ("on", "off") or not name:
-            _usage(args, f"--topic expects NAME=on|off, found {item!r}")
+            usage(args, f"--topic expects NAME=on|off, found {item!r}")
         topics[name] = value == "on"
     unsubscribed = True if args.unsubscribe else False if args.resubscribe else None
 
@@ -475,7 +381,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     certfile = args.certfile or server.certfile
     keyfile = args.keyfile or server.keyfile
     if bool(certfile) != bool(keyfile):
-        _usage(args, "give both --certfile and --keyfile, or neither")
+        usage(args, "give both --certfile and --keyfile, or neither")
     directory = _directory(args, settings)
     if not (server.site_id and server.api_key) and not server.tokens:
         print(
@@ -527,17 +433,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     shown = make_url(settings.store.url).render_as_string(hide_password=True)
     print(f"store at {shown} is up to date")
     return 0
-
-
-def _positive(text: str) -> int:
-    """An option's whole number above zero (argparse makes the error an exit 2)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number above 0, found {text!r}")
-    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -643,7 +538,7 @@ def parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--recipient", metavar="ID", help="the recipient's messages")
     c.add_argument("--run", metavar="RUN", help="run id or workflow id")
-    c.add_argument("--limit", type=_positive, default=100, help="at most this many (default: 100)")
+    c.add_argument("--limit", type=positive, default=100, help="at most this many (default: 100)")
     c.add_argument("--json", action="store_true", help="print JSON")
     c = add("message", cmd_message, "show one message by id", journeys_dir=False)
     c.add_argument("id")
@@ -731,7 +626,7 @@ def parser() -> argparse.ArgumentParser:
     )
     c.add_argument(
         "--ui-port",
-        type=_positive,
+        type=positive,
         metavar="PORT",
         help="the Temporal UI's port (default: 8233, or a free one)",
     )
@@ -741,7 +636,7 @@ def parser() -> argparse.ArgumentParser:
         "run the HTTP API (Customer.io Track API, broadcasts, native) until SIGINT or SIGTERM",
     )
     c.add_argument("--host", help="address to listen on (default: [server] host)")
-    c.add_argument("--port", type=_positive, help="port (default: [server] port)")
+    c.add_argument("--port", type=positive, help="port (default: [server] port)")
     c.add_argument("--certfile", help="TLS certificate (PEM): serve HTTPS")
     c.add_argument("--keyfile", help="TLS private key (PEM)")
     add("migrate", cmd_migrate, "bring the store's schema up to date", journeys_dir=False)
