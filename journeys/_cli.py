@@ -4,20 +4,34 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from definitions.channels import CHANNELS
 from definitions.compiler import Library
-from definitions.errors import ConfigurationError, JourneysError
+from definitions.errors import ConfigurationError, EngineUnavailableError, JourneysError
 from definitions.graph import to_mermaid
-from definitions.values import loads
+from journeys._cli_args import json_object, positive, usage
+from journeys._cli_args import recipients as parse_recipients
+from journeys._process import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    STOP_SIGNALS,
+    WORKER_SHUTDOWN_GRACE,
+    exit_process,
+    run_until_stopped,
+)
 from journeys.config import Settings, load_settings
 from journeys.models import TriggerStatus
+from journeys.report import plural
 
 __all__ = ["main"]
 
@@ -26,20 +40,21 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.config)
 
 
-def _directory(args: argparse.Namespace, settings: Settings) -> Path:
-    return Path(getattr(args, "dir", None) or settings.directory)
+def _directory(args: argparse.Namespace, settings: Settings, *, required: bool = False) -> Path:
+    """The journeys directory: ``--dir``, else ``directory`` in the configuration.
 
+    Raises:
+        ConfigurationError: ``required`` and there is no such directory.
 
-def _json(text: str | None, what: str) -> dict[str, Any]:
-    if text is None:
-        return {}
-    try:
-        value = loads(text)
-    except ValueError as exc:
-        raise SystemExit(f"journeys: {what}: {exc}") from None
-    if not isinstance(value, dict):
-        raise SystemExit(f"journeys: {what}: expected a JSON object, found {text!r}")
-    return value
+    """
+    directory = Path(getattr(args, "dir", None) or settings.directory)
+    if required and not directory.is_dir():
+        where = "--dir" if getattr(args, "dir", None) else "`directory` in journeys.toml"
+        raise ConfigurationError(
+            f"no journeys directory at {directory.absolute()} (from {where}); "
+            "set `directory` in journeys.toml or JOURNEYS_DIRECTORY, or pass --dir"
+        )
+    return directory
 
 
 def _with_client(
@@ -47,18 +62,36 @@ def _with_client(
     action: Callable[[Any], Coroutine[Any, Any, int]],
     *,
     temporal: bool = True,
+    journeys_dir: bool = False,
 ) -> int:
     from journeys.client import JourneysClient
 
     settings = _settings(args)
+    directory = _directory(args, settings, required=journeys_dir)
 
     async def go() -> int:
+        loop = asyncio.get_running_loop()
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, _abandon)
         async with await JourneysClient.connect(
-            settings, directory=_directory(args, settings), temporal=temporal
+            settings, directory=directory, temporal=temporal
         ) as client:
             return await action(client)
 
     return asyncio.run(go())
+
+
+def _abandon() -> NoReturn:
+    """A one-shot command interrupted: exit 130 at once.
+
+    Cancelling it instead would make SQLAlchemy log, with a traceback, a connection it
+    could not close when the signal lands mid-query (a status waiting on Temporal); and
+    there is nothing to finish: each store write is a transaction of its own, and a
+    trigger retried with its idempotency key starts nothing twice.
+    """
+    if sys.stdout.isatty():
+        print()  # after a progress bar drawn with \r
+    exit_process(EXIT_INTERRUPTED)
 
 
 # -- commands -----------------------------------------------------------------------------
@@ -66,64 +99,28 @@ def _with_client(
 
 def cmd_validate(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    directory = _directory(args, settings)
-    if not directory.is_dir():
-        print(f"journeys: no journeys directory at {directory}", file=sys.stderr)
-        return 1
+    directory = _directory(args, settings, required=True)
     library = Library(directory)
     problems = library.check()
     for problem in problems:
         print(problem.format(), file=sys.stderr)
     if problems:
-        count = len(problems)
-        print(f"{count} problem{'s' if count != 1 else ''} found", file=sys.stderr)
-        return 1
+        print(f"{plural(len(problems), 'problem')} found", file=sys.stderr)
+        return EXIT_FAILED
     names = library.names()
+    listed = f" ({', '.join(names)})" if names else ""
     print(
-        f"ok: {len(names)} journeys ({', '.join(names)}), "
-        f"{len(library.template_names())} templates in {directory}"
+        f"ok: {plural(len(names), 'journey')}{listed}, "
+        f"{plural(len(library.template_names()), 'template')} in {directory}"
     )
-    return 0
+    return EXIT_OK
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    plan = Library(_directory(args, settings)).compile(args.name)
+    plan = Library(_directory(args, settings, required=True)).compile(args.name)
     sys.stdout.write(to_mermaid(plan))
     return 0
-
-
-def _recipients(args: argparse.Namespace) -> list[Any]:
-    """``--to`` ids, and the lines of ``--to-file``: ids, or JSON objects with an ``id``."""
-    recipients: list[Any] = list(args.to or [])
-    if args.to_file:
-        path = Path(args.to_file)
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise ConfigurationError(f"--to-file: cannot read {path}: {exc}") from None
-        except UnicodeDecodeError as exc:
-            raise ConfigurationError(
-                f"--to-file: {path}: expected UTF-8 text, found byte 0x{exc.object[exc.start]:02x}"
-                f" at byte {exc.start}"
-            ) from None
-        for number, line in enumerate(lines, 1):
-            line = line.strip()
-            if not line:
-                continue
-            if line.startswith("{"):
-                try:
-                    recipients.append(loads(line))
-                except ValueError as exc:
-                    raise ConfigurationError(
-                        f"{path}:{number}: expected a JSON object or an id, found {line[:40]!r}"
-                        f" ({exc})"
-                    ) from None
-            else:
-                recipients.append(line)
-    if not recipients:
-        raise ConfigurationError("expected recipients: --to ID … or --to-file FILE")
-    return recipients
 
 
 async def _follow(client: Any, trigger_id: str) -> Any:
@@ -146,8 +143,8 @@ async def _follow(client: Any, trigger_id: str) -> Any:
 
 
 def cmd_trigger(args: argparse.Namespace) -> int:
-    data = _json(args.data, "--data")
-    recipients = _recipients(args)
+    data = json_object(args, args.data, "--data")
+    recipients = parse_recipients(args)
 
     async def action(client: Any) -> int:
         handle = await client.trigger(
@@ -160,7 +157,7 @@ def cmd_trigger(args: argparse.Namespace) -> int:
         print(f"trigger {handle.trigger_id}")
         if handle.cohorts:
             print(
-                f"  {handle.recipients} recipients, started in cohorts by the workflow "
+                f"  {plural(handle.recipients, 'recipient')}, started in cohorts by the workflow "
                 f"{handle.journey}/{handle.trigger_id}"
             )
         for run in handle.runs:
@@ -170,7 +167,7 @@ def cmd_trigger(args: argparse.Namespace) -> int:
             await _follow(client, handle.trigger_id)
         return 0
 
-    return _with_client(args, action)
+    return _with_client(args, action, journeys_dir=True)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -201,14 +198,14 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_track(args: argparse.Namespace) -> int:
-    data = _json(args.data, "--data")
+    data = json_object(args, args.data, "--data")
 
     async def action(client: Any) -> int:
         result = await client.track(args.recipient, args.event, data)
-        started = f"; started {len(result.started)}" if result.started else ""
+        started = f"; started {plural(len(result.started), 'journey')}" if result.started else ""
         print(
-            f"recorded {args.event} for {args.recipient}; reached {result.reached} "
-            f"running journeys{started}"
+            f"recorded {args.event} for {args.recipient}; reached "
+            f"{plural(result.reached, 'running journey')}{started}"
         )
         return 0
 
@@ -228,7 +225,7 @@ def cmd_messages(args: argparse.Namespace) -> int:
     from journeys.report import as_json
 
     if args.recipient is None and args.run is None:
-        raise SystemExit("journeys messages: give --recipient ID and/or --run RUN")
+        usage(args, "give --recipient ID and/or --run RUN")
 
     async def action(client: Any) -> int:
         found = await client.messages(recipient=args.recipient, run=args.run, limit=args.limit)
@@ -255,8 +252,8 @@ def cmd_message(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    profile = _json(args.profile, "--profile") if args.profile else None
-    data = _json(args.data, "--data")
+    profile = json_object(args, args.profile, "--profile") if args.profile else None
+    data = json_object(args, args.data, "--data")
 
     async def action(client: Any) -> int:
         rendered = await client.preview(
@@ -276,7 +273,7 @@ def cmd_preferences(args: argparse.Namespace) -> int:
     for item in args.topic:
         name, _, value = item.partition("=")
         if value not in ("on", "off") or not name:
-            raise SystemExit(f"journeys preferences: --topic expects NAME=on|off, found {item!r}")
+            usage(args, f"--topic expects NAME=on|off, found {item!r}")
         topics[name] = value == "on"
     unsubscribed = True if args.unsubscribe else False if args.resubscribe else None
 
@@ -329,9 +326,10 @@ def cmd_unsubscribe(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from workers.worker import configure_logging, run_worker
 
+    settings = _settings(args)
     configure_logging()
-    asyncio.run(run_worker(_settings(args)))
-    return 0
+    asyncio.run(run_worker(settings))  # it stops cleanly on SIGINT and SIGTERM itself
+    return EXIT_OK
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -349,12 +347,13 @@ def cmd_inbox(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from journeys.demo import run_demo
 
-    return run_demo(keep=args.keep)
+    return run_demo(keep=args.keep, ui_port=args.ui_port)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from journeys.client import JourneysClient
     from journeys.server import create_app
 
     settings = _settings(args)
@@ -362,7 +361,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     certfile = args.certfile or server.certfile
     keyfile = args.keyfile or server.keyfile
     if bool(certfile) != bool(keyfile):
-        raise SystemExit("journeys serve: give both --certfile and --keyfile, or neither")
+        usage(args, "give both --certfile and --keyfile, or neither")
+    directory = _directory(args, settings)
     if not (server.site_id and server.api_key) and not server.tokens:
         print(
             "journeys serve: warning: no credentials are configured ([server] site_id with "
@@ -370,15 +370,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "refused",
             file=sys.stderr,
         )
-    uvicorn.run(
-        create_app(settings),
-        host=args.host or server.host,
-        port=args.port or server.port,
-        ssl_certfile=certfile,
-        ssl_keyfile=keyfile,
-        log_level="info",
-    )
-    return 0
+
+    async def go() -> int:
+        # Connected before serving: an unreachable engine is one line and exit 3, not a
+        # failed application startup with a traceback.
+        async with await JourneysClient.connect(settings, directory=directory) as client:
+            config = uvicorn.Config(
+                create_app(settings, client),
+                host=args.host or server.host,
+                port=args.port or server.port,
+                ssl_certfile=certfile,
+                ssl_keyfile=keyfile,
+                log_level="info",
+            )
+            api = uvicorn.Server(config)
+            # uvicorn's own signal handlers re-raise the signal once it has stopped (exit
+            # 143, or a KeyboardInterrupt): run_until_stopped handles signals instead.
+            api.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+            serving = asyncio.ensure_future(api.serve())
+            try:
+                await asyncio.shield(serving)
+            except asyncio.CancelledError:  # stopped: finish open requests, then the lifespan
+                api.should_exit = True
+                await serving
+        return EXIT_OK
+
+    return run_until_stopped(go)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -390,8 +407,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         store = await Store.open(settings.store.url)
         await store.close()
 
+    from sqlalchemy.engine import make_url
+
     asyncio.run(go())
-    print(f"store at {settings.store.url} is up to date")
+    shown = make_url(settings.store.url).render_as_string(hide_password=True)
+    print(f"store at {shown} is up to date")
     return 0
 
 
@@ -400,8 +420,22 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="journeys",
         description="Customer journeys as YAML, run as durable Temporal workflows.",
+        epilog=(
+            "Exit codes: 0 done (or a long-running command stopped by SIGINT/SIGTERM), "
+            "1 problems found or the request refused, 2 a wrong command line, "
+            "3 Temporal or the store cannot be reached, 130 interrupted."
+        ),
     )
-    top.add_argument("--config", help="configuration file (default: ./journeys.toml)")
+    config_help = "configuration file (default: $JOURNEYS_CONFIG or ./journeys.toml)"
+    top.add_argument("--config", help=config_help)
+    # The global options again, after the command: `journeys validate --config x.toml`.
+    # SUPPRESS keeps a value given before the command when none is given after it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help=config_help)
+    unread = argparse.ArgumentParser(add_help=False)
+    unread.add_argument(
+        "--config", default=argparse.SUPPRESS, help="accepted and not read: needs no configuration"
+    )
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(
@@ -410,18 +444,36 @@ def parser() -> argparse.ArgumentParser:
         text: str,
         *,
         journeys_dir: bool = True,
+        configured: bool = True,
     ) -> argparse.ArgumentParser:
-        command = sub.add_parser(name, help=text, description=text)
+        parents = [common if configured else unread]
+        command = sub.add_parser(name, help=text, description=text, parents=parents)
         if journeys_dir:
-            command.add_argument("--dir", help="journeys directory (default: from the config)")
-        command.set_defaults(func=func)
+            command.add_argument(
+                "--dir", help="journeys directory (default: `directory` in the configuration)"
+            )
+        command.set_defaults(func=func, command_parser=command)
         return command
 
     add("validate", cmd_validate, "check every journey, template and segment file")
     add("graph", cmd_graph, "print a journey as a Mermaid flowchart").add_argument("name")
     c = add("trigger", cmd_trigger, "start a journey for recipients")
     c.add_argument("name", help="the journey")
-    c.add_argument("--to", nargs="+", metavar="ID", help="recipient ids")
+    c.add_argument(
+        "--to",
+        nargs="+",
+        action="extend",
+        metavar="ID",
+        help='recipients: ids, or JSON objects with an id and profile fields ({"id": "u42", …})',
+    )
+    c.add_argument(
+        "--field",
+        action="append",
+        default=[],
+        metavar="NAME=TEXT",
+        help="a profile field for every recipient, e.g. --field email=ana@example.com; "
+        "NAME:=JSON for another JSON value (--field age:=42); repeat for more",
+    )
     c.add_argument(
         "--to-file",
         metavar="FILE",
@@ -441,51 +493,97 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--wait", action="store_true", help="show a progress bar until every recipient is done"
     )
-    c.add_argument("--data", help="JSON object the templates see as trigger.*")
-    c.add_argument("--idempotency-key", help="makes retrying this command safe")
-    c = add("status", cmd_status, "show a run (run id or workflow id) or a trigger (trg_…)")
+    c.add_argument("--data", metavar="JSON", help="JSON object the templates see as trigger.*")
+    c.add_argument("--idempotency-key", metavar="KEY", help="makes retrying this command safe")
+    c = add(
+        "status",
+        cmd_status,
+        "show a run (run id or workflow id) or a trigger (trg_…)",
+        journeys_dir=False,
+    )
     c.add_argument("id")
     c.add_argument("--recipient", metavar="ID", help="with a trigger id: that recipient's run")
     c.add_argument("--json", action="store_true", help="print JSON")
-    add("cancel", cmd_cancel, "cancel a run or every run of a trigger").add_argument("id")
+    c = add("cancel", cmd_cancel, "cancel a run or every run of a trigger", journeys_dir=False)
+    c.add_argument("id", help="a run id, workflow id or trigger id (trg_…)")
     c = add("track", cmd_track, "record an event for a recipient and signal their journeys")
     c.add_argument("recipient")
     c.add_argument("event")
-    c.add_argument("--data", help="JSON object with the event's data")
-    c = add("messages", cmd_messages, "list the messages of a recipient or a run")
-    c.add_argument("--recipient", metavar="ID")
+    c.add_argument("--data", metavar="JSON", help="JSON object with the event's data")
+    c = add(
+        "messages",
+        cmd_messages,
+        "list the messages of a recipient or a run (needs only the store)",
+        journeys_dir=False,
+    )
+    c.add_argument("--recipient", metavar="ID", help="the recipient's messages")
     c.add_argument("--run", metavar="RUN", help="run id or workflow id")
-    c.add_argument("--limit", type=int, default=100)
+    c.add_argument("--limit", type=positive, default=100, help="at most this many (default: 100)")
     c.add_argument("--json", action="store_true", help="print JSON")
-    c = add("message", cmd_message, "show one message by id")
+    c = add("message", cmd_message, "show one message by id", journeys_dir=False)
     c.add_argument("id")
     c.add_argument("--json", action="store_true", help="print JSON")
     c = add("preview", cmd_preview, "render a template for a recipient or a sample profile")
     c.add_argument("template")
-    c.add_argument("--channel", required=True, choices=list(CHANNELS))
+    c.add_argument("--channel", required=True, choices=list(CHANNELS), help="the variant to render")
     who = c.add_mutually_exclusive_group()
     who.add_argument("--recipient", metavar="ID", help="a stored profile")
     who.add_argument("--profile", metavar="JSON", help="a sample profile")
     c.add_argument("--data", metavar="JSON", help="trigger data (trigger.*)")
-    c = add("preferences", cmd_preferences, "show or change a recipient's preferences")
+    c = add(
+        "preferences",
+        cmd_preferences,
+        "show or change a recipient's preferences",
+        journeys_dir=False,
+    )
     c.add_argument("recipient")
     sub_or_not = c.add_mutually_exclusive_group()
     sub_or_not.add_argument("--unsubscribe", action="store_true", help="from all marketing")
-    sub_or_not.add_argument("--resubscribe", action="store_true")
+    sub_or_not.add_argument("--resubscribe", action="store_true", help="undo --unsubscribe")
+    channels = ", ".join(CHANNELS)
     c.add_argument(
-        "--opt-out", action="append", default=[], metavar="CHANNEL", choices=list(CHANNELS)
+        "--opt-out",
+        action="append",
+        default=[],
+        metavar="CHANNEL",
+        choices=list(CHANNELS),
+        help=f"no messages on this channel ({channels}); repeat for more",
     )
     c.add_argument(
-        "--opt-in", action="append", default=[], metavar="CHANNEL", choices=list(CHANNELS)
+        "--opt-in",
+        action="append",
+        default=[],
+        metavar="CHANNEL",
+        choices=list(CHANNELS),
+        help="undo --opt-out for this channel; repeat for more",
     )
-    c.add_argument("--topic", action="append", default=[], metavar="NAME=on|off")
-    c = add("suppress", cmd_suppress, "stop every message to a person or address")
+    c.add_argument(
+        "--topic",
+        action="append",
+        default=[],
+        metavar="NAME=on|off",
+        help="subscribe to (on) or leave (off) a topic; repeat for more",
+    )
+    c = add(
+        "suppress", cmd_suppress, "stop every message to a person or address", journeys_dir=False
+    )
     c.add_argument("value", help="a recipient id, or an address with --address")
     c.add_argument("--address", action="store_true", help="VALUE is an address")
-    c.add_argument("--reason", default="suppressed by an operator")
+    c.add_argument(
+        "--reason",
+        default="suppressed by an operator",
+        help="kept with the suppression (default: %(default)s)",
+    )
     c.add_argument("--lift", action="store_true", help="lift the suppression instead")
-    add("unsubscribe", cmd_unsubscribe, "apply a signed unsubscribe token").add_argument("token")
-    add("worker", cmd_worker, "run a worker (as `python -m workers`)", journeys_dir=False)
+    c = add("unsubscribe", cmd_unsubscribe, "apply a signed unsubscribe token", journeys_dir=False)
+    c.add_argument("token", help="the token of an unsubscribe link")
+    add(
+        "worker",
+        cmd_worker,
+        "run a worker (as `python -m workers`) until SIGINT or SIGTERM; in-flight activities "
+        f"get {WORKER_SHUTDOWN_GRACE.total_seconds():g} s to finish",
+        journeys_dir=False,
+    )
     c = add(
         "dev",
         cmd_dev,
@@ -500,13 +598,29 @@ def parser() -> argparse.ArgumentParser:
     c = add(
         "demo",
         cmd_demo,
-        "run a demo journey end to end with everything embedded",
+        "run a demo journey end to end with everything embedded (needs no configuration)",
         journeys_dir=False,
+        configured=False,
     )
-    c.add_argument("--keep", action="store_true", help="keep the server and UI up afterwards")
-    c = add("serve", cmd_serve, "run the HTTP API (Customer.io Track API, broadcasts, native)")
+    c.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the server and its UI up afterwards, until Ctrl-C or SIGTERM, "
+        "so the printed Temporal UI links work",
+    )
+    c.add_argument(
+        "--ui-port",
+        type=positive,
+        metavar="PORT",
+        help="the Temporal UI's port (default: 8233, or a free one)",
+    )
+    c = add(
+        "serve",
+        cmd_serve,
+        "run the HTTP API (Customer.io Track API, broadcasts, native) until SIGINT or SIGTERM",
+    )
     c.add_argument("--host", help="address to listen on (default: [server] host)")
-    c.add_argument("--port", type=int, help="port (default: [server] port)")
+    c.add_argument("--port", type=positive, help="port (default: [server] port)")
     c.add_argument("--certfile", help="TLS certificate (PEM): serve HTTPS")
     c.add_argument("--keyfile", help="TLS private key (PEM)")
     add("migrate", cmd_migrate, "bring the store's schema up to date", journeys_dir=False)
@@ -514,18 +628,28 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
-    args = parser().parse_args(argv)
-    # SIGTERM ends the command like Ctrl-C does, so servers it started are stopped too.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    """Run the command line; returns the exit code (see :mod:`journeys._process`)."""
+    # SIGTERM ends a one-shot command like Ctrl-C does, so what it started is stopped too;
+    # long-running commands stop cleanly on either (run_until_stopped).
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
+        args = parser().parse_args(argv)
         code: int = args.func(args)
+    except SystemExit as exc:  # argparse: --help (0) or a wrong command line (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except EngineUnavailableError as exc:
+        print(f"journeys: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except JourneysError as exc:
         print(f"journeys: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     return code
+
+
+def _interrupt(signum: int, frame: object) -> NoReturn:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

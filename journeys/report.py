@@ -13,12 +13,26 @@ from journeys.models import RunStatus, TriggerStatus
 __all__ = [
     "as_json",
     "cohort_text",
+    "outcome",
+    "plural",
     "progress_bar",
     "run_text",
     "status_json",
     "trigger_text",
     "ui_link",
 ]
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """``count`` and ``noun``, in the plural unless ``count`` is 1: "1 journey", "2 journeys".
+
+    Args:
+        count: how many.
+        noun: the singular; the last word takes an "s" unless ``many`` is given.
+        many: the plural, where adding "s" is wrong ("people").
+
+    """
+    return f"{count} {noun if count == 1 else many or noun + 's'}"
 
 
 def ui_link(ui_url: str, namespace: str, run: RunStatus) -> str:
@@ -29,7 +43,8 @@ def ui_link(ui_url: str, namespace: str, run: RunStatus) -> str:
     )
 
 
-def _outcome(entry: Any) -> str:
+def outcome(entry: Any) -> str:
+    """What one timeline entry did, in words: "sent via email to ana@example.com"."""
     detail = dict(entry.detail)
     parts = [entry.outcome]
     if entry.kind == "send":
@@ -72,7 +87,7 @@ def run_text(run: RunStatus) -> str:
         for entry in run.timeline:
             lines.append(
                 f"  {entry.at.strftime('%H:%M:%S.%f')[:-3]}  "
-                f"{entry.step:<{width}}  {entry.kind:<8}  {_outcome(entry)}"
+                f"{entry.step:<{width}}  {entry.kind:<8}  {outcome(entry)}"
             )
             if entry.detail.get("attempts"):
                 tried = " · ".join(
@@ -114,7 +129,7 @@ def cohort_text(trigger: TriggerStatus) -> str:
     """A cohort trigger: recipients by state, what happened at each step, its cohorts."""
     lines = [
         f"trigger {trigger.trigger_id}  journey {trigger.journey}  "
-        f"{trigger.recipients} recipients in cohorts",
+        f"{plural(trigger.recipients, 'recipient')} in cohorts",
         "  " + progress_bar(trigger),
     ]
     if trigger.skipped:

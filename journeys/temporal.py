@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
@@ -43,10 +44,16 @@ async def connect(settings: TemporalSettings) -> Client:
                 await asyncio.sleep(0.5)
                 continue
             raise EngineUnavailableError(
-                f"cannot reach Temporal at {settings.address}: {exc}. "
-                "Start one with `journeys dev`, or set [temporal] address."
+                f"cannot reach Temporal at {settings.address} ({_reason(exc)}); "
+                "start one with `journeys dev`, or set [temporal] address"
             ) from exc
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _reason(exc: Exception) -> str:
+    """The operating system's words in a connection error ("Connection refused"), or it all."""
+    found = re.search(r'(?:message|error): "([^"]+)"', str(exc))
+    return found.group(1) if found else str(exc)
 
 
 def search_attribute_flags() -> list[str]:

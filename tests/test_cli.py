@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +61,7 @@ def test_validate_reports_problems_with_locations(tmp_path: Path) -> None:
     assert "journeys/broken.yaml:3:5: unknown step kind" in result.stderr
     assert "(did you mean 'wait'?)" in result.stderr
     assert "1 problem found" in result.stderr
+    assert "problems" not in result.stderr
 
 
 def test_graph_prints_mermaid() -> None:
@@ -86,13 +88,18 @@ async def journeys_async(*args: str, env: dict[str, str]) -> subprocess.Complete
     return await asyncio.to_thread(journeys, *args, env=env)
 
 
-async def test_trigger_status_cancel_from_the_command_line(engine: Engine) -> None:
-    env = {
+def engine_env(engine: Engine) -> dict[str, str]:
+    """The environment that points the command at a test's engine."""
+    return {
         "JOURNEYS_TEMPORAL_ADDRESS": engine.settings.temporal.address,
         "JOURNEYS_TEMPORAL_TASK_QUEUE": engine.settings.temporal.task_queue,
         "JOURNEYS_STORE_URL": engine.settings.store.url,
         "JOURNEYS_DIRECTORY": str(engine.directory),
     }
+
+
+async def test_trigger_status_cancel_from_the_command_line(engine: Engine) -> None:
+    env = engine_env(engine)
     started = await journeys_async("trigger", "onboarding", "--to", "cli-1", "cli-2", env=env)
     assert started.returncode == 0, started.stderr
     trigger_id = started.stdout.split()[1]
@@ -108,7 +115,8 @@ async def test_trigger_status_cancel_from_the_command_line(engine: Engine) -> No
     tracked = await journeys_async(
         "track", "cli-1", "subscription_started", "--data", '{"plan": "pro"}', env=env
     )
-    assert "reached 1 running journeys" in tracked.stdout
+    assert "reached 1 running journey;" not in tracked.stdout
+    assert tracked.stdout.strip().endswith("reached 1 running journey")
     cancelled = await journeys_async("cancel", trigger_id, env=env)
     assert cancelled.returncode == 0, cancelled.stderr
     assert "cancelled" in cancelled.stdout
@@ -117,15 +125,39 @@ async def test_trigger_status_cancel_from_the_command_line(engine: Engine) -> No
     assert "unknown run or trigger 'no-such-run'" in missing.stderr
 
 
+async def test_trigger_gives_profile_fields_on_the_command_line(engine: Engine) -> None:
+    env = engine_env(engine)
+    own = '{"id": "cli-j", "email": "j@example.com"}'  # its own field wins over --field
+    started = await journeys_async(
+        "trigger",
+        "onboarding",
+        "--to",
+        "cli-f",
+        "--to",  # repeated: both are recipients
+        own,
+        "--field",
+        "email=f@example.com",
+        "--field",
+        "plan=pro",
+        "--field",
+        "seats:=3",
+        env=env,
+    )
+    assert started.returncode == 0, started.stderr
+    runs = {line.split()[0]: line.split()[1] for line in started.stdout.splitlines()[1:]}
+    for recipient, address in (("cli-f", "f@example.com"), ("cli-j", "j@example.com")):
+        await engine.until_at(runs[recipient], "wait_1d")
+        shown = await journeys_async("status", runs[recipient], env=env)
+        assert f"welcome  send      sent via email to {address}" in shown.stdout, shown.stdout
+        person = await engine.client.person(recipient)
+        assert person.attributes == {"email": address, "plan": "pro", "seats": 3}
+    await journeys_async("cancel", started.stdout.split()[1], env=env)
+
+
 async def test_a_cohort_trigger_from_a_file_with_a_progress_bar(
     engine: Engine, tmp_path: Path
 ) -> None:
-    env = {
-        "JOURNEYS_TEMPORAL_ADDRESS": engine.settings.temporal.address,
-        "JOURNEYS_TEMPORAL_TASK_QUEUE": engine.settings.temporal.task_queue,
-        "JOURNEYS_STORE_URL": engine.settings.store.url,
-        "JOURNEYS_DIRECTORY": str(engine.directory),
-    }
+    env = engine_env(engine)
     engine.write(
         "note",
         f"journey: note\nsteps:\n  - send: ping\n    channel: webhook\n"
@@ -152,14 +184,29 @@ async def test_a_cohort_trigger_from_a_file_with_a_progress_bar(
 
 
 def test_demo_runs_end_to_end() -> None:
-    result = journeys("demo", timeout=300)
+    from journeys.demo import DEMO_PEOPLE
+    from journeys.devserver import free_port
+
+    result = journeys("demo", "--ui-port", str(free_port()), timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
+    assert "triggered journey 'demo' for 4 people" in out
     assert "done: {'completed': 4}" in out
     assert "emails caught: 4" in out
     assert "webhooks received: 3" in out
-    assert "cleo did app_activated" in out
-    assert "/namespaces/default/workflows/demo%2Fana/" in out
+    assert "cleo  did app_activated" in out
+    # The live progress follows every run to its end, step by step, by name.
+    progress = [m.groups() for m in re.finditer(r"(?m)^  \[ *[\d.]+s\] (\S+) +(.*)$", out)]
+    assert progress and not any(what == "→ running" for _, what in progress), out
+    for person in DEMO_PEOPLE:
+        mine = [what for who, what in progress if who == person["id"]]
+        assert mine[-1] == "completed", mine
+        steps = [m.split(":")[0] for m in mine if ":" in m]
+        last = "pro_tips" if person["plan"] == "pro" else "crm_note"
+        assert steps == ["welcome", "wait_2s", "activation", "plan_check", last], mine
+    # Its server stops with it: no links to a UI that is gone, but how to keep it.
+    assert "Temporal UI: http" not in out
+    assert "`journeys demo --keep` keeps them up" in out
 
 
 def test_dev_server_keeps_state_in_a_file(tmp_path: Path) -> None:

@@ -251,3 +251,15 @@ async def test_devices_given_with_a_profile_are_registered(store: Store) -> None
     with pytest.raises(InvalidRequestError, match=r"devices of dg\[0\]: expected a token"):
         await store.profiles.upsert([("dg", {"plan": "free", "devices": [7]})])
     assert (await store.profiles.get("dg") or {})["plan"] == "pro"  # nothing written
+
+
+async def test_migrating_logs_nothing_at_info(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every command and worker start migrates the store: alembic's progress is not news."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    store = await Store.open(f"sqlite:///{tmp_path}/fresh.db")
+    await store.close()
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("alembic")] == []

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
+import sys
 
-from journeys.config import load_settings
-from workers.worker import configure_logging, run_worker
+from journeys.__main__ import run
 
 
 def main() -> None:
-    """Run the worker until interrupted."""
-    configure_logging()
-    asyncio.run(run_worker(load_settings()))
+    """``journeys worker``: the same options, signals, exit codes and clean exit."""
+    run(["worker", *sys.argv[1:]])
 
 
 if __name__ == "__main__":

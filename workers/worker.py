@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -18,6 +19,7 @@ from definitions.channels import CHANNELS
 from definitions.runtime import channel_queue
 from definitions.trigger_workflow import TriggerWorkflow
 from definitions.workflow import JourneyWorkflow
+from journeys._process import STOP_SIGNALS, WORKER_SHUTDOWN_GRACE
 from journeys.config import Settings
 from journeys.store import Store
 from journeys.temporal import connect, ensure_search_attributes
@@ -67,12 +69,25 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 
 
 def build_workers(
-    client: Client, activities: JourneyActivities, task_queue: str, settings: Settings
+    client: Client,
+    activities: JourneyActivities,
+    task_queue: str,
+    settings: Settings,
+    *,
+    graceful_shutdown: timedelta = timedelta(),
 ) -> list[Worker]:
     """The workers of one process: workflows and checks, and one per channel's sends.
 
     A channel's ``rate_limit`` (messages per second) becomes its task queue's activity rate
     limit, which the Temporal server enforces across every worker polling it.
+
+    Args:
+        client: the Temporal client.
+        activities: the activities to run.
+        task_queue: the main task queue.
+        settings: the configuration (channels' rate limits).
+        graceful_shutdown: how long running activities may go on once shutdown begins.
+
     """
     main = Worker(
         client,
@@ -80,6 +95,7 @@ def build_workers(
         workflows=[JourneyWorkflow, TriggerWorkflow],
         activities=activities.all(),
         workflow_runner=workflow_runner(),
+        graceful_shutdown_timeout=graceful_shutdown,
     )
     workers = [main]
     for name in activities.channels:
@@ -90,6 +106,7 @@ def build_workers(
                 task_queue=channel_queue(task_queue, name),
                 activities=activities.sends(),
                 max_task_queue_activities_per_second=rate,
+                graceful_shutdown_timeout=graceful_shutdown,
             )
         )
     return workers
@@ -107,6 +124,7 @@ async def running_worker(
     client: Client | None = None,
     task_queue: str | None = None,
     activities: JourneyActivities | None = None,
+    graceful_shutdown: timedelta = timedelta(),
 ) -> AsyncIterator[list[Worker]]:
     """The workers running in the background of the current event loop until the block ends.
 
@@ -115,6 +133,8 @@ async def running_worker(
         client: a Temporal client (default: one connected from the settings).
         task_queue: the main task queue (default: the configured one).
         activities: the activities to run (default: built from the settings).
+        graceful_shutdown: once the block ends, how long running activities may go on
+            before they are cancelled (default: cancelled at once).
 
     """
     if warning := settings.preferences.link_warning():
@@ -133,7 +153,9 @@ async def running_worker(
     queue = task_queue or settings.temporal.task_queue
     try:
         async with contextlib.AsyncExitStack() as stack:
-            workers = build_workers(client, activities, queue, settings)
+            workers = build_workers(
+                client, activities, queue, settings, graceful_shutdown=graceful_shutdown
+            )
             for worker in workers:
                 await stack.enter_async_context(worker)
             yield workers
@@ -144,18 +166,52 @@ async def running_worker(
             await store.close()
 
 
-async def run_worker(settings: Settings) -> None:
-    """Run a worker until SIGINT or SIGTERM, then finish in-flight tasks and stop."""
+async def run_worker(settings: Settings, *, grace: timedelta = WORKER_SHUTDOWN_GRACE) -> None:
+    """Run a worker until SIGINT or SIGTERM, then stop gracefully.
+
+    On the first signal the worker stops polling for new tasks, lets running activities
+    (sends, store writes) finish for up to ``grace``, and cancels what is still running
+    then: Temporal sees those attempts fail and retries them on another worker, by the
+    activity's retry policy (a send's message record keeps a retried send from going out
+    twice). A signal while the worker is still connecting stops it at once; more signals
+    while it stops are logged and otherwise waited out.
+
+    Args:
+        settings: the configuration.
+        grace: how long running activities may go on once stopping.
+
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    task = asyncio.current_task()
+    polling = False
+
+    def on_signal(sig: signal.Signals) -> None:
+        if stop.is_set():
+            log.info("%s again: still stopping (running activities have up to %s)", sig.name, grace)
+            return
+        stop.set()
+        if not polling and task is not None:
+            task.cancel()  # still connecting: nothing to finish
+
+    for sig in STOP_SIGNALS:
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    async with running_worker(settings):
-        log.info(
-            "worker polling task queue %r on %s",
-            settings.temporal.task_queue,
-            settings.temporal.address,
-        )
-        await stop.wait()
-        log.info("stopping the worker")
+            loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        async with running_worker(settings, graceful_shutdown=grace):
+            polling = True
+            log.info(
+                "worker polling task queue %r on %s",
+                settings.temporal.task_queue,
+                settings.temporal.address,
+            )
+            await stop.wait()
+            log.info("stopping the worker: running activities have up to %s to finish", grace)
+    except asyncio.CancelledError:
+        if polling or not stop.is_set():
+            raise
+    finally:
+        for sig in STOP_SIGNALS:
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(sig)
+    log.info("worker stopped")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection
+from sqlalchemy import Connection, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from definitions.errors import EngineUnavailableError
@@ -84,8 +85,17 @@ class Store:
                 await asyncio.sleep(0.2 * (attempt + 1))  # another process is migrating
             except OSError as exc:
                 raise EngineUnavailableError(
-                    f"cannot reach the store at {self.url}: {exc}"
+                    "cannot reach the store at "
+                    f"{make_url(self.url).render_as_string(hide_password=True)}: {exc}"
                 ) from exc
+
+
+_ALEMBIC_LOG = logging.getLogger("alembic")
+if _ALEMBIC_LOG.level == logging.NOTSET:
+    # The store migrates itself on every start: alembic's INFO lines ("Context impl
+    # SQLiteImpl.", "Running upgrade …") would show on every command and worker start
+    # under an INFO log. Its warnings still show; an app that sets the level keeps it.
+    _ALEMBIC_LOG.setLevel(logging.WARNING)
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
