@@ -3,7 +3,7 @@
 From the bottom: the language (``definitions``: the compiler, plans and the workflows, which
 run in Temporal's sandbox), then what activities stand on (the store, the settings, consent
 and the Temporal connection), the activities, the worker, and on top what users touch (the
-client, the CLI, the HTTP server, ``journeys dev`` and the demo). A module may import its own
+client, the CLI, the HTTP server, ``journeys dev``, the demo, and every ``__main__``). A module may import its own
 layer and those below it, never one above: a provider library cannot leak into workflow
 code, and the store cannot come to depend on the client.
 """
@@ -19,7 +19,13 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("language", ("definitions",)),
     (
         "foundation",
-        ("journeys.store", "journeys.config", "journeys.consent", "journeys.temporal"),
+        (
+            "journeys.store",
+            "journeys.config",
+            "journeys.consent",
+            "journeys.temporal",
+            "journeys._process",  # exit codes, signals, leaving without an abort
+        ),
     ),
     ("activities", ("activities",)),
     ("worker", ("workers",)),
@@ -31,7 +37,12 @@ PACKAGES = ("definitions", "activities", "workers", "journeys")
 
 
 def layer_of(module: str) -> int | None:
-    """The layer's index, or None for a module outside the project (the stdlib, a library)."""
+    """The layer's index, or None for a module outside the project (the stdlib, a library).
+
+    A package's ``__main__`` (``python -m workers``) is an entry point: the top of the stack.
+    """
+    if module.endswith(".__main__") and module.split(".")[0] in PACKAGES:
+        return len(LAYERS) - 1
     best: tuple[int, int] | None = None
     for index, (_, prefixes) in enumerate(LAYERS):
         for prefix in prefixes:
