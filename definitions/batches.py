@@ -11,14 +11,16 @@ import asyncio
 from collections import Counter
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from definitions import contract as c
+    from definitions.conditions import Condition
     from definitions.plan import Plan
-    from definitions.runtime import CHECK_RETRY
+    from definitions.runtime import CHECK_RETRY, TYPED_RESULTS_PATCH
     from definitions.steps.window import WindowStep
 
 __all__ = ["Batches", "chunks"]
@@ -35,7 +37,7 @@ def chunks(items: list[str], size: int) -> list[list[str]]:
 
 
 class Batches:
-    """Mixed into :class:`definitions.cohort.Cohort`: its calls to activities."""
+    """Mixed into :class:`definitions.interpreter.Cohort`: its calls to activities."""
 
     input: c.JourneyInput
     plan: Plan
@@ -51,50 +53,81 @@ class Batches:
         def member_progress(self, rid: str) -> c.RunProgress: ...
         def windowed(self) -> bool: ...
 
-    async def check(self, condition: Any, members: list[str], summary: str) -> list[str]:
+    def typed_results(self) -> bool:
+        """Whether this run calls the activities that return a dataclass (see the patch)."""
+        return workflow.patched(TYPED_RESULTS_PATCH)
+
+    async def check(self, condition: Condition, members: list[str], summary: str) -> list[str]:
         """The members a condition holds for now (one activity per thousand members)."""
         if self.single:
-            held: bool = await workflow.execute_activity(
-                c.EVALUATE,
-                c.EvaluateInput(condition, members[0]),
-                result_type=bool,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=CHECK_RETRY,
-                summary=summary,
-            )
-            return list(members) if held else []
+            return list(members) if await self._holds(condition, members[0], summary) else []
+        typed = self.typed_results()
         found = await asyncio.gather(
             *(
-                workflow.execute_activity(
-                    c.EVALUATE_MANY,
-                    c.EvaluateManyInput(condition, chunk),
-                    result_type=list[str],
-                    start_to_close_timeout=timedelta(minutes=2),
-                    retry_policy=CHECK_RETRY,
-                    summary=f"{summary} ({len(chunk)} recipients)",
-                )
+                self._matching(condition, chunk, f"{summary} ({len(chunk)} recipients)", typed)
                 for chunk in chunks(members, _CHECK_CHUNK)
             )
         )
         return [rid for part in found for rid in part]
 
+    async def _holds(self, condition: Condition, rid: str, summary: str) -> bool:
+        """Whether a condition holds for one member (a cohort of one)."""
+        request = c.EvaluateInput(condition, rid)
+        options = _check_options(timedelta(seconds=30), summary)
+        if self.typed_results():
+            result: c.EvaluateResult = await workflow.execute_activity(
+                c.EVALUATE_V2, request, result_type=c.EvaluateResult, **options
+            )
+            return result.holds
+        held: bool = await workflow.execute_activity(
+            c.EVALUATE, request, result_type=bool, **options
+        )
+        return held
+
+    async def _matching(
+        self, condition: Condition, chunk: list[str], summary: str, typed: bool
+    ) -> list[str]:
+        """The members of one chunk a condition holds for."""
+        request = c.EvaluateManyInput(condition, chunk)
+        options = _check_options(timedelta(minutes=2), summary)
+        if typed:
+            result: c.EvaluateManyResult = await workflow.execute_activity(
+                c.EVALUATE_MANY_V2, request, result_type=c.EvaluateManyResult, **options
+            )
+            return result.matched
+        matched: list[str] = await workflow.execute_activity(
+            c.EVALUATE_MANY, request, result_type=list[str], **options
+        )
+        return matched
+
     async def window_delays(self, step: WindowStep, members: list[str]) -> list[float]:
         """Seconds until the window opens for each member."""
         now = workflow.now()
+        typed = self.typed_results()
         found = await asyncio.gather(
             *(
-                workflow.execute_activity(
-                    c.WINDOW_MANY,
+                self._delays(
                     c.WindowManyInput(step, chunk, now),
-                    result_type=list[float],
-                    start_to_close_timeout=timedelta(minutes=2),
-                    retry_policy=CHECK_RETRY,
-                    summary=f"{step.id}: when does {step.label} open? ({len(chunk)} recipients)",
+                    f"{step.id}: when does {step.label} open? ({len(chunk)} recipients)",
+                    typed,
                 )
                 for chunk in chunks(members, _CHECK_CHUNK)
             )
         )
         return [seconds for part in found for seconds in part]
+
+    async def _delays(self, request: c.WindowManyInput, summary: str, typed: bool) -> list[float]:
+        """Seconds until the window opens for each member of one chunk."""
+        options = _check_options(timedelta(minutes=2), summary)
+        if typed:
+            result: c.WindowManyResult = await workflow.execute_activity(
+                c.WINDOW_MANY_V2, request, result_type=c.WindowManyResult, **options
+            )
+            return result.seconds
+        delays: list[float] = await workflow.execute_activity(
+            c.WINDOW_MANY, request, result_type=list[float], **options
+        )
+        return delays
 
     def _closable(self, rid: str) -> bool:
         """An ended member whose timeline is complete (their send step written)."""
@@ -111,15 +144,17 @@ class Batches:
             return
         self.closed.update(ended)
         workflow_id = workflow.info().workflow_id
+        name = c.CLOSE_V2 if self.typed_results() else c.CLOSE
         await asyncio.gather(
             *(
                 workflow.execute_activity(
-                    c.CLOSE,
+                    name,
                     c.CloseInput(
                         workflow_id,
                         [self.member_progress(rid) for rid in chunk],
                         [self.states[rid].member.run_id for rid in chunk],
                     ),
+                    result_type=c.CloseResult if name == c.CLOSE_V2 else None,
                     start_to_close_timeout=timedelta(minutes=1),
                     retry_policy=CHECK_RETRY,
                     summary=f"{len(chunk)} recipient(s) done",
@@ -127,3 +162,15 @@ class Batches:
                 for chunk in chunks(ended, _CLOSE_CHUNK)
             )
         )
+
+
+class _CheckOptions(TypedDict):
+    """The options of every condition and window activity."""
+
+    start_to_close_timeout: timedelta
+    retry_policy: RetryPolicy
+    summary: str
+
+
+def _check_options(timeout: timedelta, summary: str) -> _CheckOptions:
+    return {"start_to_close_timeout": timeout, "retry_policy": CHECK_RETRY, "summary": summary}

@@ -1,6 +1,6 @@
 """One round of a send step on one channel: its activities, their answers, the store's word.
 
-Workflow code, mixed into :class:`definitions.cohort.Cohort` under
+Workflow code, mixed into :class:`definitions.interpreter.Cohort` under
 :class:`definitions.sends.Sends`. A round starts the send activities for some members —
 the single-recipient activity for a cohort of one, one batch activity per channel's
 ``batch_size`` members otherwise — and settles each member with its answer as it comes.

@@ -48,7 +48,7 @@ on from the step after the current one (``Group.detach``)."""
 
 
 class Sends(SendRounds):
-    """Mixed into :class:`definitions.cohort.Cohort`: its send steps."""
+    """Mixed into :class:`definitions.interpreter.Cohort`: its send steps."""
 
     after_send: dict[str, tuple[str, str, str, dict[str, Any]]]
     unrecorded: dict[str, tuple[SendStep, list[c.SendResult]]]

@@ -29,7 +29,7 @@ import json
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from definitions.errors import InvalidRequestError
 
@@ -39,6 +39,7 @@ __all__ = [
     "MAX_ID_LENGTH",
     "MAX_TIMESTAMP",
     "MIN_TIMESTAMP",
+    "JSONValue",
     "check_document",
     "check_id",
     "check_json",
@@ -50,6 +51,9 @@ __all__ = [
     "require_id",
     "require_timestamp",
 ]
+
+JSONValue: TypeAlias = str | int | float | bool | list["JSONValue"] | dict[str, "JSONValue"] | None
+"""A JSON value as Python holds it (what ``json.loads`` gives)."""
 
 MAX_DEPTH = 32
 """How deep objects and arrays may nest (a flat object is depth 1)."""

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from definitions.plan import MAIN, Plan
     from definitions.send_rounds import Outstanding
     from definitions.sends import Sends
+    from definitions.values import JSONValue
 
 __all__ = ["Cohort"]
 
@@ -186,7 +187,7 @@ class Cohort(Sends, Batches):
         )
 
     def record(
-        self, step: str, kind: str, outcome: str, members: Iterable[str], **detail: Any
+        self, step: str, kind: str, outcome: str, members: Iterable[str], **detail: JSONValue
     ) -> None:
         """Add an entry to each member's timeline, and count it for the step."""
         now = workflow.now()
@@ -216,7 +217,7 @@ class Cohort(Sends, Batches):
         self._note(rid, "cancel", "cancelled")
         return True
 
-    def _note(self, rid: str, kind: str, outcome: str, **detail: Any) -> None:
+    def _note(self, rid: str, kind: str, outcome: str, **detail: JSONValue) -> None:
         """Record a member's exit or cancel, after the send in flight for them if any."""
         at = self.states[rid].current or "-"
         if self.in_flight[rid] > 0:
