@@ -34,6 +34,7 @@ from definitions.errors import (
 )
 from definitions.steps.window import seconds_until_open
 from definitions.templates import RenderError, render_string
+from definitions.values import JSONValue
 from journeys.config import PreferenceSettings
 from journeys.consent import blocked_reason, sign_unsubscribe
 from journeys.store import MessageRecord, Store
@@ -134,7 +135,7 @@ class JourneyActivities(BatchActivities):
         async with heartbeating(), self.sending:
             return await self.deliver(request)
 
-    async def deliver(self, request: c.SendInput, known: Known | None = None) -> c.SendResult:
+    async def deliver(self, request: c.SendInput, known: Known | None = None) -> c.SendResult:  # noqa: C901  (one message's whole way out, each exit a recorded outcome)
         """The body of ``send_message``, shared with the batched ``send_messages``.
 
         Args:
@@ -167,7 +168,7 @@ class JourneyActivities(BatchActivities):
             *,
             reason: str | None = None,
             provider_id: str | None = None,
-            **detail: Any,
+            **detail: JSONValue,
         ) -> MessageRecord:
             return MessageRecord(
                 message_id,

@@ -57,6 +57,10 @@ class Outstanding:
     """The end of the message's retry window (None: runs started before windows)."""
 
 
+_Handle = workflow.ActivityHandle[c.SendResult | c.SendManyResult]
+"""A send activity: a single send's or a batch's."""
+
+
 class SendRounds:
     """The activities of a send step's rounds (see the module)."""
 
@@ -169,7 +173,7 @@ class SendRounds:
         step: SendStep,
         channel: str,
         batch: list[str],
-        handle: Any,
+        handle: _Handle,
         retrying: list[str],
     ) -> None:
         """Settle a batch's members with its answer, when it comes."""
