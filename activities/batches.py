@@ -15,7 +15,6 @@ import asyncio
 import dataclasses
 import logging
 import time
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +32,7 @@ from journeys.store.messages import MessageKey
 if TYPE_CHECKING:
     from journeys.store import Store
 
-__all__ = ["OUTAGE_AFTER", "SENDS_AT_ONCE", "WITHDRAW_WAIT", "BatchActivities", "progress_json"]
+__all__ = ["OUTAGE_AFTER", "SENDS_AT_ONCE", "WITHDRAW_WAIT", "BatchActivities"]
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +46,6 @@ retried after the backoff instead of each message meeting the outage on its own.
 WITHDRAW_WAIT = 60.0
 """Seconds a withdrawal waits for a message being handed to a provider right then; past
 it, the attempt handing it over is taken to be gone."""
-
-
-def progress_json(progress: c.RunProgress) -> dict[str, Any]:
-    """A run's final progress as JSON for the store (times as ISO strings)."""
-    data = asdict(progress)
-    for entry in data["timeline"]:
-        entry["at"] = entry["at"].isoformat()
-    return data
 
 
 class BatchActivities:
@@ -274,7 +265,7 @@ class BatchActivities:
         await self.store.runs.close(
             request.workflow_id,
             [
-                (run_id, progress_json(progress))
+                (run_id, c.progress_json(progress))
                 for run_id, progress in zip(request.run_ids, request.runs, strict=True)
             ],
         )

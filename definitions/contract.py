@@ -7,7 +7,7 @@ last, so fields can be added without breaking runs in flight.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -67,6 +67,7 @@ __all__ = [
     "WindowManyResult",
     "WithdrawInput",
     "WithdrawResult",
+    "progress_json",
 ]
 
 WORKFLOW = "Journey"
@@ -188,6 +189,14 @@ class RunProgress:
     exit_reason: str | None = None
     counts: CohortCounts | None = None
     """For a cohort of more than one: how many recipients did what (no timeline)."""
+
+
+def progress_json(progress: RunProgress) -> dict[str, Any]:
+    """A run's final progress as JSON for the store (times as ISO strings)."""
+    data = asdict(progress)
+    for entry in data["timeline"]:
+        entry["at"] = entry["at"].isoformat()
+    return data
 
 
 @dataclass(frozen=True)
