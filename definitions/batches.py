@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from definitions import contract as c
@@ -24,6 +23,17 @@ with workflow.unsafe.imports_passed_through():
     from definitions.steps.window import WindowStep
 
 __all__ = ["Batches", "chunks"]
+
+_Bare = TypeVar("_Bare")
+_Typed = TypeVar("_Typed")
+
+_TYPED = {
+    c.EVALUATE: c.EVALUATE_V2,
+    c.EVALUATE_MANY: c.EVALUATE_MANY_V2,
+    c.WINDOW_MANY: c.WINDOW_MANY_V2,
+    c.CLOSE: c.CLOSE_V2,
+}
+"""Each activity with a bare result, and its counterpart returning a dataclass."""
 
 _CHECK_CHUNK = 1000
 """Recipients per condition or window activity."""
@@ -60,74 +70,86 @@ class Batches:
     async def check(self, condition: Condition, members: list[str], summary: str) -> list[str]:
         """The members a condition holds for now (one activity per thousand members)."""
         if self.single:
-            return list(members) if await self._holds(condition, members[0], summary) else []
-        typed = self.typed_results()
+            held = await self._ask(
+                c.EVALUATE,
+                c.EvaluateInput(condition, members[0]),
+                (bool, c.EvaluateResult, lambda r: r.holds),
+                timedelta(seconds=30),
+                summary,
+            )
+            return list(members) if held else []
         found = await asyncio.gather(
             *(
-                self._matching(condition, chunk, f"{summary} ({len(chunk)} recipients)", typed)
+                self._ask(
+                    c.EVALUATE_MANY,
+                    c.EvaluateManyInput(condition, chunk),
+                    (list[str], c.EvaluateManyResult, lambda r: r.matched),
+                    timedelta(minutes=2),
+                    f"{summary} ({len(chunk)} recipients)",
+                )
                 for chunk in chunks(members, _CHECK_CHUNK)
             )
         )
         return [rid for part in found for rid in part]
 
-    async def _holds(self, condition: Condition, rid: str, summary: str) -> bool:
-        """Whether a condition holds for one member (a cohort of one)."""
-        request = c.EvaluateInput(condition, rid)
-        options = _check_options(timedelta(seconds=30), summary)
-        if self.typed_results():
-            result: c.EvaluateResult = await workflow.execute_activity(
-                c.EVALUATE_V2, request, result_type=c.EvaluateResult, **options
-            )
-            return result.holds
-        held: bool = await workflow.execute_activity(
-            c.EVALUATE, request, result_type=bool, **options
-        )
-        return held
-
-    async def _matching(
-        self, condition: Condition, chunk: list[str], summary: str, typed: bool
-    ) -> list[str]:
-        """The members of one chunk a condition holds for."""
-        request = c.EvaluateManyInput(condition, chunk)
-        options = _check_options(timedelta(minutes=2), summary)
-        if typed:
-            result: c.EvaluateManyResult = await workflow.execute_activity(
-                c.EVALUATE_MANY_V2, request, result_type=c.EvaluateManyResult, **options
-            )
-            return result.matched
-        matched: list[str] = await workflow.execute_activity(
-            c.EVALUATE_MANY, request, result_type=list[str], **options
-        )
-        return matched
-
     async def window_delays(self, step: WindowStep, members: list[str]) -> list[float]:
         """Seconds until the window opens for each member."""
         now = workflow.now()
-        typed = self.typed_results()
         found = await asyncio.gather(
             *(
-                self._delays(
+                self._ask(
+                    c.WINDOW_MANY,
                     c.WindowManyInput(step, chunk, now),
+                    (list[float], c.WindowManyResult, lambda r: r.seconds),
+                    timedelta(minutes=2),
                     f"{step.id}: when does {step.label} open? ({len(chunk)} recipients)",
-                    typed,
                 )
                 for chunk in chunks(members, _CHECK_CHUNK)
             )
         )
         return [seconds for part in found for seconds in part]
 
-    async def _delays(self, request: c.WindowManyInput, summary: str, typed: bool) -> list[float]:
-        """Seconds until the window opens for each member of one chunk."""
-        options = _check_options(timedelta(minutes=2), summary)
-        if typed:
-            result: c.WindowManyResult = await workflow.execute_activity(
-                c.WINDOW_MANY_V2, request, result_type=c.WindowManyResult, **options
+    async def _ask(
+        self,
+        name: str,
+        request: object,
+        shapes: tuple[type[_Bare], type[_Typed], Callable[[_Typed], _Bare]],
+        timeout: timedelta,
+        summary: str,
+    ) -> _Bare:
+        """Call a condition or window activity, in the shape this run's history has.
+
+        Runs with the typed-results patch call ``_TYPED[name]``, which returns a dataclass;
+        runs started before call ``name`` itself, whose result is a bare value.
+
+        Args:
+            name: the activity with the bare result.
+            request: its input.
+            shapes: the bare result's type, the typed result's, and the bare value in it.
+            timeout: the activity's start-to-close timeout.
+            summary: what the Temporal UI shows.
+
+        """
+        bare, typed, unwrap = shapes
+        if self.typed_results():
+            result: _Typed = await workflow.execute_activity(
+                _TYPED[name],
+                request,
+                result_type=typed,
+                start_to_close_timeout=timeout,
+                retry_policy=CHECK_RETRY,
+                summary=summary,
             )
-            return result.seconds
-        delays: list[float] = await workflow.execute_activity(
-            c.WINDOW_MANY, request, result_type=list[float], **options
+            return unwrap(result)
+        value: _Bare = await workflow.execute_activity(
+            name,
+            request,
+            result_type=bare,
+            start_to_close_timeout=timeout,
+            retry_policy=CHECK_RETRY,
+            summary=summary,
         )
-        return delays
+        return value
 
     def _closable(self, rid: str) -> bool:
         """An ended member whose timeline is complete (their send step written)."""
@@ -144,7 +166,7 @@ class Batches:
             return
         self.closed.update(ended)
         workflow_id = workflow.info().workflow_id
-        name = c.CLOSE_V2 if self.typed_results() else c.CLOSE
+        name = _TYPED[c.CLOSE] if self.typed_results() else c.CLOSE
         await asyncio.gather(
             *(
                 workflow.execute_activity(
@@ -162,15 +184,3 @@ class Batches:
                 for chunk in chunks(ended, _CLOSE_CHUNK)
             )
         )
-
-
-class _CheckOptions(TypedDict):
-    """The options of every condition and window activity."""
-
-    start_to_close_timeout: timedelta
-    retry_policy: RetryPolicy
-    summary: str
-
-
-def _check_options(timeout: timedelta, summary: str) -> _CheckOptions:
-    return {"start_to_close_timeout": timeout, "retry_policy": CHECK_RETRY, "summary": summary}
