@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from definitions.conditions import Condition
     from definitions.plan import Plan
     from definitions.runtime import CHECK_RETRY, TYPED_RESULTS_PATCH
+    from definitions.steps.send import SendStep
     from definitions.steps.window import WindowStep
 
 __all__ = ["Batches", "chunks"]
@@ -55,8 +56,8 @@ class Batches:
     states: dict[str, c.MemberState]
     closed: set[str]
     in_flight: Counter[str]
-    unrecorded: dict[str, Any]
-    after_send: dict[str, Any]
+    unrecorded: dict[str, tuple[SendStep, list[c.SendResult]]]
+    after_send: dict[str, tuple[str, str, str, dict[str, Any]]]
 
     if TYPE_CHECKING:
 

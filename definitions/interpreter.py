@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from definitions.plan import MAIN, Plan
     from definitions.send_rounds import Outstanding
     from definitions.sends import Sends
+    from definitions.steps.send import SendStep
     from definitions.values import JSONValue
 
 __all__ = ["Cohort"]
@@ -64,7 +65,7 @@ class Cohort(Sends, Batches):
         """Exits and cancels that came while a send was in flight for the member."""
         self.outstanding: dict[str, Outstanding] = {}
         """Members' messages a send activity has not answered for yet."""
-        self.unrecorded: dict[str, tuple[Any, list[c.SendResult]]] = {}
+        self.unrecorded: dict[str, tuple[SendStep, list[c.SendResult]]] = {}
         """Members in a send step whose entry for it is not written yet, with their tries."""
         self.event_version = 0
         self.tasks: list[asyncio.Task[None]] = []
