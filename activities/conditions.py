@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,6 +11,7 @@ from definitions.conditions import (
     AllCondition,
     AnyCondition,
     AttributeCondition,
+    Condition,
     EventCondition,
     NotCondition,
     SegmentCondition,
@@ -21,9 +24,9 @@ __all__ = ["attribute_value", "compare", "count_matches", "evaluate"]
 _MISSING = object()
 
 
-def attribute_value(profile: dict[str, Any], path: str) -> Any:
+def attribute_value(profile: dict[str, Any], path: str) -> object:
     """The value at a dotted path in a profile (``address.city``), or a missing marker."""
-    value: Any = profile
+    value: object = profile
     for part in path.split("."):
         if not isinstance(value, dict) or part not in value:
             return _MISSING
@@ -31,7 +34,7 @@ def attribute_value(profile: dict[str, Any], path: str) -> Any:
     return value
 
 
-def _kind(value: Any) -> str:
+def _kind(value: object) -> str:
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int | float):
@@ -43,11 +46,28 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _same(actual: Any, expected: Any) -> bool:
+def _same(actual: object, expected: object) -> bool:
     return _kind(actual) == _kind(expected) and bool(actual == expected)
 
 
-def compare(actual: Any, op: str, expected: Any) -> bool:
+def _contains(actual: object, expected: object) -> bool:
+    """Text in text, an item in a list, a key in an object."""
+    if isinstance(actual, str | dict):
+        return isinstance(expected, str) and expected in actual
+    if isinstance(actual, list):
+        return any(_same(item, expected) for item in actual)
+    return False
+
+
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
+
+
+def compare(actual: object, op: str, expected: object) -> bool:
     """Apply a comparison operator; values of different kinds never match.
 
     The kinds are text, number, boolean and null (``true`` is not ``1``), as in the SQL
@@ -63,26 +83,15 @@ def compare(actual: Any, op: str, expected: Any) -> bool:
     if op == "ne":
         return not _same(actual, expected)
     if op == "in":
-        return any(_same(actual, item) for item in expected)
+        return isinstance(expected, list) and any(_same(actual, item) for item in expected)
     if op == "contains":
-        if isinstance(actual, str):
-            return isinstance(expected, str) and expected in actual
-        if isinstance(actual, list):
-            return any(_same(item, expected) for item in actual)
-        if isinstance(actual, dict):
-            return isinstance(expected, str) and expected in actual
-        return False
+        return _contains(actual, expected)
     if _kind(actual) != _kind(expected) or _kind(actual) not in ("number", "text"):
         return False
-    if op == "gt":
-        return bool(actual > expected)
-    if op == "gte":
-        return bool(actual >= expected)
-    if op == "lt":
-        return bool(actual < expected)
-    if op == "lte":
-        return bool(actual <= expected)
-    raise ValueError(f"unknown operator {op!r}")
+    order = _ORDER.get(op)
+    if order is None:
+        raise ValueError(f"unknown operator {op!r}")
+    return order(actual, expected)
 
 
 def count_matches(count: int, op: str, number: int) -> bool:
@@ -97,7 +106,7 @@ def count_matches(count: int, op: str, number: int) -> bool:
 
 
 async def evaluate(
-    condition: Any,
+    condition: Condition,
     recipient_id: str,
     store: Store,
     *,
@@ -110,15 +119,7 @@ async def evaluate(
             profile = await store.profiles.get(recipient_id) or {"id": recipient_id}
         return compare(attribute_value(profile, condition.attribute), condition.op, condition.value)
     if isinstance(condition, EventCondition):
-        since = None
-        if condition.within:
-            since = (now or datetime.now(UTC)) - timedelta(seconds=parse_duration(condition.within))
-        times = await store.events.count(recipient_id, condition.event, since)
-        if condition.count is not None:
-            done = count_matches(times, condition.count.op, condition.count.number)
-        else:
-            done = times > 0
-        return done == condition.happened
+        return await _did(condition, recipient_id, store, now)
     if isinstance(condition, SegmentCondition):
         if condition.manual:
             return await store.segments.is_member(condition.segment, recipient_id)
@@ -135,3 +136,18 @@ async def evaluate(
                 return not wanted
         return wanted
     raise TypeError(f"not a condition: {condition!r}")
+
+
+async def _did(
+    condition: EventCondition, recipient_id: str, store: Store, now: datetime | None
+) -> bool:
+    """Whether an event condition holds: done (so many times, within the frame) or not."""
+    since = None
+    if condition.within:
+        since = (now or datetime.now(UTC)) - timedelta(seconds=parse_duration(condition.within))
+    times = await store.events.count(recipient_id, condition.event, since)
+    if condition.count is not None:
+        done = count_matches(times, condition.count.op, condition.count.number)
+    else:
+        done = times > 0
+    return done == condition.happened

@@ -57,7 +57,7 @@ class ChannelSettings(BaseModel):
 
     @field_validator("retry_window", mode="before")
     @classmethod
-    def _duration(cls, value: Any) -> Any:
+    def _duration(cls, value: object) -> object:
         if isinstance(value, str):
             try:
                 return parse_duration(value)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -122,7 +122,10 @@ class ManualSegment(SchemaModel):
     description: str = ""
 
 
-def _segment_kind(value: Any) -> str:
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _segment_kind(value: object) -> str:
     manual = isinstance(value, ManualSegment) or (isinstance(value, dict) and "manual" in value)
     return "seg:manual" if manual else "seg:condition"
 
@@ -139,7 +142,7 @@ class SegmentsSpec(SchemaModel):
     segments: dict[str, SegmentDefinition] = Field(default_factory=dict)
 
 
-def _validate(model: type[BaseModel], source: SourceFile, problems: list[Diagnostic]) -> Any | None:
+def _validate(model: type[_M], source: SourceFile, problems: list[Diagnostic]) -> _M | None:
     if not isinstance(source.data, dict):
         found = "an empty file" if source.data is None else "a " + type(source.data).__name__
         problems.append(
@@ -181,7 +184,7 @@ def _modified(path: Path) -> int:
         return 0
 
 
-def _body_problems(body: Any) -> list[str]:
+def _body_problems(body: object) -> list[str]:
     """A variant's JSON field (a webhook's body) must be a value of the value domain."""
     problems = [p.split(": ", 1)[1] for p in check_json(body, "body")]
     if not problems and body is not None:
@@ -538,7 +541,7 @@ class CompileContext:
         self.sequences[name] = ids
         return name
 
-    def condition(self, condition: Any, where: Located) -> Any:
+    def condition(self, condition: Condition, where: Located) -> Condition:
         """The condition with every segment it names filled in (reporting what cannot be).
 
         A condition beyond the limits once filled in (:data:`MAX_CONDITION_PARTS`,
@@ -571,9 +574,9 @@ class CompileContext:
             return segments.fill(condition)
         return condition
 
-    def _reference(self, condition: Any, where: Located, name: str) -> Located:
+    def _reference(self, condition: Condition, where: Located, name: str) -> Located:
         """Where the condition first names segment ``name`` (else ``where``)."""
-        pending: list[tuple[Any, Located]] = [(condition, where)]
+        pending: list[tuple[Condition, Located]] = [(condition, where)]
         for node, at in pending:
             if isinstance(node, SegmentCondition):
                 if node.segment == name:

@@ -39,7 +39,7 @@ __all__ = [
 Op = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "exists"]
 
 
-def _scalar(value: Any) -> bool:
+def _scalar(value: object) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
 
@@ -177,7 +177,7 @@ _KINDS: dict[str, type[SchemaModel]] = {
 CONDITION_KEYS = tuple(_KINDS)
 
 
-def _condition_kind(value: Any) -> str | None:
+def _condition_kind(value: object) -> str | None:
     if isinstance(value, dict):
         key = next((k for k in _KINDS if k in value), None)
         return None if key is None else f"cond:{key}"
@@ -205,7 +205,7 @@ for _model in (SegmentCondition, AllCondition, AnyCondition, NotCondition):
     _model.model_rebuild()
 
 
-def children(condition: Any) -> list[Any]:
+def children(condition: Condition) -> list[Condition]:
     """The conditions directly inside a combination (or a resolved segment)."""
     if isinstance(condition, AllCondition):
         return list(condition.all)
@@ -218,7 +218,7 @@ def children(condition: Any) -> list[Any]:
     return []
 
 
-def event_names(condition: Any) -> set[str]:
+def event_names(condition: Condition) -> set[str]:
     """Names of the events a condition looks at (through resolved segments too)."""
     names = {condition.event} if isinstance(condition, EventCondition) else set()
     for child in children(condition):
@@ -226,7 +226,7 @@ def event_names(condition: Any) -> set[str]:
     return names
 
 
-def segment_names(condition: Any) -> set[str]:
+def segment_names(condition: Condition) -> set[str]:
     """Names of the segments a condition refers to directly or below."""
     names = {condition.segment} if isinstance(condition, SegmentCondition) else set()
     for child in children(condition):
@@ -235,7 +235,7 @@ def segment_names(condition: Any) -> set[str]:
     return names
 
 
-def describe_condition(condition: Any) -> str:
+def describe_condition(condition: Condition) -> str:
     """A one-line reading of a condition, for graphs and the Temporal UI."""
     if isinstance(condition, AttributeCondition):
         if condition.op == "exists":
@@ -254,7 +254,7 @@ def describe_condition(condition: Any) -> str:
     return joiner.join(f"({describe_condition(c)})" for c in children(condition))
 
 
-def only_lasting_events(condition: Any) -> bool:
+def only_lasting_events(condition: Condition) -> bool:
     """True when only new events can change the condition (events ever done, no attributes).
 
     Such an exit goal needs checking only when one of its events arrives, not before every

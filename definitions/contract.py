@@ -7,7 +7,7 @@ last, so fields can be added without breaking runs in flight.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,25 +21,32 @@ __all__ = [
     "CANCEL_RECIPIENT_UPDATE",
     "CLAIM",
     "CLOSE",
+    "CLOSE_V2",
     "COUNTS_QUERY",
     "EVALUATE",
     "EVALUATE_MANY",
+    "EVALUATE_MANY_V2",
+    "EVALUATE_V2",
     "MEMBER_QUERY",
     "SEND",
     "SEND_MANY",
     "TRIGGER_WORKFLOW",
     "WINDOW",
     "WINDOW_MANY",
+    "WINDOW_MANY_V2",
     "WITHDRAW",
     "WORKFLOW",
     "ClaimInput",
     "ClaimResult",
     "CloseInput",
+    "CloseResult",
     "CohortCounts",
     "CohortMember",
     "CohortSnapshot",
     "EvaluateInput",
     "EvaluateManyInput",
+    "EvaluateManyResult",
+    "EvaluateResult",
     "EventSignal",
     "GroupSnapshot",
     "JourneyInput",
@@ -57,8 +64,10 @@ __all__ = [
     "TriggerProgress",
     "WindowInput",
     "WindowManyInput",
+    "WindowManyResult",
     "WithdrawInput",
     "WithdrawResult",
+    "progress_json",
 ]
 
 WORKFLOW = "Journey"
@@ -72,6 +81,16 @@ WINDOW_MANY = "window_delays"
 CLAIM = "claim_cohort"
 CLOSE = "close_runs"
 WITHDRAW = "withdraw_messages"
+
+# Activities returning a result dataclass, called by runs that have the
+# ``typed-activity-results`` patch marker (``runtime.TYPED_RESULTS_PATCH``). The names
+# above them return bare values and stay registered for runs started before, whose
+# histories hold those bare payloads (and for ``definitions.legacy``, the only caller of
+# ``WINDOW``: the cohort interpreter asks ``WINDOW_MANY`` even for a cohort of one).
+EVALUATE_V2 = "evaluate_condition_v2"
+EVALUATE_MANY_V2 = "evaluate_conditions_v2"
+WINDOW_MANY_V2 = "window_delays_v2"
+CLOSE_V2 = "close_runs_v2"
 
 EVENT_SIGNAL = "event"
 PROGRESS_QUERY = "progress"
@@ -170,6 +189,14 @@ class RunProgress:
     exit_reason: str | None = None
     counts: CohortCounts | None = None
     """For a cohort of more than one: how many recipients did what (no timeline)."""
+
+
+def progress_json(progress: RunProgress) -> dict[str, Any]:
+    """A run's final progress as JSON for the store (times as ISO strings)."""
+    data = asdict(progress)
+    for entry in data["timeline"]:
+        entry["at"] = entry["at"].isoformat()
+    return data
 
 
 @dataclass(frozen=True)
@@ -398,3 +425,31 @@ class WithdrawResult:
     results: list[SendResult]
     withdrawn: list[bool] = field(default_factory=list)
     """For each message (same order): True when this withdrawal is what stopped it."""
+
+
+@dataclass(frozen=True)
+class EvaluateResult:
+    """Whether a condition holds for a recipient now."""
+
+    holds: bool
+
+
+@dataclass(frozen=True)
+class EvaluateManyResult:
+    """The recipients a condition holds for now, in the order they were given."""
+
+    matched: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class WindowManyResult:
+    """Seconds until the window opens for each recipient, in the order they were given."""
+
+    seconds: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CloseResult:
+    """How many runs the store marked ended."""
+
+    closed: int = 0

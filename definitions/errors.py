@@ -148,7 +148,7 @@ class DeliveryError(JourneysError):
         self.stale = list(stale)
 
     @classmethod
-    def crossing(cls, message: str, **options: Any) -> ApplicationError:
+    def crossing(cls, message: str, **options: Any) -> ApplicationError:  # noqa: ANN401  (ApplicationError's own keyword options, passed through)
         """The error as an activity raises it: an ``ApplicationError`` typed by the class.
 
         Its ``type`` is the class's name, which workflows and retry policies match
@@ -198,7 +198,7 @@ class APIError(JourneysError):
 
     """
 
-    def __init__(self, message: str, *, status: int, body: Any = None) -> None:
+    def __init__(self, message: str, *, status: int, body: object = None) -> None:
         super().__init__(message)
         self.status = status
         self.body = body
@@ -212,7 +212,7 @@ class RateLimitError(APIError):
     """429 after the retries; ``retry_after`` says how long the server asked to wait."""
 
     def __init__(
-        self, message: str, *, status: int, body: Any = None, retry_after: float | None = None
+        self, message: str, *, status: int, body: object = None, retry_after: float | None = None
     ) -> None:
         super().__init__(message, status=status, body=body)
         self.retry_after = retry_after

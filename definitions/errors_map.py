@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from definitions.conditions import CONDITION_KEYS
 from definitions.diagnostics import Diagnostic, closest, describe_value, shown
@@ -51,7 +52,11 @@ _TAGS = ("step:", "cond:", "seg:", "entry:")
 
 
 def _diagnostic(
-    item: Any, raw: Located, source: SourceFile, root: type[BaseModel] | None, base: Located
+    item: ErrorDetails,
+    raw: Located,
+    source: SourceFile,
+    root: type[BaseModel] | None,
+    base: Located,
 ) -> Diagnostic:
     kind = item["type"]
     where = (*base, *_strip(raw))
@@ -95,7 +100,7 @@ def _diagnostic(
     return source.diagnostic(where, message)
 
 
-def _not_a_kind(kind: str, where: Located, found: Any, source: SourceFile) -> Diagnostic:
+def _not_a_kind(kind: str, where: Located, found: object, source: SourceFile) -> Diagnostic:
     from definitions.steps import KINDS
 
     what, names = ("step", list(KINDS)) if kind == "not_a_step" else ("condition", CONDITION_KEYS)
@@ -149,7 +154,7 @@ def _allowed_keys(root: type[BaseModel] | None, loc: Located) -> list[str]:
     return [f.alias or n for n, f in model.model_fields.items()]
 
 
-def _model_in(annotation: Any, *, item: bool = False) -> Any:
+def _model_in(annotation: object, *, item: bool = False) -> type[BaseModel] | None:
     """The model class inside ``X | None``, ``list[X]`` (with ``item``) or ``dict[str, X]``."""
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     origin = typing.get_origin(annotation)

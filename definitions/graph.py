@@ -42,13 +42,12 @@ def to_mermaid(plan: Plan) -> str:
             node = _node_id(step_id)
             text = _text(f"{step_id}: {kind.label(step)}")
             shape = {
-                "branch": f'{{"{text}"}}',
-                "split": f'{{"{text}"}}',
-                "exit": f'(["{text}"])',
-            }.get(step.kind, f'["{text}"]')
+                "decision": f'{{"{text}"}}',
+                "end": f'(["{text}"])',
+            }.get(kind.shape, f'["{text}"]')
             lines.append(f"  {node}{shape}")
             connect(loose, node)
-            if step.kind == "exit":
+            if kind.shape == "end":
                 return []
             branches = kind.branches(step)
             if not branches:

@@ -10,20 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from definitions import contract as c
+    from definitions.conditions import Condition
     from definitions.plan import Plan
     from definitions.runtime import STEP_KEY, bucket
-    from definitions.steps import KINDS
+    from definitions.steps import KINDS, Step
     from definitions.steps.send import SendStep
     from definitions.steps.window import WindowStep
+    from definitions.values import JSONValue
 
 if TYPE_CHECKING:
-    from definitions.cohort import Cohort
+    from definitions.interpreter import Cohort
 
 __all__ = ["Group"]
 
@@ -51,7 +53,7 @@ class Group:
         self.cohort = cohort
         self._members = members
         self.frames = frames
-        self._step: Any = None
+        self._step: Step | None = None
         self.resume = resume
         """Set when the group was parked at a wait by the previous run (continue-as-new)."""
         self._first = first
@@ -114,7 +116,7 @@ class Group:
         if not cohort.single:
             await cohort.close(cohort.order)
 
-    def _enter(self, step: Any) -> None:
+    def _enter(self, step: Step) -> None:
         cohort = self.cohort
         members = self.members
         for rid in members:
@@ -218,7 +220,7 @@ class Group:
             finally:
                 self.parked = None
 
-    async def check(self, condition: Any, summary: str) -> list[str]:
+    async def check(self, condition: Condition, summary: str) -> list[str]:
         """The members a condition holds for now."""
         return await self.cohort.check(condition, self.members, summary)
 
@@ -251,7 +253,12 @@ class Group:
         return bucket(salt, recipient_id)
 
     def record(
-        self, step: str, kind: str, outcome: str, members: list[str] | None = None, **detail: Any
+        self,
+        step: str,
+        kind: str,
+        outcome: str,
+        members: list[str] | None = None,
+        **detail: JSONValue,
     ) -> None:
         """Add an entry to the timelines of members (by default, the whole group)."""
         self.cohort.record(

@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 with workflow.unsafe.imports_passed_through():
     from definitions import contract as c
     from definitions.conditions import (
+        Condition,
         describe_condition,
         event_names,
         only_lasting_events,
@@ -37,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from definitions.steps.send import SendStep
     from definitions.steps.split import choose_path
     from definitions.steps.window import WindowStep
+    from definitions.values import JSONValue
 
 __all__ = ["LegacyRun"]
 
@@ -128,7 +130,7 @@ class LegacyRun:
             self._enter(step_id, KINDS[step.kind].label(step))
             await self._run_step(step)
 
-    async def _run_step(self, step: Any) -> None:
+    async def _run_step(self, step: Any) -> None:  # noqa: ANN401  (frozen: dispatches on step.kind as it did)
         """The step kinds' code as it was when these runs started."""
         kind = step.kind
         if kind == "send":
@@ -237,7 +239,9 @@ class LegacyRun:
         return await self._outcome(channel, delivery)
 
     @staticmethod
-    async def _outcome(channel: str, delivery: Any) -> c.SendResult:
+    async def _outcome(
+        channel: str, delivery: workflow.ActivityHandle[c.SendResult]
+    ) -> c.SendResult:
         try:
             result: c.SendResult = await delivery
         except ActivityError as err:
@@ -280,7 +284,7 @@ class LegacyRun:
         self._unused_events[event] -= 1
         return True
 
-    async def check(self, condition: Any, summary: str) -> bool:
+    async def check(self, condition: Condition, summary: str) -> bool:
         """Evaluate a condition in the evaluate activity."""
         result: bool = await workflow.execute_activity(
             c.EVALUATE,
@@ -309,7 +313,7 @@ class LegacyRun:
         """A number in [0, 100) fixed by the salt and the recipient id."""
         return bucket(salt, self._input.recipient_id)
 
-    def record(self, step: str, kind: str, outcome: str, **detail: Any) -> None:
+    def record(self, step: str, kind: str, outcome: str, **detail: JSONValue) -> None:
         """Add an entry to the timeline."""
         self._timeline.append(c.TimelineEntry(step, kind, outcome, workflow.now(), detail))
 

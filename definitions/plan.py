@@ -8,10 +8,9 @@ and editing YAML never changes a run already in flight.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from definitions.conditions import Condition
-from definitions.steps import AnyStep
+from definitions.steps import AnyStep, Step
 from definitions.templates import CompiledTemplate
 
 __all__ = ["MAIN", "Plan"]
@@ -49,6 +48,7 @@ class Plan:
     broadcast_id: int | None = None
     """The id Customer.io's broadcast API (``/v1/campaigns/{id}/triggers``) knows it by."""
 
-    def step(self, step_id: str) -> Any:
+    def step(self, step_id: str) -> Step:
         """The compiled step with this id."""
-        return self.steps[step_id]
+        step: Step = self.steps[step_id]
+        return step

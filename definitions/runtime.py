@@ -36,6 +36,7 @@ __all__ = [
     "SEND_RETRY",
     "STEP_KEY",
     "TRIGGER_KEY",
+    "TYPED_RESULTS_PATCH",
     "WINDOWED_RETRY",
     "WINDOWED_SENDS_PATCH",
     "bucket",
@@ -63,6 +64,10 @@ COHORTS_PATCH = "cohorts"
 WINDOWED_SENDS_PATCH = "send-retry-window"
 """Sends retried for a window of time, withdrawn on cancel; runs started before keep
 five attempts and wait for a send in flight when cancelled."""
+
+TYPED_RESULTS_PATCH = "typed-activity-results"
+"""Conditions, windows and closes through the activities that return a dataclass
+(``contract.EVALUATE_V2``…); runs started before keep the ones with bare results."""
 
 CHECK_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 SEND_ATTEMPTS = 5

@@ -18,6 +18,7 @@ from typing import Any
 from definitions.conditions import (
     AllCondition,
     AnyCondition,
+    Condition,
     NotCondition,
     SegmentCondition,
     children,
@@ -62,7 +63,7 @@ class Shape:
     """Each segment named, with the level (1 = the top) of its ``segment:`` node."""
 
 
-def shape(condition: Any) -> Shape:
+def shape(condition: Condition) -> Shape:
     """The shape of a condition as written (segments not filled in), without recursion."""
     result = Shape()
     pending = [(condition, 1)]
@@ -172,7 +173,7 @@ class Segments:
             )
         return SegmentInfo(parts, height, chain, problem)
 
-    def measure(self, condition: Any) -> tuple[int, int, list[tuple[str, str]]]:
+    def measure(self, condition: Condition) -> tuple[int, int, list[tuple[str, str]]]:
         """Parts and levels of a condition once filled in, and the problems of its segments.
 
         Problems come as (segment named, message).
@@ -191,7 +192,7 @@ class Segments:
             height = max(height, level - 1 + info.height)
         return parts, height, problems
 
-    def fill(self, condition: Any) -> Any:
+    def fill(self, condition: Condition) -> Condition:
         """The condition with its segments filled in (only when :meth:`measure` found none)."""
         if isinstance(condition, SegmentCondition):
             return self.segment(condition.segment)

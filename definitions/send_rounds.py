@@ -1,6 +1,6 @@
 """One round of a send step on one channel: its activities, their answers, the store's word.
 
-Workflow code, mixed into :class:`definitions.cohort.Cohort` under
+Workflow code, mixed into :class:`definitions.interpreter.Cohort` under
 :class:`definitions.sends.Sends`. A round starts the send activities for some members —
 the single-recipient activity for a cohort of one, one batch activity per channel's
 ``batch_size`` members otherwise — and settles each member with its answer as it comes.
@@ -55,6 +55,10 @@ class Outstanding:
     """The member's results on the step's channels so far (shared with the send)."""
     retry_until: datetime | None = None
     """The end of the message's retry window (None: runs started before windows)."""
+
+
+_Handle = workflow.ActivityHandle[c.SendResult | c.SendManyResult]
+"""A send activity: a single send's or a batch's."""
 
 
 class SendRounds:
@@ -169,7 +173,7 @@ class SendRounds:
         step: SendStep,
         channel: str,
         batch: list[str],
-        handle: Any,
+        handle: _Handle,
         retrying: list[str],
     ) -> None:
         """Settle a batch's members with its answer, when it comes."""

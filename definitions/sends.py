@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from definitions.runtime import WINDOWED_SENDS_PATCH, retry_window, send_entry
     from definitions.send_rounds import Outstanding, SendRounds
     from definitions.steps.send import SendStep
+    from definitions.values import JSONValue
 
 if TYPE_CHECKING:
     from definitions.group import Group
@@ -48,7 +49,7 @@ on from the step after the current one (``Group.detach``)."""
 
 
 class Sends(SendRounds):
-    """Mixed into :class:`definitions.cohort.Cohort`: its send steps."""
+    """Mixed into :class:`definitions.interpreter.Cohort`: its send steps."""
 
     after_send: dict[str, tuple[str, str, str, dict[str, Any]]]
     unrecorded: dict[str, tuple[SendStep, list[c.SendResult]]]
@@ -58,7 +59,7 @@ class Sends(SendRounds):
 
         def active(self, members: Iterable[str]) -> list[str]: ...
         def record(
-            self, step: str, kind: str, outcome: str, members: Iterable[str], **detail: Any
+            self, step: str, kind: str, outcome: str, members: Iterable[str], **detail: JSONValue
         ) -> None: ...
 
     def windowed(self) -> bool:

@@ -60,7 +60,7 @@ class SourceFile:
         source = lines[line].rstrip() if 0 <= line < len(lines) else ""
         return Diagnostic(self.path, line + 1, column + 1, message, source)
 
-    def node(self, where: Located) -> Any:
+    def node(self, where: Located) -> Any:  # noqa: ANN401  (YAML data: any shape, checked by the caller)
         """The plain value at a path, or None when it does not exist."""
         value = self.data
         for part in where:

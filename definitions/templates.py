@@ -40,6 +40,7 @@ from pydantic import create_model
 from definitions.channels import CHANNELS, ChannelSpec
 from definitions.errors import RenderError
 from definitions.model import SchemaModel
+from definitions.values import JSONValue
 
 __all__ = [
     "CompiledTemplate",
@@ -92,7 +93,7 @@ class CompiledTemplate:
 
 
 def _strings(
-    value: Any, where: tuple[str | int, ...]
+    value: object, where: tuple[str | int, ...]
 ) -> Iterator[tuple[tuple[str | int, ...], str]]:
     if isinstance(value, str):
         yield where, value
@@ -116,12 +117,16 @@ def _jinja(escape: bool, strict: bool) -> SandboxedEnvironment:
     return SandboxedEnvironment(autoescape=escape, undefined=undefined)
 
 
-def _parser(engine: str, escape: bool, strict: bool = True) -> Callable[[str], Any]:
+_Template = jinja2.Template | liquid.BoundTemplate
+"""A parsed template of either engine (each has ``render(**variables)``)."""
+
+
+def _parser(engine: str, escape: bool, strict: bool = True) -> Callable[[str], _Template]:
     return functools.partial(_parsed, engine, escape, strict)
 
 
 @functools.lru_cache(maxsize=1024)
-def _parsed(engine: str, escape: bool, strict: bool, text: str) -> Any:
+def _parsed(engine: str, escape: bool, strict: bool, text: str) -> _Template:
     """A parsed template, kept: a cohort renders the same strings for every recipient."""
     if engine == "jinja":
         return _jinja(escape, strict).from_string(text)
@@ -164,7 +169,9 @@ def render_string(
         raise RenderError(exc.message or str(exc)) from None
 
 
-def render_value(engine: str, value: Any, variables: dict[str, Any], *, strict: bool = True) -> Any:
+def render_value(
+    engine: str, value: JSONValue, variables: dict[str, Any], *, strict: bool = True
+) -> JSONValue:
     """Render every string inside a JSON value (a webhook body), keeping its shape."""
     if isinstance(value, str):
         return render_string(engine, value, variables, strict=strict)

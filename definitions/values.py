@@ -29,7 +29,7 @@ import json
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn, TypeAlias
 
 from definitions.errors import InvalidRequestError
 
@@ -39,6 +39,7 @@ __all__ = [
     "MAX_ID_LENGTH",
     "MAX_TIMESTAMP",
     "MIN_TIMESTAMP",
+    "JSONValue",
     "check_document",
     "check_id",
     "check_json",
@@ -50,6 +51,9 @@ __all__ = [
     "require_id",
     "require_timestamp",
 ]
+
+JSONValue: TypeAlias = str | int | float | bool | list["JSONValue"] | dict[str, "JSONValue"] | None
+"""A JSON value as Python holds it (what ``json.loads`` gives)."""
 
 MAX_DEPTH = 32
 """How deep objects and arrays may nest (a flat object is depth 1)."""
@@ -71,7 +75,7 @@ _INT_MAX = 2**63 - 1
 _SHOWN = 40
 
 
-def _shown(value: Any) -> str:
+def _shown(value: object) -> str:
     text = repr(value)
     return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
 
@@ -95,7 +99,7 @@ def check_text(text: str, where: str) -> list[str]:
     return [f"{where}: expected {problem}"]
 
 
-def check_json(value: Any, where: str, *, depth: int = 0) -> list[str]:
+def check_json(value: object, where: str, *, depth: int = 0) -> list[str]:
     """Problems with a JSON value (see the module's rules), each naming its path.
 
     Args:
@@ -109,7 +113,7 @@ def check_json(value: Any, where: str, *, depth: int = 0) -> list[str]:
     return problems
 
 
-def _walk(value: Any, where: str, depth: int, problems: list[str]) -> None:
+def _walk(value: object, where: str, depth: int, problems: list[str]) -> None:  # noqa: C901  (one branch per JSON type, each with its limit)
     if len(problems) >= 20:  # enough to act on; a hostile value could have millions
         return
     if value is None or isinstance(value, bool):
@@ -151,16 +155,16 @@ def _walk(value: Any, where: str, depth: int, problems: list[str]) -> None:
     problems.append(f"{where}: expected a JSON value, found {type(value).__name__}")
 
 
-def dumps(value: Any) -> str:
+def dumps(value: object) -> str:
     """Compact JSON as the store writes it (refusing NaN and Infinity)."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def _no_constant(name: str) -> Any:
+def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"expected a JSON number, found {name} (JSON has no NaN or Infinity)")
 
 
-def loads(text: str | bytes) -> Any:
+def loads(text: str | bytes) -> Any:  # noqa: ANN401  (JSON of any shape: callers check it, check_json)
     """Parse JSON strictly (RFC 8259): no NaN or Infinity, valid UTF-8, bounded nesting.
 
     The values it returns still need :func:`check_json` (a number like ``1e400``
@@ -187,7 +191,7 @@ def loads(text: str | bytes) -> Any:
         ) from None
 
 
-def check_document(value: Any, where: str, *, limit: int = MAX_DOCUMENT_BYTES) -> list[str]:
+def check_document(value: object, where: str, *, limit: int = MAX_DOCUMENT_BYTES) -> list[str]:
     """Problems with a mapping of JSON values (attributes, trigger or event data)."""
     if not isinstance(value, Mapping):
         return [f"{where}: expected a mapping, found {type(value).__name__}"]
@@ -200,17 +204,20 @@ def check_document(value: Any, where: str, *, limit: int = MAX_DOCUMENT_BYTES) -
     return []
 
 
-def require_document(value: Any, where: str, *, limit: int = MAX_DOCUMENT_BYTES) -> dict[str, Any]:
+def require_document(
+    value: object, where: str, *, limit: int = MAX_DOCUMENT_BYTES
+) -> dict[str, Any]:
     """A checked mapping (None is an empty one), or :class:`InvalidRequestError`."""
     if value is None:
         return {}
     problems = check_document(value, where, limit=limit)
     if problems:
         raise InvalidRequestError(problems)
+    assert isinstance(value, dict)  # check_document refuses anything else
     return dict(value)
 
 
-def check_id(value: Any, where: str = "id", *, limit: int = MAX_ID_LENGTH) -> list[str]:
+def check_id(value: object, where: str = "id", *, limit: int = MAX_ID_LENGTH) -> list[str]:
     """Problems with a person, event or anonymous id.
 
     With a larger ``limit``, the same rules check a run, trigger or message id to look up.
@@ -233,7 +240,7 @@ def check_id(value: Any, where: str = "id", *, limit: int = MAX_ID_LENGTH) -> li
     return []
 
 
-def require_id(value: Any, where: str = "id", *, limit: int = MAX_ID_LENGTH) -> str:
+def require_id(value: object, where: str = "id", *, limit: int = MAX_ID_LENGTH) -> str:
     """A checked id, or :class:`InvalidRequestError`."""
     problems = check_id(value, where, limit=limit)
     if problems:
@@ -241,7 +248,7 @@ def require_id(value: Any, where: str = "id", *, limit: int = MAX_ID_LENGTH) -> 
     return str(value)
 
 
-def check_timestamp(value: Any, where: str = "timestamp") -> list[str]:
+def check_timestamp(value: object, where: str = "timestamp") -> list[str]:
     """Problems with a timestamp: Unix seconds in range, or a datetime."""
     if value is None or isinstance(value, datetime):
         return []
@@ -259,7 +266,7 @@ def check_timestamp(value: Any, where: str = "timestamp") -> list[str]:
     return []
 
 
-def require_timestamp(value: Any, where: str = "timestamp") -> datetime | None:
+def require_timestamp(value: object, where: str = "timestamp") -> datetime | None:
     """A timestamp as an aware datetime (naive ones are UTC), or None when not given.
 
     Raises:
@@ -273,4 +280,5 @@ def require_timestamp(value: Any, where: str = "timestamp") -> datetime | None:
         return None
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
+    assert isinstance(value, int | float)  # check_timestamp refuses anything else
     return datetime.fromtimestamp(value, UTC)

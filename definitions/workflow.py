@@ -1,7 +1,7 @@
 """``JourneyWorkflow``: runs a compiled plan for a cohort of recipients, deterministically.
 
 A recipient triggered alone is a cohort of one. The interpreter lives in
-:mod:`definitions.cohort`; runs started before it existed (no ``cohorts`` patch marker
+:mod:`definitions.interpreter`; runs started before it existed (no ``cohorts`` patch marker
 in their history) replay through :mod:`definitions.legacy`. The workflow never reads YAML
 or the store itself.
 """
@@ -12,7 +12,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from definitions import contract as c
-    from definitions.cohort import Cohort
+    from definitions.interpreter import Cohort
     from definitions.legacy import LegacyRun
     from definitions.runtime import (
         CHANNEL_QUEUES_PATCH,

@@ -106,7 +106,7 @@ def _tag_name(tag: str) -> str:
     return "!!" + tag[len(_CORE) :] if tag.startswith(_CORE) else tag
 
 
-def _domain_problem(value: Any) -> str | None:
+def _domain_problem(value: object) -> str | None:
     """What keeps a scalar out of the value domain, phrased "expected X, found Y"."""
     problems = check_json(value, "value")
     return problems[0].split(": ", 1)[1] if problems else None
@@ -267,11 +267,11 @@ class _Builder:
         self.tree.values[where] = at
         return where
 
-    def _place(self, value: Any, at: Position, *, size: int, height: int) -> None:
+    def _place(self, value: object, at: Position, *, size: int, height: int) -> None:
         self._slot(at)
         self._attach(value, size=size, height=height)
 
-    def _attach(self, value: Any, *, size: int, height: int) -> None:
+    def _attach(self, value: object, *, size: int, height: int) -> None:
         """Put a finished value in the top container (positions were recorded by _slot)."""
         if not self.stack:
             self.tree.data = value
@@ -342,7 +342,7 @@ class _Builder:
 
     # -- scalars --------------------------------------------------------------------------
 
-    def _construct(self, event: ScalarEvent) -> Any:
+    def _construct(self, event: ScalarEvent) -> object:
         """The value of a scalar, or None with a problem recorded."""
         text: str = event.value
         at = _at(event)
@@ -397,7 +397,7 @@ def _unknown_tag(tag: str, what: str) -> str:
     return f"unknown tag on {what}: expected one of {_KNOWN_TAGS}, found {shown(_tag_name(tag))}"
 
 
-def _kind(value: Any) -> str:
+def _kind(value: object) -> str:
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):

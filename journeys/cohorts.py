@@ -21,8 +21,8 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.cohorts import progress_json
 from definitions import contract as c
+from definitions.contract import progress_json
 from definitions.plan import Plan
 from definitions.runtime import search_attributes
 from journeys.config import CohortSettings

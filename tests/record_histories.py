@@ -21,7 +21,7 @@ from tests.helpers import EXAMPLES, eventually
 from workers.worker import running_worker
 
 HISTORIES = Path(__file__).parent / "histories"
-VERSION = "v4"
+VERSION = "v5"
 """Suffix of the histories recorded now; earlier ones stay, proving old runs still replay."""
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from definitions.steps.send import SendStep
 
 __all__ = ["MESSAGE_ID_HEADER", "Channel", "Delivery", "Outgoing", "Render", "Withdrawn"]
 
@@ -74,7 +77,7 @@ class Channel(Protocol):
 
     name: str
 
-    def addresses(self, profile: dict[str, Any], step: Any, render: Render) -> list[str]:
+    def addresses(self, profile: dict[str, Any], step: SendStep, render: Render) -> list[str]:
         """The recipient's addresses on this channel."""
 
     async def deliver(self, message: Outgoing) -> Delivery:

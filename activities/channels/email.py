@@ -10,7 +10,7 @@ import asyncio
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import aiosmtplib
 from pydantic import Field, model_validator
@@ -25,6 +25,9 @@ from definitions.model import SchemaModel, invalid
 
 from .base import Delivery, Outgoing, Render, Withdrawn
 from .headers import boundary, date_header, message_id_header, one_line, quoted_id
+
+if TYPE_CHECKING:
+    from definitions.steps.send import SendStep
 
 __all__ = ["CHANNEL", "EmailChannel", "EmailSettings", "EmailVariant"]
 
@@ -80,7 +83,7 @@ class EmailChannel:
         self.connections_opened = 0
         """How many SMTP connections this channel has opened (for tests and metrics)."""
 
-    def addresses(self, profile: dict[str, Any], step: Any, render: Render) -> list[str]:
+    def addresses(self, profile: dict[str, Any], step: SendStep, render: Render) -> list[str]:
         """The profile's ``email`` attribute."""
         value = profile.get("email")
         if value is None or value == "":

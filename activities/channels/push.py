@@ -17,7 +17,7 @@ import base64
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from cryptography.hazmat.primitives import hashes, serialization
@@ -30,6 +30,9 @@ from definitions.model import SchemaModel
 
 from .base import MESSAGE_ID_HEADER, Delivery, Outgoing, Render
 from .http import raise_for_delivery, retry_after
+
+if TYPE_CHECKING:
+    from definitions.steps.send import SendStep
 
 __all__ = ["CHANNEL", "SCOPE", "PushChannel", "PushSettings", "PushVariant", "device_tokens"]
 
@@ -114,7 +117,7 @@ class PushChannel:
         self._token: tuple[str, float] | None = None
         self._token_lock: asyncio.Lock | None = None
 
-    def addresses(self, profile: dict[str, Any], step: Any, render: Render) -> list[str]:
+    def addresses(self, profile: dict[str, Any], step: SendStep, render: Render) -> list[str]:
         """The profile's device tokens."""
         return device_tokens(profile)
 

@@ -6,7 +6,7 @@ The channel: ``[sms]`` settings, the template's ``sms`` variant (a body), the pr
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import phonenumbers
@@ -22,6 +22,9 @@ from definitions.model import SchemaModel
 
 from .base import MESSAGE_ID_HEADER, Delivery, Outgoing, Render
 from .http import raise_for_delivery
+
+if TYPE_CHECKING:
+    from definitions.steps.send import SendStep
 
 __all__ = ["CHANNEL", "SmsChannel", "SmsSettings", "SmsVariant", "to_e164"]
 
@@ -85,7 +88,7 @@ class SmsChannel:
         self.settings = settings
         self._client = httpx.AsyncClient(base_url=settings.base_url, timeout=settings.timeout)
 
-    def addresses(self, profile: dict[str, Any], step: Any, render: Render) -> list[str]:
+    def addresses(self, profile: dict[str, Any], step: SendStep, render: Render) -> list[str]:
         """The profile's ``phone``, normalised to E.164."""
         raw = profile.get("phone")
         if raw is None or raw == "":

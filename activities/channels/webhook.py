@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import Field
@@ -33,6 +33,9 @@ from definitions.model import SchemaModel
 
 from .base import Delivery, Outgoing, Render
 from .http import raise_for_delivery
+
+if TYPE_CHECKING:
+    from definitions.steps.send import SendStep
 
 __all__ = [
     "CHANNEL",
@@ -103,7 +106,7 @@ class WebhookChannel:
         self.guard = guard or UrlGuard(settings.allow_private, setting="[webhook] allow_private")
         self._client = self.guard.client(timeout=settings.timeout)
 
-    def addresses(self, profile: dict[str, Any], step: Any, render: Render) -> list[str]:
+    def addresses(self, profile: dict[str, Any], step: SendStep, render: Render) -> list[str]:
         """The step's URL, rendered with the message variables, if its form may be used."""
         if not step.url:
             return []

@@ -1,22 +1,34 @@
-"""What every step kind provides, and the interface its interpreter code runs against."""
+"""What every step kind provides, and the interface its interpreter code runs against.
+
+A step kind is a :class:`StepKind`: its YAML schema, its compiled dataclass, how it
+compiles and how it runs, all typed by its own spec and step (``StepKind[SendSpec,
+SendStep]``). Its interpreter code is written against :class:`Runner`, whose operations
+are typed by the data they take — a send step, a condition, a window — never ``Any``.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Generic, Literal, Protocol, TypeVar
 
 from pydantic_core import PydanticCustomError
 
 from definitions.diagnostics import describe_value
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from definitions.compiler import CompileContext
+    from definitions.conditions import Condition
     from definitions.plan import Plan
     from definitions.source import Located
+    from definitions.steps.send import SendStep
+    from definitions.steps.window import WindowStep
+    from definitions.values import JSONValue
 
-__all__ = ["Runner", "StepKind", "check_step_id"]
+__all__ = ["Runner", "Shape", "Step", "StepKind", "check_step_id"]
 
 _STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
@@ -31,6 +43,18 @@ def check_step_id(value: str) -> str:
             {"found": describe_value(value)},
         )
     return value
+
+
+class Step(Protocol):
+    """What every compiled step has: its id and its kind's name."""
+
+    @property
+    def id(self) -> str:
+        """The step's id: shown in status, the timeline and the Temporal UI."""
+
+    @property
+    def kind(self) -> str:
+        """The name of its :class:`StepKind`."""
 
 
 class Runner(Protocol):
@@ -49,7 +73,7 @@ class Runner(Protocol):
     def members(self) -> list[str]:
         """The recipients at this step who are still in the journey."""
 
-    async def send(self, step: Any) -> None:
+    async def send(self, step: SendStep) -> None:
         """Deliver the message of a send step to every member."""
 
     async def sleep(self, seconds: float, summary: str) -> None:
@@ -67,10 +91,10 @@ class Runner(Protocol):
         Members whose event comes go on at once, after ``arrived`` is called for them.
         """
 
-    async def check(self, condition: Any, summary: str) -> list[str]:
+    async def check(self, condition: Condition, summary: str) -> list[str]:
         """The members a condition holds for now (evaluated for all at once)."""
 
-    async def wait_window(self, step: Any, opened: Callable[[list[str]], None]) -> None:
+    async def wait_window(self, step: WindowStep, opened: Callable[[list[str]], None]) -> None:
         """Each member waits until a time window opens for them.
 
         ``opened`` is called for each set of members as they go on.
@@ -80,7 +104,12 @@ class Runner(Protocol):
         """A number in [0, 100) fixed for a recipient and salt (for splits)."""
 
     def record(
-        self, step: str, kind: str, outcome: str, members: list[str] | None = None, **detail: Any
+        self,
+        step: str,
+        kind: str,
+        outcome: str,
+        members: list[str] | None = None,
+        **detail: JSONValue,
     ) -> None:
         """Add an entry to members' timelines (by default every member's)."""
 
@@ -91,21 +120,36 @@ class Runner(Protocol):
         """Members (by default every member) leave the journey now."""
 
 
+SpecT = TypeVar("SpecT")
+StepT = TypeVar("StepT", bound=Step)
+
+Shape = Literal["box", "decision", "end"]
+"""How a step is drawn in the journey's graph; an ``end`` step ends its path."""
+
+
+def _no_branches(step: Step) -> list[tuple[str, str | None]]:
+    return []
+
+
 @dataclass(frozen=True)
-class StepKind:
+class StepKind(Generic[SpecT, StepT]):
     """One kind of step: its YAML key, schema, compiled form and interpreter code."""
 
     name: str
     """The YAML key that introduces the step (``send``, ``wait``…)."""
-    spec: type[Any]
+    spec: type[SpecT]
     """The pydantic model of the step as written in YAML."""
-    step: type[Any]
+    step: type[StepT]
     """The compiled, serialisable dataclass the workflow receives."""
-    compile: Callable[[Any, CompileContext, Located], Any]
+    compile: Callable[[SpecT, CompileContext, Located], StepT]
     """Turn a validated spec into its compiled step (reporting problems to the context)."""
-    run: Callable[[Any, Runner], Awaitable[None]]
+    run: Callable[[StepT, Runner], Awaitable[None]]
     """Run a compiled step."""
-    label: Callable[[Any], str]
+    label: Callable[[StepT], str]
     """A short reading of the compiled step, for graphs and the Temporal UI."""
-    branches: Callable[[Any], list[tuple[str, str]]] = lambda step: []
-    """The sequences a step may continue into, as (label, sequence id)."""
+    branches: Callable[[StepT], list[tuple[str, str | None]]] = _no_branches
+    """The sequences a step may continue into, as (label, sequence id; None: straight on)."""
+    shape: Shape = "box"
+    """How the graph draws it."""
+    models: tuple[type[BaseModel], ...] = ()
+    """Pydantic models of its own that nest steps, rebuilt once every kind is known."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -66,11 +66,11 @@ async def _run(step: BranchStep, runner: Runner) -> None:
     runner.route(others, step.otherwise)
 
 
-def _branches(step: BranchStep) -> list[tuple[str, Any]]:
+def _branches(step: BranchStep) -> list[tuple[str, str | None]]:
     return [("yes", step.then), ("no", step.otherwise)]
 
 
-KIND = StepKind(
+KIND: StepKind[BranchSpec, BranchStep] = StepKind(
     name="branch",
     spec=BranchSpec,
     step=BranchStep,
@@ -78,4 +78,5 @@ KIND = StepKind(
     run=_run,
     label=lambda s: describe_condition(s.condition) + "?",
     branches=_branches,
+    shape="decision",
 )

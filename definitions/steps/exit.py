@@ -39,11 +39,12 @@ async def _run(step: ExitStep, runner: Runner) -> None:
     runner.exit(step.id)
 
 
-KIND = StepKind(
+KIND: StepKind[ExitSpec, ExitStep] = StepKind(
     name="exit",
     spec=ExitSpec,
     step=ExitStep,
     compile=_compile,
     run=_run,
     label=lambda s: f"exit ({s.id})",
+    shape="end",
 )

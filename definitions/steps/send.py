@@ -145,4 +145,6 @@ def _label(step: SendStep) -> str:
     return f"send {step.template or 'payload'} via {via}"
 
 
-KIND = StepKind(name="send", spec=SendSpec, step=SendStep, compile=_compile, run=_run, label=_label)
+KIND: StepKind[SendSpec, SendStep] = StepKind(
+    name="send", spec=SendSpec, step=SendStep, compile=_compile, run=_run, label=_label
+)

@@ -97,7 +97,7 @@ async def _run(step: SplitStep, runner: Runner) -> None:
         runner.route(members, paths[name].sequence)
 
 
-KIND = StepKind(
+KIND: StepKind[SplitSpec, SplitStep] = StepKind(
     name="split",
     spec=SplitSpec,
     step=SplitStep,
@@ -105,4 +105,6 @@ KIND = StepKind(
     run=_run,
     label=lambda s: "split " + " / ".join(f"{p.percent:g}%" for p in s.paths),
     branches=lambda s: [(f"{p.name} {p.percent:g}%", p.sequence) for p in s.paths],
+    shape="decision",
+    models=(SplitPathSpec,),
 )

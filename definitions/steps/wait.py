@@ -46,7 +46,7 @@ async def _run(step: WaitStep, runner: Runner) -> None:
     runner.record(step.id, "wait", "waited", duration=step.duration)
 
 
-KIND = StepKind(
+KIND: StepKind[WaitSpec, WaitStep] = StepKind(
     name="wait",
     spec=WaitSpec,
     step=WaitStep,

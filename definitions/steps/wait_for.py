@@ -70,6 +70,6 @@ def _label(step: WaitForStep) -> str:
     return f"wait for {step.event}" + (f" (≤ {step.timeout})" if step.timeout else "")
 
 
-KIND = StepKind(
+KIND: StepKind[WaitForSpec, WaitForStep] = StepKind(
     name="wait_for", spec=WaitForSpec, step=WaitForStep, compile=_compile, run=_run, label=_label
 )

@@ -125,7 +125,7 @@ async def _run(step: WindowStep, runner: Runner) -> None:
     await runner.wait_window(step, opened)
 
 
-KIND = StepKind(
+KIND: StepKind[WindowSpec, WindowStep] = StepKind(
     name="window",
     spec=WindowSpec,
     step=WindowStep,

@@ -1,4 +1,7 @@
-"""The batched activities of cohorts, and those of a trigger's parent workflow.
+"""The activities that work on many recipients at once: batches, claims, closes, withdrawals.
+
+The workflow side calling them is :mod:`definitions.batches` (conditions, windows, closes)
+and :mod:`definitions.send_rounds` (sends, withdrawals).
 
 Each does for many recipients what its single counterpart does for one, with the same
 rules: a batch of sends runs every message through :meth:`JourneyActivities.deliver`
@@ -12,7 +15,6 @@ import asyncio
 import dataclasses
 import logging
 import time
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +32,7 @@ from journeys.store.messages import MessageKey
 if TYPE_CHECKING:
     from journeys.store import Store
 
-__all__ = ["OUTAGE_AFTER", "SENDS_AT_ONCE", "WITHDRAW_WAIT", "CohortActivities", "progress_json"]
+__all__ = ["OUTAGE_AFTER", "SENDS_AT_ONCE", "WITHDRAW_WAIT", "BatchActivities"]
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +48,7 @@ WITHDRAW_WAIT = 60.0
 it, the attempt handing it over is taken to be gone."""
 
 
-def progress_json(progress: c.RunProgress) -> dict[str, Any]:
-    """A run's final progress as JSON for the store (times as ISO strings)."""
-    data = asdict(progress)
-    for entry in data["timeline"]:
-        entry["at"] = entry["at"].isoformat()
-    return data
-
-
-class CohortActivities:
+class BatchActivities:
     """Mixed into :class:`activities.journey.JourneyActivities`.
 
     Args:
@@ -82,14 +76,17 @@ class CohortActivities:
             self, request: c.SendInput, known: Known | None = None
         ) -> c.SendResult: ...
 
-    def cohort_activities(self) -> list[Any]:
+    def batch_activities(self) -> list[Any]:
         """The batched and parent-workflow activities."""
         return [
             self.evaluate_conditions,
+            self.evaluate_conditions_v2,
             self.window_delays,
+            self.window_delays_v2,
             self.send_messages,
             self.claim_cohort,
             self.close_runs,
+            self.close_runs_v2,
             self.withdraw_messages,
         ]
 
@@ -219,8 +216,8 @@ class CohortActivities:
             await self.store.consent.many_preferences(recipients),
         )
 
-    @activity.defn(name=c.EVALUATE_MANY)
-    async def evaluate_conditions(self, request: c.EvaluateManyInput) -> list[str]:
+    @activity.defn(name=c.EVALUATE_MANY_V2)
+    async def evaluate_conditions_v2(self, request: c.EvaluateManyInput) -> c.EvaluateManyResult:
         """The recipients (of those given) the condition holds for now, in their order."""
         now = datetime.now(UTC)
         matched, unknown = await self.store.segments.matching(
@@ -229,16 +226,28 @@ class CohortActivities:
         for rid in unknown:  # no profile: the rules for an empty profile decide
             if await evaluate(request.condition, rid, self.store, now=now):
                 matched.add(rid)
-        return [rid for rid in request.recipient_ids if rid in matched]
+        return c.EvaluateManyResult([rid for rid in request.recipient_ids if rid in matched])
+
+    @activity.defn(name=c.EVALUATE_MANY)
+    async def evaluate_conditions(self, request: c.EvaluateManyInput) -> list[str]:
+        """``evaluate_conditions_v2`` as a bare list, for runs started before typed results."""
+        return (await self.evaluate_conditions_v2(request)).matched
+
+    @activity.defn(name=c.WINDOW_MANY_V2)
+    async def window_delays_v2(self, request: c.WindowManyInput) -> c.WindowManyResult:
+        """Seconds until the window opens for each recipient (same order)."""
+        profiles = await self.store.profiles.get_many(request.recipient_ids)
+        return c.WindowManyResult(
+            [
+                seconds_until_open(request.step, request.now, profiles.get(rid, {}).get("timezone"))
+                for rid in request.recipient_ids
+            ]
+        )
 
     @activity.defn(name=c.WINDOW_MANY)
     async def window_delays(self, request: c.WindowManyInput) -> list[float]:
-        """Seconds until the window opens for each recipient (same order)."""
-        profiles = await self.store.profiles.get_many(request.recipient_ids)
-        return [
-            seconds_until_open(request.step, request.now, profiles.get(rid, {}).get("timezone"))
-            for rid in request.recipient_ids
-        ]
+        """``window_delays_v2`` as a bare list, for runs started before typed results."""
+        return (await self.window_delays_v2(request)).seconds
 
     @activity.defn(name=c.CLAIM)
     async def claim_cohort(self, request: c.ClaimInput) -> c.ClaimResult:
@@ -250,16 +259,22 @@ class CohortActivities:
             [c.CohortMember(rid, run_id, data) for rid, run_id, data in members], last, skipped
         )
 
-    @activity.defn(name=c.CLOSE)
-    async def close_runs(self, request: c.CloseInput) -> None:
+    @activity.defn(name=c.CLOSE_V2)
+    async def close_runs_v2(self, request: c.CloseInput) -> c.CloseResult:
         """Mark runs ended in the store, with their timelines, so status reads them there."""
         await self.store.runs.close(
             request.workflow_id,
             [
-                (run_id, progress_json(progress))
+                (run_id, c.progress_json(progress))
                 for run_id, progress in zip(request.run_ids, request.runs, strict=True)
             ],
         )
+        return c.CloseResult(len(request.runs))
+
+    @activity.defn(name=c.CLOSE)
+    async def close_runs(self, request: c.CloseInput) -> None:
+        """``close_runs_v2`` answering nothing, for runs started before typed results."""
+        await self.close_runs_v2(request)
 
     @activity.defn(name=c.WITHDRAW)
     async def withdraw_messages(self, request: c.WithdrawInput) -> c.WithdrawResult:

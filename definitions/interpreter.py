@@ -30,6 +30,8 @@ with workflow.unsafe.imports_passed_through():
     from definitions.plan import MAIN, Plan
     from definitions.send_rounds import Outstanding
     from definitions.sends import Sends
+    from definitions.steps.send import SendStep
+    from definitions.values import JSONValue
 
 __all__ = ["Cohort"]
 
@@ -63,7 +65,7 @@ class Cohort(Sends, Batches):
         """Exits and cancels that came while a send was in flight for the member."""
         self.outstanding: dict[str, Outstanding] = {}
         """Members' messages a send activity has not answered for yet."""
-        self.unrecorded: dict[str, tuple[Any, list[c.SendResult]]] = {}
+        self.unrecorded: dict[str, tuple[SendStep, list[c.SendResult]]] = {}
         """Members in a send step whose entry for it is not written yet, with their tries."""
         self.event_version = 0
         self.tasks: list[asyncio.Task[None]] = []
@@ -186,7 +188,7 @@ class Cohort(Sends, Batches):
         )
 
     def record(
-        self, step: str, kind: str, outcome: str, members: Iterable[str], **detail: Any
+        self, step: str, kind: str, outcome: str, members: Iterable[str], **detail: JSONValue
     ) -> None:
         """Add an entry to each member's timeline, and count it for the step."""
         now = workflow.now()
@@ -216,7 +218,7 @@ class Cohort(Sends, Batches):
         self._note(rid, "cancel", "cancelled")
         return True
 
-    def _note(self, rid: str, kind: str, outcome: str, **detail: Any) -> None:
+    def _note(self, rid: str, kind: str, outcome: str, **detail: JSONValue) -> None:
         """Record a member's exit or cancel, after the send in flight for them if any."""
         at = self.states[rid].current or "-"
         if self.in_flight[rid] > 0:
