@@ -1,9 +1,10 @@
 """Imports only point down: the layers of the design, checked over every module.
 
 From the bottom: the language (``definitions``: the compiler, plans and the workflows, which
-run in Temporal's sandbox), then what activities stand on (the store, the settings, consent
-and the Temporal connection), the activities, the worker, and on top what users touch (the
-client, the CLI, the HTTP server, ``journeys dev`` and the demo). A module may import its own
+run in Temporal's sandbox), then what activities stand on (the store, the settings, consent,
+the Temporal connection and how a process ends), the activities, the worker, and on top what
+users touch (the client, the CLI and ``python -m workers``, which is ``journeys worker``, the
+HTTP server, ``journeys dev`` and the demo). A module may import its own
 layer and those below it, never one above: a provider library cannot leak into workflow
 code, and the store cannot come to depend on the client.
 """
@@ -19,11 +20,17 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("language", ("definitions",)),
     (
         "foundation",
-        ("journeys.store", "journeys.config", "journeys.consent", "journeys.temporal"),
+        (
+            "journeys.store",
+            "journeys.config",
+            "journeys.consent",
+            "journeys.temporal",
+            "journeys._process",
+        ),
     ),
     ("activities", ("activities",)),
     ("worker", ("workers",)),
-    ("surface", ("journeys",)),
+    ("surface", ("journeys", "workers.__main__")),
 ]
 """Each layer and the module prefixes in it, bottom first; the longest prefix decides."""
 
