@@ -120,28 +120,24 @@ def test_every_endpoint_is_an_operation_of_the_server(document: dict[str, Any]) 
         assert endpoint.method.lower() in document["paths"].get(endpoint.path, {}), name
 
 
-async def test_what_the_sync_client_sends_is_in_the_document(
+async def test_what_both_clients_send_is_in_the_document(
     document: dict[str, Any], app: FastAPI
 ) -> None:
     sent, transport = recorder()
-    api = Client("http://journeys.test", "token", batch_size=1)
-    api._http = httpx.Client(transport=transport, base_url=api.base_url)
+    sync = Client("http://journeys.test", "token", batch_size=1)
+    sync._http = httpx.Client(transport=transport, base_url=sync.base_url)
     for name, args, kwargs in CALLS:
-        getattr(api, name)(*args, **kwargs)
-    api.close()
-    await check_all(sent, document, app)
-
-
-async def test_what_the_async_client_sends_is_in_the_document(
-    document: dict[str, Any], app: FastAPI
-) -> None:
-    sent, transport = recorder()
-    api = AsyncClient("http://journeys.test", "token", batch_size=1)
-    api._http = httpx.AsyncClient(transport=transport, base_url=api.base_url)
+        getattr(sync, name)(*args, **kwargs)
+    sync.close()
+    by_sync = list(sent)
+    sent.clear()
+    asynchronous = AsyncClient("http://journeys.test", "token", batch_size=1)
+    asynchronous._http = httpx.AsyncClient(transport=transport, base_url=asynchronous.base_url)
     for name, args, kwargs in CALLS:
-        await getattr(api, name)(*args, **kwargs)
-    await api.aclose()
-    await check_all(sent, document, app)
+        await getattr(asynchronous, name)(*args, **kwargs)
+    await asynchronous.aclose()
+    assert [(r.method, r.url) for r in sent] == [(r.method, r.url) for r in by_sync]
+    await check_all(by_sync + sent, document, app)
 
 
 async def check_all(sent: list[httpx.Request], document: dict[str, Any], app: FastAPI) -> None:
