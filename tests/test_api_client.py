@@ -4,7 +4,7 @@ Every method of both clients is called; each request it sends must be an operati
 OpenAPI document (method and path), with query parameters it declares and a body valid
 against its schema, and the real application must route it (an anonymous request is
 refused with 401, never 404 or 405). The two clients offer the same methods with the same
-signatures, so neither can fall behind the other.
+signatures and send the same requests, so neither can fall behind the other.
 """
 
 from __future__ import annotations
