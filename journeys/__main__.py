@@ -5,8 +5,8 @@ from __future__ import annotations
 import traceback
 from collections.abc import Sequence
 
-from journeys._cli import main
 from journeys._process import EXIT_FAILED, exit_process
+from journeys.cli import main
 
 
 def run(argv: Sequence[str] | None = None) -> None:

@@ -24,6 +24,7 @@ import ssl
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -39,7 +40,45 @@ from definitions.errors import (
     UnknownRunError,
 )
 
-__all__ = ["APIError", "AsyncClient", "AuthenticationError", "Client", "RateLimitError"]
+__all__ = [
+    "ENDPOINTS",
+    "APIError",
+    "AsyncClient",
+    "AuthenticationError",
+    "Client",
+    "Endpoint",
+    "RateLimitError",
+]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One operation of the native API, as the server's OpenAPI document names it."""
+
+    method: str
+    """The HTTP method."""
+    path: str
+    """The path template, with ``{name}`` for each path parameter."""
+
+    def url(self, **parameters: str) -> str:
+        """The path with each parameter put in, percent-encoded (an id may hold ``/``)."""
+        return self.path.format(**{k: quote(v, safe="") for k, v in parameters.items()})
+
+
+ENDPOINTS = {
+    "trigger": Endpoint("POST", "/v1/journeys/{journey}/trigger"),
+    "status": Endpoint("GET", "/v1/runs/{run_id}"),
+    "cancel": Endpoint("POST", "/v1/runs/{run_id}/cancel"),
+    "person": Endpoint("GET", "/v1/people/{person_id}"),
+    "delete_person": Endpoint("DELETE", "/v1/people/{person_id}"),
+    "segment_members": Endpoint("GET", "/v1/segments/{name}/members"),
+    "batch": Endpoint("POST", "/v1/batch"),
+}
+"""Every operation both clients send, by name: the one place their paths are written.
+
+``tests/test_api_client.py`` checks each against the server's OpenAPI document, and
+that :class:`Client` and :class:`AsyncClient` offer the same methods.
+"""
 
 
 def _error(response: httpx.Response) -> Exception:
@@ -77,10 +116,6 @@ def _verify(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
     return ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
 
 
-def _path(value: str) -> str:
-    return quote(value, safe="")
-
-
 def _trigger_body(
     recipients: Sequence[str | Mapping[str, Any]],
     data: Mapping[str, Any] | None,
@@ -91,6 +126,14 @@ def _trigger_body(
         "data": dict(data or {}),
         "idempotency_key": idempotency_key,
     }
+
+
+def _identify_op(person_id: str, attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {"type": "identify", "id": person_id, "attributes": dict(attributes or {})}
+
+
+def _page(after: str | None, limit: int) -> dict[str, Any]:
+    return {"limit": limit, **({"after": after} if after else {})}
 
 
 def _track_op(
@@ -198,6 +241,18 @@ class Client(_Base):
         assert response is not None
         return self._answer(response)
 
+    def call(
+        self,
+        operation: str,
+        /,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        **path: str,
+    ) -> Any:
+        """Send ``operation`` of :data:`ENDPOINTS`, its path parameters filled in."""
+        endpoint = ENDPOINTS[operation]
+        return self.request(endpoint.method, endpoint.url(**path), json, params)
+
     def trigger(
         self,
         journey: str,
@@ -208,24 +263,22 @@ class Client(_Base):
     ) -> dict[str, Any]:
         """Start a journey (sent at once, not queued)."""
         body = _trigger_body(recipients, data, idempotency_key)
-        result: dict[str, Any] = self.request(
-            "POST", f"/v1/journeys/{_path(journey)}/trigger", body
-        )
+        result: dict[str, Any] = self.call("trigger", body, journey=journey)
         return result
 
     def status(self, run_or_trigger_id: str) -> dict[str, Any]:
         """A run's or a trigger's status."""
-        result: dict[str, Any] = self.request("GET", f"/v1/runs/{run_or_trigger_id}")
+        result: dict[str, Any] = self.call("status", run_id=run_or_trigger_id)
         return result
 
     def cancel(self, run_or_trigger_id: str) -> dict[str, Any]:
         """Cancel a run or a trigger."""
-        result: dict[str, Any] = self.request("POST", f"/v1/runs/{run_or_trigger_id}/cancel")
+        result: dict[str, Any] = self.call("cancel", run_id=run_or_trigger_id)
         return result
 
     def identify(self, person_id: str, attributes: Mapping[str, Any] | None = None) -> None:
         """Queue an identify."""
-        self._enqueue({"type": "identify", "id": person_id, "attributes": dict(attributes or {})})
+        self._enqueue(_identify_op(person_id, attributes))
 
     def track(
         self,
@@ -241,23 +294,21 @@ class Client(_Base):
     def person(self, person_id: str) -> dict[str, Any]:
         """A person (flushes the queue first, so it is up to date)."""
         self.flush()
-        result: dict[str, Any] = self.request("GET", f"/v1/people/{_path(person_id)}")
+        result: dict[str, Any] = self.call("person", person_id=person_id)
         return result
 
     def delete_person(self, person_id: str) -> bool:
         """Delete a person and everything about them (flushes the queue first)."""
         self.flush()
-        return bool(self.request("DELETE", f"/v1/people/{_path(person_id)}")["deleted"])
+        return bool(self.call("delete_person", person_id=person_id)["deleted"])
 
     def segment_members(
         self, segment: str, *, after: str | None = None, limit: int = 100
     ) -> dict[str, Any]:
-        """A page of a segment's members."""
+        """A page of a segment's members (flushes the queue first)."""
         self.flush()
-        params = {"limit": limit, **({"after": after} if after else {})}
-        result: dict[str, Any] = self.request(
-            "GET", f"/v1/segments/{_path(segment)}/members", params=params
-        )
+        params = _page(after, limit)
+        result: dict[str, Any] = self.call("segment_members", params=params, name=segment)
         return result
 
     def _enqueue(self, operation: dict[str, Any]) -> None:
@@ -269,7 +320,7 @@ class Client(_Base):
         """Send the queued operations in batches; unsent ones stay queued on error."""
         while self.queue:
             chunk = self.queue[: self.batch_size]
-            answer = self.request("POST", "/v1/batch", {"operations": chunk})
+            answer = self.call("batch", {"operations": chunk})
             del self.queue[: len(chunk)]
             self._check_batch(answer["results"])
 
@@ -309,6 +360,18 @@ class AsyncClient(_Base):
         assert response is not None
         return self._answer(response)
 
+    async def call(
+        self,
+        operation: str,
+        /,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        **path: str,
+    ) -> Any:
+        """Send ``operation`` of :data:`ENDPOINTS`, its path parameters filled in."""
+        endpoint = ENDPOINTS[operation]
+        return await self.request(endpoint.method, endpoint.url(**path), json, params)
+
     async def trigger(
         self,
         journey: str,
@@ -319,26 +382,22 @@ class AsyncClient(_Base):
     ) -> dict[str, Any]:
         """Start a journey (sent at once, not queued)."""
         body = _trigger_body(recipients, data, idempotency_key)
-        result: dict[str, Any] = await self.request(
-            "POST", f"/v1/journeys/{_path(journey)}/trigger", body
-        )
+        result: dict[str, Any] = await self.call("trigger", body, journey=journey)
         return result
 
     async def status(self, run_or_trigger_id: str) -> dict[str, Any]:
         """A run's or a trigger's status."""
-        result: dict[str, Any] = await self.request("GET", f"/v1/runs/{run_or_trigger_id}")
+        result: dict[str, Any] = await self.call("status", run_id=run_or_trigger_id)
         return result
 
     async def cancel(self, run_or_trigger_id: str) -> dict[str, Any]:
         """Cancel a run or a trigger."""
-        result: dict[str, Any] = await self.request("POST", f"/v1/runs/{run_or_trigger_id}/cancel")
+        result: dict[str, Any] = await self.call("cancel", run_id=run_or_trigger_id)
         return result
 
     async def identify(self, person_id: str, attributes: Mapping[str, Any] | None = None) -> None:
         """Queue an identify."""
-        await self._enqueue(
-            {"type": "identify", "id": person_id, "attributes": dict(attributes or {})}
-        )
+        await self._enqueue(_identify_op(person_id, attributes))
 
     async def track(
         self,
@@ -352,9 +411,23 @@ class AsyncClient(_Base):
         await self._enqueue(_track_op(person_id, event, data, timestamp))
 
     async def person(self, person_id: str) -> dict[str, Any]:
-        """A person (flushes the queue first)."""
+        """A person (flushes the queue first, so it is up to date)."""
         await self.flush()
-        result: dict[str, Any] = await self.request("GET", f"/v1/people/{_path(person_id)}")
+        result: dict[str, Any] = await self.call("person", person_id=person_id)
+        return result
+
+    async def delete_person(self, person_id: str) -> bool:
+        """Delete a person and everything about them (flushes the queue first)."""
+        await self.flush()
+        return bool((await self.call("delete_person", person_id=person_id))["deleted"])
+
+    async def segment_members(
+        self, segment: str, *, after: str | None = None, limit: int = 100
+    ) -> dict[str, Any]:
+        """A page of a segment's members (flushes the queue first)."""
+        await self.flush()
+        params = _page(after, limit)
+        result: dict[str, Any] = await self.call("segment_members", params=params, name=segment)
         return result
 
     async def _enqueue(self, operation: dict[str, Any]) -> None:
@@ -366,7 +439,7 @@ class AsyncClient(_Base):
         """Send the queued operations in batches; unsent ones stay queued on error."""
         while self.queue:
             chunk = self.queue[: self.batch_size]
-            answer = await self.request("POST", "/v1/batch", {"operations": chunk})
+            answer = await self.call("batch", {"operations": chunk})
             del self.queue[: len(chunk)]
             self._check_batch(answer["results"])
 

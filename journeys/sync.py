@@ -15,9 +15,9 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from journeys.client import JourneysClient
+from journeys.client.people import TrackResult
 from journeys.config import Settings
 from journeys.models import RunStatus, TriggerHandle, TriggerStatus
-from journeys.people import TrackResult
 from journeys.store import MessageRecord
 
 __all__ = ["cancel", "configure", "status", "track", "trigger"]

@@ -277,7 +277,7 @@ def test_strict_json_refuses_what_the_store_cannot_hold() -> None:
 def test_the_command_line_refuses_json_the_store_cannot_hold(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from journeys._cli import main
+    from journeys.cli import main
 
     assert main(["trigger", "onboarding", "--to", "u1", "--data", '{"a": NaN}']) == 2
     assert "--data: expected a JSON number, found NaN" in capsys.readouterr().err

@@ -1,6 +1,8 @@
-"""The client's side of cohorts: start a large trigger, read its status, cancel it.
+"""The cohort triggers of the client: start a large trigger, read its status, cancel it.
 
-One recipient of a cohort can be read and cancelled on their own too.
+A trigger above ``[cohorts] threshold`` recipients keeps them in the store
+(``store.members``) and starts one trigger workflow, which pages them into cohort
+workflows. One recipient of a cohort can be read and cancelled on their own too.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import asyncio
 import contextlib
 import time
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import TypeAdapter
 from temporalio.client import (
@@ -25,27 +27,12 @@ from definitions import contract as c
 from definitions.contract import progress_json
 from definitions.plan import Plan
 from definitions.runtime import search_attributes
-from journeys.config import CohortSettings
+from journeys.client.context import ClientContext
+from journeys.client.workflows import STATES, run_status, trigger_workflow_id
 from journeys.models import CohortStatus, RunStatus, TriggerStatus
 from journeys.store import RunRecord, TriggerRecord
 
-if TYPE_CHECKING:
-    from temporalio.client import Client
-
-    from journeys.store import Store
-
-__all__ = ["STATES", "CohortsMixin", "run_status", "trigger_workflow_id"]
-
-STATES = {
-    WorkflowExecutionStatus.RUNNING: "running",
-    WorkflowExecutionStatus.COMPLETED: "completed",
-    WorkflowExecutionStatus.CANCELED: "cancelled",
-    WorkflowExecutionStatus.TERMINATED: "cancelled",
-    WorkflowExecutionStatus.FAILED: "failed",
-    WorkflowExecutionStatus.TIMED_OUT: "failed",
-    WorkflowExecutionStatus.CONTINUED_AS_NEW: "running",
-}
-"""Temporal's workflow states as journeys names them."""
+__all__ = ["CohortTriggers"]
 
 _QUERY_TIMEOUT = timedelta(seconds=10)
 _START_WAIT = 30.0
@@ -53,51 +40,18 @@ _START_WAIT = 30.0
 _PROGRESS = TypeAdapter(c.RunProgress)
 
 
-def run_status(
-    run: RunRecord,
-    state: str,
-    progress: c.RunProgress | None,
-    *,
-    started_at: datetime | None,
-    closed_at: datetime | None,
-) -> RunStatus:
-    """A run's status from its record, its state and (when known) its progress."""
-    return RunStatus(
-        run_id=run.run_id,
-        workflow_id=run.workflow_id,
-        journey=run.journey,
-        recipient_id=run.recipient_id,
-        state=state,
-        current_step=progress.current_step if progress and state == "running" else None,
-        steps_done=list(progress.steps_done) if progress else [],
-        timeline=list(progress.timeline) if progress else [],
-        exit_reason=progress.exit_reason if progress else None,
-        trigger_id=run.trigger_id,
-        started_at=started_at,
-        closed_at=closed_at,
-    )
+class CohortTriggers:
+    """Triggers run as cohorts: their start, their status and their cancellation.
 
+    Args:
+        context: the client's connections and settings.
 
-def trigger_workflow_id(journey: str, trigger_id: str) -> str:
-    """The workflow id of a cohort trigger's parent workflow."""
-    return f"{journey}/{trigger_id}"
+    """
 
+    def __init__(self, context: ClientContext) -> None:
+        self.context = context
 
-class CohortsMixin:
-    """Mixed into :class:`journeys.client.JourneysClient`."""
-
-    store: Store
-    task_queue: str
-    cohort_settings: CohortSettings
-    batch_sizes: dict[str, int]
-    retry_windows: dict[str, float]
-
-    if TYPE_CHECKING:
-
-        @property
-        def temporal(self) -> Client: ...
-
-    async def _start_cohorts(
+    async def start(
         self,
         plan: Plan,
         record: TriggerRecord,
@@ -105,20 +59,20 @@ class CohortsMixin:
         recipients: list[tuple[str, dict[str, Any] | None]],
     ) -> None:
         """Keep the recipients and start the trigger's workflow (safe to repeat)."""
-        await self.store.members.add(record.id, recipients)
-        await self.temporal.start_workflow(
+        await self.context.store.members.add(record.id, recipients)
+        await self.context.temporal.start_workflow(
             c.TRIGGER_WORKFLOW,
             c.TriggerInput(
                 plan,
                 record.id,
                 payload,
-                cohort_size=self.cohort_settings.size,
-                batch_sizes=dict(self.batch_sizes),
-                history_limit=self.cohort_settings.history_limit,
-                retry_windows=dict(self.retry_windows),
+                cohort_size=self.context.cohorts.size,
+                batch_sizes=dict(self.context.batch_sizes),
+                history_limit=self.context.cohorts.history_limit,
+                retry_windows=dict(self.context.retry_windows),
             ),
             id=trigger_workflow_id(plan.journey, record.id),
-            task_queue=self.task_queue,
+            task_queue=self.context.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             search_attributes=search_attributes(
                 plan.journey, f"{len(recipients)} recipients", record.id
@@ -127,8 +81,9 @@ class CohortsMixin:
             static_details=plan.description or None,
         )
 
-    async def _cohort_trigger_status(self, trigger: TriggerRecord, size: int) -> TriggerStatus:
-        parent = self.temporal.get_workflow_handle(
+    async def status(self, trigger: TriggerRecord, size: int) -> TriggerStatus:
+        """A cohort trigger's status: its recipients counted by state and per step."""
+        parent = self.context.temporal.get_workflow_handle(
             trigger_workflow_id(trigger.journey, trigger.id), result_type=c.TriggerProgress
         )
         described = await parent.describe()
@@ -137,7 +92,10 @@ class CohortsMixin:
             WorkflowExecutionStatus.CONTINUED_AS_NEW,
         )
         cohorts = await asyncio.gather(
-            *(self._cohort_status(wf) for wf in await self.store.runs.cohorts_of(trigger.id))
+            *(
+                self._cohort_status(wf)
+                for wf in await self.context.store.runs.cohorts_of(trigger.id)
+            )
         )
         progress: c.TriggerProgress | None = None
         if not starting and described.status == WorkflowExecutionStatus.COMPLETED:
@@ -159,14 +117,14 @@ class CohortsMixin:
         )
 
     async def _cohort_status(self, workflow_id: str) -> CohortStatus:
-        handle = self.temporal.get_workflow_handle(workflow_id, result_type=c.RunProgress)
+        handle = self.context.temporal.get_workflow_handle(workflow_id, result_type=c.RunProgress)
         try:
             described = await handle.describe()
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise
             # Claimed by the trigger's workflow, which has not started it yet.
-            members = await self.store.runs.of_workflow(workflow_id)
+            members = await self.context.store.runs.of_workflow(workflow_id)
             return CohortStatus(workflow_id, "running", len(members), {"pending": len(members)})
         state = STATES.get(described.status, "running") if described.status else "running"
         counts: c.CohortCounts | None = None
@@ -178,11 +136,11 @@ class CohortsMixin:
                     c.COUNTS_QUERY, result_type=c.CohortCounts, rpc_timeout=_QUERY_TIMEOUT
                 )
         if counts is None:
-            members = await self.store.runs.of_workflow(workflow_id)
+            members = await self.context.store.runs.of_workflow(workflow_id)
             return CohortStatus(workflow_id, state, len(members), {state: len(members)})
         return CohortStatus(workflow_id, state, counts.members, counts.states, counts.steps)
 
-    async def _member_status(self, run: RunRecord) -> RunStatus:
+    async def member_status(self, run: RunRecord) -> RunStatus:
         """One recipient of a cohort: from the store once ended, else from the workflow."""
         progress: c.RunProgress | None = None
         if run.outcome is not None:
@@ -190,7 +148,7 @@ class CohortsMixin:
         state = progress.state if progress else "running"
         closed_at: datetime | None = None
         if progress is None:
-            handle = self.temporal.get_workflow_handle(run.workflow_id)
+            handle = self.context.temporal.get_workflow_handle(run.workflow_id)
             try:
                 described = await handle.describe()
             except RPCError as exc:
@@ -211,9 +169,9 @@ class CohortsMixin:
                 state = progress.state
         return run_status(run, state, progress, started_at=run.started_at, closed_at=closed_at)
 
-    async def _cancel_member(self, run: RunRecord) -> None:
+    async def cancel_member(self, run: RunRecord) -> None:
         """Take one recipient out of their cohort; returns once nothing is in flight for them."""
-        handle = self.temporal.get_workflow_handle(run.workflow_id)
+        handle = self.context.temporal.get_workflow_handle(run.workflow_id)
         deadline = time.monotonic() + _START_WAIT
         while True:
             try:
@@ -233,20 +191,27 @@ class CohortsMixin:
             break
         # The workflow records the recipient's outcome itself; if it could not (it had
         # ended, or no worker answered), the run is still marked ended here.
-        found = await self.store.runs.find(run.workflow_id, run.run_id)
+        found = await self.context.store.runs.find(run.workflow_id, run.run_id)
         if found and found[0].outcome is None:
             cancelled = c.RunProgress(run.journey, run.recipient_id, "cancelled")
-            await self.store.runs.close(run.workflow_id, [(run.run_id, progress_json(cancelled))])
+            await self.context.store.runs.close(
+                run.workflow_id, [(run.run_id, progress_json(cancelled))]
+            )
 
-    async def _cancel_cohorts(self, trigger: TriggerRecord, wait: timedelta) -> None:
+    async def cancel(self, trigger: TriggerRecord, wait: timedelta) -> None:
         """Stop the trigger's workflow starting cohorts, then cancel every cohort."""
-        parent = self.temporal.get_workflow_handle(trigger_workflow_id(trigger.journey, trigger.id))
-        await _cancel_and_wait(parent, wait)
-        cohorts = await self.store.runs.cohorts_of(trigger.id)
-        await asyncio.gather(
-            *(_cancel_and_wait(self.temporal.get_workflow_handle(wf), wait) for wf in cohorts)
+        parent = self.context.temporal.get_workflow_handle(
+            trigger_workflow_id(trigger.journey, trigger.id)
         )
-        await self.store.runs.close_cohorts_of(trigger.id)
+        await _cancel_and_wait(parent, wait)
+        cohorts = await self.context.store.runs.cohorts_of(trigger.id)
+        await asyncio.gather(
+            *(
+                _cancel_and_wait(self.context.temporal.get_workflow_handle(wf), wait)
+                for wf in cohorts
+            )
+        )
+        await self.context.store.runs.close_cohorts_of(trigger.id)
 
 
 async def _cancel_and_wait(handle: Any, wait: timedelta) -> None:

@@ -1,0 +1,125 @@
+"""Batches: operations on people applied in order, each with its own result."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from definitions.errors import InvalidRequestError, JourneysError
+from definitions.values import require_timestamp
+from journeys.client.checks import check_id
+from journeys.client.context import ClientContext
+from journeys.client.people import People
+from journeys.models import RunHandle
+
+__all__ = ["Batch", "BatchResult"]
+
+log = logging.getLogger("journeys.people")
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """The outcome of one operation of a batch."""
+
+    index: int
+    ok: bool
+    error: str | None = None
+    started: list[str] = field(default_factory=list)
+    """Run ids of journeys the operation started."""
+
+
+class Batch:
+    """A batch of people operations (the HTTP API's ``/v1/batch``).
+
+    Args:
+        context: the client's connections and settings.
+        people: where each operation is applied.
+
+    """
+
+    def __init__(self, context: ClientContext, people: People) -> None:
+        self.context = context
+        self.people = people
+
+    async def batch(self, operations: Sequence[Mapping[str, Any]]) -> list[BatchResult]:
+        """Apply operations in order, each with its own result.
+
+        Types: identify, track, track_anonymous, delete, add_device, remove_device,
+        suppress, unsuppress, merge.
+        """
+        results = []
+        for index, op in enumerate(operations):
+            try:
+                started = await self._apply(op)
+            except InvalidRequestError as exc:
+                results.append(BatchResult(index, False, "; ".join(exc.problems) or str(exc)))
+                continue
+            except (JourneysError, ValueError, KeyError, TypeError) as exc:
+                message = str(exc.args[0]) if isinstance(exc, KeyError) else str(exc)
+                results.append(BatchResult(index, False, message))
+                continue
+            except Exception:  # one operation's failure is its own result, never the batch's
+                log.exception("batch operation %d (%s) failed", index, op.get("type"))
+                results.append(BatchResult(index, False, "internal error: see the server log"))
+                continue
+            results.append(BatchResult(index, True, None, [r.run_id for r in started]))
+        return results
+
+    async def _apply(self, op: Mapping[str, Any]) -> list[RunHandle]:
+        kind = op.get("type")
+        if kind == "invalid":
+            raise ValueError(op.get("error") or "invalid operation")
+        if kind == "identify":
+            return await self.people.identify(
+                op["id"], op.get("attributes") or {}, anonymous_id=op.get("anonymous_id")
+            )
+        if kind == "track":
+            result = await self.people.track(
+                op["id"],
+                op["event"],
+                op.get("data"),
+                timestamp=require_timestamp(op.get("timestamp")),
+                event_id=op.get("event_id"),
+            )
+            return result.started
+        if kind == "track_anonymous":
+            await self.people.track_anonymous(
+                op.get("anonymous_id"),
+                op["event"],
+                op.get("data"),
+                timestamp=require_timestamp(op.get("timestamp")),
+                event_id=op.get("event_id"),
+            )
+            return []
+        if kind == "delete":
+            await self.people.delete_person(check_id(op["id"]))
+            return []
+        if kind == "add_device":
+            await self.people.add_device(
+                op["id"],
+                op["token"],
+                op.get("platform") or "unknown",
+                attributes=op.get("attributes"),
+            )
+            return []
+        if kind == "remove_device":
+            await self.people.remove_device(check_id(op["id"]), check_id(op["token"], "token"))
+            return []
+        if kind in ("suppress", "unsuppress"):
+            if kind == "suppress":
+                await self.context.store.consent.suppress(
+                    "person", check_id(op["id"]), op.get("reason") or "suppressed through the API"
+                )
+            else:
+                await self.context.store.consent.unsuppress("person", check_id(op["id"]))
+            return []
+        if kind == "merge":
+            await self.people.merge_people(op["primary"], op["secondary"])
+            return []
+        raise ValueError(
+            f"type: expected identify, track, track_anonymous, delete, "
+            f"add_device, remove_device, suppress, unsuppress or merge, "
+            f"found {kind!r}"
+        )

@@ -1,0 +1,132 @@
+"""Journeys that start themselves: on an event, or when a person enters a segment.
+
+Each starts within its ``entry`` rule (``once``, ``every_time``, ``at_most_once_per``);
+:class:`~journeys.client.people.People` and :class:`~journeys.client.segments.Segments`
+call here after every change that may start one.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from definitions.errors import DefinitionError
+from definitions.plan import Plan
+from journeys.client.context import ClientContext
+from journeys.client.runs import Runs
+from journeys.models import RunHandle
+from journeys.store import TriggerRecord
+
+__all__ = ["Entry"]
+
+log = logging.getLogger("journeys.people")
+
+
+class Entry:
+    """Starting the journeys whose ``trigger`` is an event or a segment.
+
+    Args:
+        context: the client's connections and settings.
+        runs: where runs are started.
+
+    """
+
+    def __init__(self, context: ClientContext, runs: Runs) -> None:
+        self.context = context
+        self.runs = runs
+
+    def triggered(self) -> list[Plan]:
+        """The journeys that start themselves: on an event or on entering a segment."""
+        plans = []
+        for name in self.context.library.names():
+            try:
+                plan = self.context.library.compile(name)
+            except DefinitionError as exc:
+                log.warning("journey %s is skipped for triggers: %s", name, exc)
+                continue
+            if plan.trigger_event or plan.trigger_segment:
+                plans.append(plan)
+        return plans
+
+    async def _may_enter(self, plan: Plan, person_id: str) -> bool:
+        if plan.entry == "every_time":
+            return True
+        last = await self.context.store.runs.last_started(plan.journey, person_id)
+        if last is None:
+            return True
+        if plan.entry == "interval" and plan.entry_interval is not None:
+            return datetime.now(UTC) - last >= timedelta(seconds=plan.entry_interval)
+        return False
+
+    async def _enter(
+        self,
+        plans: list[Plan],
+        person_id: str,
+        data: dict[str, Any],
+        event: dict[str, Any] | None,
+        cause: str,
+    ) -> list[RunHandle]:
+        started = []
+        for plan in plans:
+            if not await self._may_enter(plan, person_id):
+                continue
+            record = TriggerRecord(
+                f"trg_{secrets.token_hex(8)}",
+                plan.journey,
+                {"cause": cause, **data},
+                datetime.now(UTC),
+            )
+            record = await self.context.store.runs.save_trigger(record)
+            handle = await self.runs.start(plan, record, person_id, {}, event)
+            if handle.started:
+                started.append(handle)
+        return started
+
+    async def enter_event(
+        self,
+        person_id: str,
+        event: str,
+        data: dict[str, Any],
+        timestamp: datetime | None,
+        triggered: list[Plan],
+    ) -> list[RunHandle]:
+        """Start the journeys ``event`` triggers, each within its entry rule."""
+        plans = [p for p in triggered if p.trigger_event == event]
+        if not plans:
+            return []
+        at = (timestamp or datetime.now(UTC)).isoformat()
+        return await self._enter(
+            plans, person_id, {}, {"name": event, "data": data, "timestamp": at}, f"event {event}"
+        )
+
+    async def enter_segments(
+        self, person_id: str, triggered: list[Plan] | None = None
+    ) -> list[RunHandle]:
+        """Start the journeys of the trigger segments the person has just entered.
+
+        Args:
+            person_id: the person.
+            triggered: the self-starting journeys, when the caller has them already.
+
+        """
+        plans = [
+            p
+            for p in (self.triggered() if triggered is None else triggered)
+            if p.trigger_segment is not None
+        ]
+        if not plans:
+            return []
+        watched = {
+            p.trigger_segment.segment: p.trigger_segment  # type: ignore[union-attr]
+            for p in plans
+        }
+        entered = await self.context.store.segments.entered(person_id, dict(watched))
+        started = []
+        for segment in sorted(entered):
+            chosen = [p for p in plans if p.trigger_segment.segment == segment]  # type: ignore[union-attr]
+            started += await self._enter(
+                chosen, person_id, {}, {"segment": segment}, f"segment {segment}"
+            )
+        return started
