@@ -113,11 +113,7 @@ class People:
         makes this a no-op (safe retries).
         """
         check_id(person_id)
-        check_event(event)
-        payload = check_data(data)
-        timestamp = check_time(timestamp)
-        if event_id is not None:
-            check_id(event_id, "event_id")
+        payload, timestamp = _checked_event(event, data, timestamp, event_id)
         recorded = await self.context.store.events.record(
             person_id, event, payload, timestamp, event_id=event_id, create_person=True
         )
@@ -140,11 +136,7 @@ class People:
     ) -> TrackResult:
         """Record an event of an anonymous visitor; it joins their person on identify."""
         check_id(anonymous_id, "anonymous_id")
-        check_event(event)
-        payload = check_data(data)
-        timestamp = check_time(timestamp)
-        if event_id is not None:
-            check_id(event_id, "event_id")
+        payload, timestamp = _checked_event(event, data, timestamp, event_id)
         recorded = await self.context.store.events.record(
             None,
             event,
@@ -293,3 +285,18 @@ class People:
         check_id(person_id)
         check_text(token, "device id", 4096)
         await self.context.store.profiles.remove_device(person_id, token)
+
+
+def _checked_event(
+    event: str,
+    data: Mapping[str, Any] | None,
+    timestamp: datetime | None,
+    event_id: str | None,
+) -> tuple[dict[str, Any], datetime | None]:
+    """An event's name, data, time and id checked as the API checks them; data and time."""
+    check_event(event)
+    payload = check_data(data)
+    checked = check_time(timestamp)
+    if event_id is not None:
+        check_id(event_id, "event_id")
+    return payload, checked
