@@ -5,14 +5,14 @@ from __future__ import annotations
 import traceback
 from collections.abc import Sequence
 
-from journeys._process import EXIT_FAILED, exit_process
 from journeys.cli import main
+from journeys.process import EXIT_FAILED, exit_process
 
 
 def run(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``journeys`` script: runs the command, then ends the process.
 
-    The process ends with :func:`~journeys._process.exit_process`, never by interpreter
+    The process ends with :func:`~journeys.process.exit_process`, never by interpreter
     finalization, which can abort while the Temporal SDK's threads finish a call.
 
     Args:

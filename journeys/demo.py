@@ -9,11 +9,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from journeys._process import run_until_stopped
 from journeys.client import JourneysClient
 from journeys.config import Settings
 from journeys.devserver import DevServer, free_port
 from journeys.models import RunStatus, TriggerStatus
+from journeys.process import run_until_stopped
 from journeys.report import outcome, plural, run_text, ui_link
 from journeys.sinks import MailCatcher, WebhookSink
 from workers.worker import running_worker

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from journeys._process import EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE
+from journeys.process import EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE
 from tests.helpers import REPO
 from tests.test_cli import journeys
 

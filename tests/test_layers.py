@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "journeys.config",
             "journeys.consent",
             "journeys.temporal",
-            "journeys._process",  # exit codes, signals, leaving without an abort
+            "journeys.process",  # exit codes, signals, leaving without an abort
         ),
     ),
     ("activities", ("activities",)),

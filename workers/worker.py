@@ -19,8 +19,8 @@ from definitions.channels import CHANNELS
 from definitions.runtime import channel_queue
 from definitions.trigger_workflow import TriggerWorkflow
 from definitions.workflow import JourneyWorkflow
-from journeys._process import STOP_SIGNALS, WORKER_SHUTDOWN_GRACE
 from journeys.config import Settings
+from journeys.process import STOP_SIGNALS, WORKER_SHUTDOWN_GRACE
 from journeys.store import Store
 from journeys.temporal import connect, ensure_search_attributes
 

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from definitions.errors import EngineUnavailableError, JourneysError
-from journeys._process import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_UNAVAILABLE, EXIT_USAGE
 from journeys.cli import library, people, runs, servers
 from journeys.cli.base import Command
+from journeys.process import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_UNAVAILABLE, EXIT_USAGE
 
 __all__ = ["main", "parser"]
 
@@ -88,7 +88,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (see :mod:`journeys._process`)."""
+    """Run the command line; returns the exit code (see :mod:`journeys.process`)."""
     # SIGTERM ends a one-shot command like Ctrl-C does, so what it started is stopped too;
     # long-running commands stop cleanly on either (run_until_stopped).
     signal.signal(signal.SIGTERM, _interrupt)

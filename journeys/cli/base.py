@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from definitions.errors import ConfigurationError
-from journeys._process import EXIT_INTERRUPTED, STOP_SIGNALS, exit_process
 from journeys.client import JourneysClient
 from journeys.config import Settings, load_settings
+from journeys.process import EXIT_INTERRUPTED, STOP_SIGNALS, exit_process
 
 __all__ = ["Command", "directory", "settings", "with_client"]
 

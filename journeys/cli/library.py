@@ -9,10 +9,10 @@ import sys
 from definitions.channels import CHANNELS
 from definitions.compiler import Library
 from definitions.graph import to_mermaid
-from journeys._process import EXIT_FAILED, EXIT_OK
 from journeys.cli.args import json_object
 from journeys.cli.base import Command, directory, settings, with_client
 from journeys.client import JourneysClient
+from journeys.process import EXIT_FAILED, EXIT_OK
 from journeys.report import plural
 
 __all__ = ["COMMANDS"]

@@ -1,6 +1,6 @@
 """``journeys worker``, ``dev``, ``inbox``, ``demo``, ``serve`` and ``migrate``: processes.
 
-The long-running ones stop cleanly on SIGINT or SIGTERM (:mod:`journeys._process`).
+The long-running ones stop cleanly on SIGINT or SIGTERM (:mod:`journeys.process`).
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import asyncio
 import contextlib
 import sys
 
-from journeys._process import EXIT_OK, WORKER_SHUTDOWN_GRACE, run_until_stopped
 from journeys.cli.args import positive, usage
 from journeys.cli.base import Command, directory, settings
 from journeys.client import JourneysClient
+from journeys.process import EXIT_OK, WORKER_SHUTDOWN_GRACE, run_until_stopped
 
 __all__ = ["COMMANDS"]
 
