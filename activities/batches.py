@@ -1,6 +1,6 @@
 """The activities that work on many recipients at once: batches, claims, closes, withdrawals.
 
-The workflow side calling them is :mod:`definitions.batches` (conditions, windows, closes)
+The workflow side calling them is :mod:`definitions.batches` (conditions, closes)
 and :mod:`definitions.send_rounds` (sends, withdrawals).
 
 Each does for many recipients what its single counterpart does for one, with the same
@@ -25,7 +25,6 @@ from activities.conditions import evaluate
 from activities.messages import Known, gives_up, heartbeating, message_id_for, next_delay
 from definitions import contract as c
 from definitions.errors import RetryableDeliveryError
-from definitions.steps.window import seconds_until_open
 from journeys.store import MessageRecord
 from journeys.store.messages import MessageKey
 
@@ -81,8 +80,6 @@ class BatchActivities:
         return [
             self.evaluate_conditions,
             self.evaluate_conditions_v2,
-            self.window_delays,
-            self.window_delays_v2,
             self.send_messages,
             self.claim_cohort,
             self.close_runs,
@@ -232,22 +229,6 @@ class BatchActivities:
     async def evaluate_conditions(self, request: c.EvaluateManyInput) -> list[str]:
         """``evaluate_conditions_v2`` as a bare list, for runs started before typed results."""
         return (await self.evaluate_conditions_v2(request)).matched
-
-    @activity.defn(name=c.WINDOW_MANY_V2)
-    async def window_delays_v2(self, request: c.WindowManyInput) -> c.WindowManyResult:
-        """Seconds until the window opens for each recipient (same order)."""
-        profiles = await self.store.profiles.get_many(request.recipient_ids)
-        return c.WindowManyResult(
-            [
-                seconds_until_open(request.step, request.now, profiles.get(rid, {}).get("timezone"))
-                for rid in request.recipient_ids
-            ]
-        )
-
-    @activity.defn(name=c.WINDOW_MANY)
-    async def window_delays(self, request: c.WindowManyInput) -> list[float]:
-        """``window_delays_v2`` as a bare list, for runs started before typed results."""
-        return (await self.window_delays_v2(request)).seconds
 
     @activity.defn(name=c.CLAIM)
     async def claim_cohort(self, request: c.ClaimInput) -> c.ClaimResult:

@@ -26,6 +26,7 @@ from activities.messages import (
     next_delay,
 )
 from activities.rendering import render_variant, variables
+from activities.steps import ANSWERS
 from definitions import contract as c
 from definitions.errors import (
     InvalidAddressError,
@@ -76,6 +77,7 @@ class JourneyActivities(BatchActivities):
             self.send_message,
             self.window_delay,
             *self.batch_activities(),
+            *ANSWERS.activities(self.store),  # the step kinds' questions (window's delays…)
         ]
 
     def sends(self) -> list[Any]:

@@ -1,8 +1,9 @@
-"""The cohort's activities: conditions and windows in batches, and closing runs.
+"""The cohort's activities: conditions and step kinds' questions in batches, closing runs.
 
-Workflow code. A cohort of one uses the single-recipient activities (as runs always did);
-a larger cohort asks about a thousand recipients per condition or window activity. Sends
-are in :mod:`definitions.sends`.
+Workflow code. A cohort of one uses the single-recipient condition activity (as runs
+always did); a larger cohort asks about a thousand recipients per condition activity. A
+step kind's :class:`~definitions.steps.base.Question` (a window's delays, …) is asked in
+batches for any cohort. Sends are in :mod:`definitions.sends`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from temporalio import workflow
@@ -20,24 +21,25 @@ with workflow.unsafe.imports_passed_through():
     from definitions.conditions import Condition
     from definitions.plan import Plan
     from definitions.runtime import CHECK_RETRY, TYPED_RESULTS_PATCH
+    from definitions.steps.base import Question
     from definitions.steps.send import SendStep
-    from definitions.steps.window import WindowStep
 
 __all__ = ["Batches", "chunks"]
 
 _Bare = TypeVar("_Bare")
 _Typed = TypeVar("_Typed")
+_Input = TypeVar("_Input")
+_Answer = TypeVar("_Answer")
 
 _TYPED = {
     c.EVALUATE: c.EVALUATE_V2,
     c.EVALUATE_MANY: c.EVALUATE_MANY_V2,
-    c.WINDOW_MANY: c.WINDOW_MANY_V2,
     c.CLOSE: c.CLOSE_V2,
 }
 """Each activity with a bare result, and its counterpart returning a dataclass."""
 
 _CHECK_CHUNK = 1000
-"""Recipients per condition or window activity."""
+"""Recipients per condition activity."""
 _CLOSE_CHUNK = 200
 """Finished runs per close activity (each carries its timeline)."""
 
@@ -93,22 +95,41 @@ class Batches:
         )
         return [rid for part in found for rid in part]
 
-    async def window_delays(self, step: WindowStep, members: list[str]) -> list[float]:
-        """Seconds until the window opens for each member."""
+    async def ask(
+        self,
+        question: Question[_Input, _Typed, _Answer],
+        request: Callable[[list[str], datetime], _Input],
+        members: list[str],
+        summary: str,
+    ) -> dict[str, _Answer]:
+        """Each member's answer to a step kind's question: one activity per batch."""
         now = workflow.now()
         found = await asyncio.gather(
             *(
-                self._ask(
-                    c.WINDOW_MANY,
-                    c.WindowManyInput(step, chunk, now),
-                    (list[float], c.WindowManyResult, lambda r: r.seconds),
-                    timedelta(minutes=2),
-                    f"{step.id}: when does {step.label} open? ({len(chunk)} recipients)",
+                self._question(
+                    question, request(chunk, now), f"{summary} ({len(chunk)} recipients)"
                 )
-                for chunk in chunks(members, _CHECK_CHUNK)
+                for chunk in chunks(members, question.batch)
             )
         )
-        return [seconds for part in found for seconds in part]
+        answers = [answer for part in found for answer in part]
+        return dict(zip(members, answers, strict=True))
+
+    async def _question(
+        self, question: Question[_Input, _Typed, _Answer], request: _Input, summary: str
+    ) -> list[_Answer]:
+        """One batch of a question, in the shape this run's history has (see ``_ask``)."""
+        if question.before_typed_results is not None and not self.typed_results():
+            question = question.before_typed_results
+        result = await workflow.execute_activity(
+            question.activity,
+            request,
+            result_type=question.result,
+            start_to_close_timeout=question.timeout,
+            retry_policy=CHECK_RETRY,
+            summary=summary,
+        )
+        return question.answers(result)
 
     async def _ask(
         self,
@@ -118,7 +139,7 @@ class Batches:
         timeout: timedelta,
         summary: str,
     ) -> _Bare:
-        """Call a condition or window activity, in the shape this run's history has.
+        """Call a condition activity, in the shape this run's history has.
 
         Runs with the typed-results patch call ``_TYPED[name]``, which returns a dataclass;
         runs started before call ``name`` itself, whose result is a bare value.

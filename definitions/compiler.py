@@ -18,7 +18,6 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
-    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -48,7 +47,7 @@ from definitions.model import SchemaModel, check_duration, invalid
 from definitions.plan import MAIN, Plan
 from definitions.segment_graph import Segments, shape
 from definitions.source import Located, SourceFile, load_yaml
-from definitions.steps import KINDS, AnyStepSpec
+from definitions.steps import AnyStepSpec, kind_of_spec, nests_steps, spec_adapter
 from definitions.templates import (
     CompiledTemplate,
     TemplateSpec,
@@ -61,8 +60,6 @@ from definitions.values import MAX_DOCUMENT_BYTES, check_json, dumps
 __all__ = ["CompileContext", "JourneySpec", "Library", "SegmentsSpec"]
 
 SEGMENTS_FILE = "segments.yaml"
-_KIND_OF_SPEC = {kind.spec: kind for kind in KINDS.values()}
-_STEP_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyStepSpec)
 TEMPLATES_DIR = "templates"
 
 
@@ -90,6 +87,7 @@ class EntryLimit(SchemaModel):
     _duration = field_validator("at_most_once_per")(check_duration)
 
 
+@nests_steps
 class JourneySpec(SchemaModel):
     """A journey file as written in YAML."""
 
@@ -467,7 +465,7 @@ class Library:
         steps: list[Any] = raw_steps if isinstance(raw_steps, list) else []
         for index, raw in enumerate(steps):
             try:
-                spec = _STEP_ADAPTER.validate_python(raw)
+                spec = spec_adapter().validate_python(raw)
             except ValidationError:
                 continue
             ctx.sequence([spec], ("steps",), f"partial.{index}", start=index)
@@ -524,7 +522,7 @@ class CompileContext:
     def _sequence(self, specs: list[Any], where: Located, name: str, start: int) -> str:
         ids = []
         for index, spec in enumerate(specs):
-            kind = _KIND_OF_SPEC[type(spec)]
+            kind = kind_of_spec(spec)
             step_where = (*where, start + index)
             step = kind.compile(spec, self, step_where)
             if step.id in self._where:

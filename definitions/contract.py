@@ -14,7 +14,13 @@ from typing import Any
 from definitions.conditions import Condition
 from definitions.plan import Plan
 from definitions.steps.send import SendStep
-from definitions.steps.window import WindowStep
+from definitions.steps.window import (
+    WINDOW_MANY,
+    WINDOW_MANY_V2,
+    WindowManyInput,
+    WindowManyResult,
+    WindowStep,
+)
 from definitions.templates import CompiledTemplate
 
 __all__ = [
@@ -77,7 +83,6 @@ EVALUATE_MANY = "evaluate_conditions"
 SEND = "send_message"
 SEND_MANY = "send_messages"
 WINDOW = "window_delay"
-WINDOW_MANY = "window_delays"
 CLAIM = "claim_cohort"
 CLOSE = "close_runs"
 WITHDRAW = "withdraw_messages"
@@ -87,9 +92,10 @@ WITHDRAW = "withdraw_messages"
 # above them return bare values and stay registered for runs started before, whose
 # histories hold those bare payloads (and for ``definitions.legacy``, the only caller of
 # ``WINDOW``: the cohort interpreter asks ``WINDOW_MANY`` even for a cohort of one).
+# ``WINDOW_MANY`` and ``WINDOW_MANY_V2`` are the window step's own (its ``DELAYS``
+# question), named in ``definitions/steps/window.py`` and re-exported here.
 EVALUATE_V2 = "evaluate_condition_v2"
 EVALUATE_MANY_V2 = "evaluate_conditions_v2"
-WINDOW_MANY_V2 = "window_delays_v2"
 CLOSE_V2 = "close_runs_v2"
 
 EVENT_SIGNAL = "event"
@@ -316,15 +322,6 @@ class SendManyResult:
 
 
 @dataclass(frozen=True)
-class WindowManyInput:
-    """Seconds until a window opens, for many recipients."""
-
-    step: WindowStep
-    recipient_ids: list[str]
-    now: datetime
-
-
-@dataclass(frozen=True)
 class CloseInput:
     """Recipients whose runs have ended, with what they did."""
 
@@ -439,13 +436,6 @@ class EvaluateManyResult:
     """The recipients a condition holds for now, in the order they were given."""
 
     matched: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class WindowManyResult:
-    """Seconds until the window opens for each recipient, in the order they were given."""
-
-    seconds: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from temporalio import workflow
 
@@ -20,14 +20,18 @@ with workflow.unsafe.imports_passed_through():
     from definitions.plan import Plan
     from definitions.runtime import STEP_KEY, bucket
     from definitions.steps import KINDS, Step
+    from definitions.steps.base import Question
     from definitions.steps.send import SendStep
-    from definitions.steps.window import WindowStep
     from definitions.values import JSONValue
 
 if TYPE_CHECKING:
     from definitions.interpreter import Cohort
 
 __all__ = ["Group"]
+
+_Input = TypeVar("_Input")
+_Result = TypeVar("_Result")
+_Answer = TypeVar("_Answer")
 
 
 class Group:
@@ -224,23 +228,32 @@ class Group:
         """The members a condition holds for now."""
         return await self.cohort.check(condition, self.members, summary)
 
-    async def wait_window(self, step: WindowStep, opened: Callable[[list[str]], None]) -> None:
-        """Each member waits until the window opens in their timezone.
+    async def ask(
+        self,
+        question: Question[_Input, _Result, _Answer],
+        request: Callable[[list[str], datetime], _Input],
+        summary: str,
+    ) -> dict[str, _Answer]:
+        """Each member's answer to a step kind's question, from its activity in batches."""
+        return await self.cohort.ask(question, request, self.members, summary)
 
-        Members for whom it opens at the same moment wait on one timer and go on together;
-        ``opened`` is called for each such group as it goes on.
+    async def wait_each(
+        self, seconds: dict[str, float], summary: str, opened: Callable[[list[str]], None]
+    ) -> None:
+        """Each member waits their own number of seconds (a window: until it opens for them).
+
+        Members due at the same second wait on one timer and go on together; ``opened`` is
+        called for each such group as it goes on.
         """
-        self.resume = None  # a window parked by the previous run simply asks again
-        members = self.members
-        delays = await self.cohort.window_delays(step, members)
+        self.resume = None  # a wait parked by the previous run simply asks again
         start = workflow.now()
         by_time: dict[int, list[str]] = {}
-        for rid, seconds in zip(members, delays, strict=True):
-            by_time.setdefault(max(0, round(seconds)), []).append(rid)
+        for rid, wait in seconds.items():
+            by_time.setdefault(max(0, round(wait)), []).append(rid)
         times = sorted(by_time)
         for i, at in enumerate(times):
             wait = at - (workflow.now() - start).total_seconds()
-            await self.sleep(wait, f"{step.id}: wait for {step.label}")
+            await self.sleep(wait, summary)
             group = self.cohort.active(by_time[at])
             if not group:
                 continue

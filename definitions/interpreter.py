@@ -5,8 +5,8 @@ holds what is known of every recipient (state, position, timeline, unused events
 its groups until none is left, and continues as new when its history grows long. A
 recipient triggered alone is a cohort of one: the same code, one member.
 
-Everything here is workflow code: deterministic, no I/O; conditions, windows and sends
-are activities (:mod:`definitions.batches`).
+Everything here is workflow code: deterministic, no I/O; conditions, step kinds'
+questions (a window's delays…) and sends are activities (:mod:`definitions.batches`).
 """
 
 from __future__ import annotations

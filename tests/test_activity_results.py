@@ -52,9 +52,12 @@ async def test_evaluate_many(activities: JourneyActivities) -> None:
 
 async def test_window_delays(activities: JourneyActivities) -> None:
     request = c.WindowManyInput(NINE_TO_FIVE, ["ana", "ben"], NOW)
-    typed = await activities.window_delays_v2(request)
-    assert typed.seconds == [2 * 3600.0, 8 * 3600.0]  # 09:00 in Paris, 09:00 in New York
-    assert await activities.window_delays(request) == typed.seconds
+    # registered from activities.steps, each function named as its activity
+    by_name = {f.__name__: f for f in activities.all()}
+    assert {c.WINDOW_MANY, c.WINDOW_MANY_V2} <= set(by_name)
+    typed = await by_name[c.WINDOW_MANY_V2](request)
+    assert typed == c.WindowManyResult([2 * 3600.0, 8 * 3600.0])  # 09:00 Paris, 09:00 New York
+    assert await by_name[c.WINDOW_MANY](request) == typed.seconds
     single = c.WindowInput(NINE_TO_FIVE, "ana", NOW)
     assert await activities.window_delay(single) == 2 * 3600.0  # runs before cohorts
 

@@ -3,7 +3,14 @@
 A step kind is a :class:`StepKind`: its YAML schema, its compiled dataclass, how it
 compiles and how it runs, all typed by its own spec and step (``StepKind[SendSpec,
 SendStep]``). Its interpreter code is written against :class:`Runner`, whose operations
-are typed by the data they take — a send step, a condition, a window — never ``Any``.
+are typed by the data they take — a send step, a condition, a :class:`Question` — never
+``Any``.
+
+A kind that needs data of its own from the store (each recipient's timezone, say) declares
+a :class:`Question` in its module: the activity's name, input and result, as pure data.
+``Runner.ask`` calls that activity for the members in batches; the activity itself is
+registered from the activities side (:mod:`activities.steps`), so this layer never
+imports it.
 """
 
 from __future__ import annotations
@@ -11,7 +18,8 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, Literal, Protocol, TypeVar
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic_core import PydanticCustomError
 
@@ -25,10 +33,9 @@ if TYPE_CHECKING:
     from definitions.plan import Plan
     from definitions.source import Located
     from definitions.steps.send import SendStep
-    from definitions.steps.window import WindowStep
     from definitions.values import JSONValue
 
-__all__ = ["Runner", "Shape", "Step", "StepKind", "check_step_id"]
+__all__ = ["Question", "Runner", "Shape", "Step", "StepKind", "check_step_id"]
 
 _STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
@@ -55,6 +62,37 @@ class Step(Protocol):
     @property
     def kind(self) -> str:
         """The name of its :class:`StepKind`."""
+
+
+InputT = TypeVar("InputT")
+ResultT = TypeVar("ResultT")
+AnswerT = TypeVar("AnswerT")
+
+
+@dataclass(frozen=True)
+class Question(Generic[InputT, ResultT, AnswerT]):
+    """What a step kind asks an activity about each member: pure data, read by both sides.
+
+    The workflow calls the activity named ``activity`` with an ``input`` for a batch of
+    members and reads one answer per member, in their order, from its ``result``; the
+    activity is registered under the same name from :mod:`activities.steps`.
+    """
+
+    activity: str
+    """The activity's name (the Temporal UI and the histories show it)."""
+    input: type[InputT]
+    """The activity's input: a dataclass naming the batch's recipients."""
+    result: type[ResultT]
+    """The activity's result: a dataclass holding an answer per recipient."""
+    answers: Callable[[ResultT], list[AnswerT]]
+    """The answers in a result, one per recipient of the batch, in their order."""
+    timeout: timedelta = timedelta(minutes=2)
+    """The activity's start-to-close timeout."""
+    batch: int = 1000
+    """Recipients per activity."""
+    before_typed_results: Question[InputT, Any, AnswerT] | None = None
+    """The same question as runs started before typed activity results asked it (a bare
+    result under another name); only ``window`` has one, new kinds never need it."""
 
 
 class Runner(Protocol):
@@ -94,10 +132,25 @@ class Runner(Protocol):
     async def check(self, condition: Condition, summary: str) -> list[str]:
         """The members a condition holds for now (evaluated for all at once)."""
 
-    async def wait_window(self, step: WindowStep, opened: Callable[[list[str]], None]) -> None:
-        """Each member waits until a time window opens for them.
+    async def ask(
+        self,
+        question: Question[InputT, ResultT, AnswerT],
+        request: Callable[[list[str], datetime], InputT],
+        summary: str,
+    ) -> dict[str, AnswerT]:
+        """Each member's answer to a question, from its activity (in batches).
 
-        ``opened`` is called for each set of members as they go on.
+        ``request`` makes the activity's input for a batch of members, given the workflow's
+        time now; ``summary`` is what the Temporal UI shows.
+        """
+
+    async def wait_each(
+        self, seconds: dict[str, float], summary: str, opened: Callable[[list[str]], None]
+    ) -> None:
+        """Each member waits their own number of seconds (rounded to the second).
+
+        Members due at the same moment wait on one timer and go on together; ``opened`` is
+        called for each such set as it goes on.
         """
 
     def bucket(self, salt: str, recipient_id: str) -> float:

@@ -1,13 +1,15 @@
 """``window: business_hours`` — wait until a time window in the recipient's timezone.
 
 The recipient's timezone is the ``timezone`` attribute of their profile (an IANA name such
-as ``Europe/Paris``); UTC when it is missing or unknown.
+as ``Europe/Paris``); UTC when it is missing or unknown. The step asks :data:`DELAYS` —
+how long until the window opens for each member — and waits that long for each; the
+activity answering it is :mod:`activities.steps.window`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,7 +18,7 @@ from pydantic import field_validator, model_validator
 
 from definitions.diagnostics import describe_value, shown
 from definitions.model import SchemaModel, invalid
-from definitions.steps.base import Runner, StepKind, check_step_id
+from definitions.steps.base import Question, Runner, StepKind, check_step_id
 
 if TYPE_CHECKING:
     from definitions.compiler import CompileContext
@@ -117,12 +119,53 @@ def seconds_until_open(step: WindowStep, now: datetime, timezone: object) -> flo
     raise ValueError(f"window {step.id} never opens")  # unreachable: days is never empty
 
 
+@dataclass(frozen=True)
+class WindowManyInput:
+    """Seconds until a window opens, for many recipients."""
+
+    step: WindowStep
+    recipient_ids: list[str]
+    now: datetime
+
+
+@dataclass(frozen=True)
+class WindowManyResult:
+    """Seconds until the window opens for each recipient, in the order they were given."""
+
+    seconds: list[float] = field(default_factory=list)
+
+
+WINDOW_MANY = "window_delays"
+"""The activity runs started before typed results ask (a bare list of seconds)."""
+WINDOW_MANY_V2 = "window_delays_v2"
+"""The activity runs ask since typed results (a :class:`WindowManyResult`)."""
+
+DELAYS: Question[WindowManyInput, WindowManyResult, float] = Question(
+    activity=WINDOW_MANY_V2,
+    input=WindowManyInput,
+    result=WindowManyResult,
+    answers=lambda result: result.seconds,
+    before_typed_results=Question(
+        activity=WINDOW_MANY,
+        input=WindowManyInput,
+        result=list[float],
+        answers=lambda seconds: seconds,
+    ),
+)
+"""How long until the window opens, for each member (in seconds; 0 when open now)."""
+
+
 async def _run(step: WindowStep, runner: Runner) -> None:
 
     def opened(members: list[str]) -> None:
         runner.record(step.id, "window", "open", members, window=step.label)
 
-    await runner.wait_window(step, opened)
+    delays = await runner.ask(
+        DELAYS,
+        lambda chunk, now: WindowManyInput(step, chunk, now),
+        f"{step.id}: when does {step.label} open?",
+    )
+    await runner.wait_each(delays, f"{step.id}: wait for {step.label}", opened)
 
 
 KIND: StepKind[WindowSpec, WindowStep] = StepKind(
