@@ -12,6 +12,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from definitions.conditions import Condition
 from definitions.errors import DefinitionError
 from definitions.plan import Plan
 from journeys.client.context import ClientContext
@@ -118,11 +119,11 @@ class Entry:
         ]
         if not plans:
             return []
-        watched = {
-            p.trigger_segment.segment: p.trigger_segment  # type: ignore[union-attr]
-            for p in plans
-        }
-        entered = await self.context.store.segments.entered(person_id, dict(watched))
+        watched: dict[str, Condition] = {}
+        for p in plans:
+            if p.trigger_segment is not None:
+                watched[p.trigger_segment.segment] = p.trigger_segment  # type: ignore[union-attr]
+        entered = await self.context.store.segments.entered(person_id, watched)
         started = []
         for segment in sorted(entered):
             chosen = [p for p in plans if p.trigger_segment.segment == segment]  # type: ignore[union-attr]
