@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import threading
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -153,7 +153,7 @@ def preview(
     )
 
 
-def call(method: str, *args: Any, **kwargs: Any) -> Any:
-    """Call a method of the shared client and wait for its result (for journeys.preferences)."""
+def call(action: Callable[[JourneysClient], Coroutine[object, object, T]]) -> T:
+    """Run ``action`` on the shared client and wait for its result (for journeys.preferences)."""
     background, client = _client()
-    return background.run(getattr(client, method)(*args, **kwargs))
+    return background.run(action(client))
