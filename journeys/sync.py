@@ -32,7 +32,7 @@ class _Background:
         self.thread.start()
         self.client: Future[JourneysClient] | None = None
 
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+    def run(self, coro: Coroutine[object, object, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     def stop(self) -> None:
@@ -87,11 +87,11 @@ atexit.register(_shutdown)
 
 def trigger(
     journey: str,
-    recipients: Sequence[str | Mapping[str, Any]],
+    recipients: Sequence[str | Mapping[str, object]],
     *,
-    data: dict[str, Any] | None = None,
+    data: Mapping[str, object] | None = None,
     idempotency_key: str | None = None,
-    per_recipient_data: Mapping[str, Mapping[str, Any]] | None = None,
+    per_recipient_data: Mapping[str, Mapping[str, object]] | None = None,
     cohorts: bool | None = None,
 ) -> TriggerHandle:
     """Start a journey for recipients; see :meth:`JourneysClient.trigger`."""
@@ -120,7 +120,7 @@ def cancel(run_or_trigger_id: str) -> RunStatus | TriggerStatus:
     return background.run(client.cancel(run_or_trigger_id))
 
 
-def track(recipient_id: str, event: str, data: dict[str, Any] | None = None) -> TrackResult:
+def track(recipient_id: str, event: str, data: Mapping[str, object] | None = None) -> TrackResult:
     """Record an event for a recipient; see :meth:`JourneysClient.track`."""
     background, client = _client()
     return background.run(client.track(recipient_id, event, data))
