@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from definitions.conditions import Condition
 from definitions.errors import DefinitionError
 from definitions.plan import Plan
+from definitions.values import JSONValue
 from journeys.client.context import ClientContext
 from journeys.client.runs import Runs
 from journeys.models import RunHandle
@@ -65,8 +66,8 @@ class Entry:
         self,
         plans: list[Plan],
         person_id: str,
-        data: dict[str, Any],
-        event: dict[str, Any] | None,
+        data: Mapping[str, JSONValue],
+        event: Mapping[str, JSONValue] | None,
         cause: str,
     ) -> list[RunHandle]:
         started = []
@@ -89,7 +90,7 @@ class Entry:
         self,
         person_id: str,
         event: str,
-        data: dict[str, Any],
+        data: dict[str, JSONValue],
         timestamp: datetime | None,
         triggered: list[Plan],
     ) -> list[RunHandle]:
