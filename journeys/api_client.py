@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import quote
 
 import httpx
@@ -39,6 +39,7 @@ from definitions.errors import (
     RateLimitError,
     UnknownRunError,
 )
+from definitions.values import JSONValue
 
 __all__ = [
     "ENDPOINTS",
@@ -81,6 +82,22 @@ that :class:`Client` and :class:`AsyncClient` offer the same methods.
 """
 
 
+_Query: TypeAlias = str | int | float | bool | None
+"""A query parameter's value, as httpx takes it."""
+
+Params: TypeAlias = Mapping[str, _Query | Sequence[_Query]]
+"""A request's query parameters."""
+
+
+def _object(answer: JSONValue, operation: str) -> dict[str, JSONValue]:
+    """An operation's answer, which the server sends as a JSON object."""
+    if not isinstance(answer, dict):
+        raise EngineUnavailableError(
+            f"{operation}: expected a JSON object from the server, found {type(answer).__name__}"
+        )
+    return answer
+
+
 def _error(response: httpx.Response) -> Exception:
     try:
         body = response.json()
@@ -117,28 +134,33 @@ def _verify(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
 
 
 def _trigger_body(
-    recipients: Sequence[str | Mapping[str, Any]],
-    data: Mapping[str, Any] | None,
+    recipients: Sequence[str | Mapping[str, JSONValue]],
+    data: Mapping[str, JSONValue] | None,
     idempotency_key: str | None,
-) -> dict[str, Any]:
+) -> dict[str, JSONValue]:
     return {
-        "recipients": list(recipients),
+        "recipients": [r if isinstance(r, str) else dict(r) for r in recipients],
         "data": dict(data or {}),
         "idempotency_key": idempotency_key,
     }
 
 
-def _identify_op(person_id: str, attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+def _identify_op(
+    person_id: str, attributes: Mapping[str, JSONValue] | None
+) -> dict[str, JSONValue]:
     return {"type": "identify", "id": person_id, "attributes": dict(attributes or {})}
 
 
-def _page(after: str | None, limit: int) -> dict[str, Any]:
+def _page(after: str | None, limit: int) -> dict[str, str | int]:
     return {"limit": limit, **({"after": after} if after else {})}
 
 
 def _track_op(
-    person_id: str, event: str, data: Mapping[str, Any] | None, timestamp: datetime | float | None
-) -> dict[str, Any]:
+    person_id: str,
+    event: str,
+    data: Mapping[str, JSONValue] | None,
+    timestamp: datetime | float | None,
+) -> dict[str, JSONValue]:
     when = timestamp.timestamp() if isinstance(timestamp, datetime) else timestamp
     return {
         "type": "track",
@@ -169,7 +191,7 @@ class _Base:
         self.max_retries = max_retries
         self.backoff = backoff
         self.batch_size = batch_size
-        self.queue: list[dict[str, Any]] = []
+        self.queue: list[dict[str, JSONValue]] = []
         """Operations waiting to be sent."""
         self._http = self._transport(
             base_url=self.base_url,
@@ -192,18 +214,21 @@ class _Base:
         return None
 
     @staticmethod
-    def _answer(response: httpx.Response) -> Any:
+    def _answer(response: httpx.Response) -> JSONValue:
         if response.status_code >= 400:
             raise _error(response)
-        return response.json()
+        answer: JSONValue = response.json()
+        return answer
 
     def _delay(self, attempt: int, response: httpx.Response | None) -> float:
         hinted = _retry_after(response) if response is not None else None
         return hinted if hinted is not None else min(30.0, self.backoff * 2**attempt)
 
     @staticmethod
-    def _check_batch(results: list[dict[str, Any]]) -> None:
-        failed = [r for r in results if not r.get("ok")]
+    def _check_batch(answer: dict[str, JSONValue]) -> None:
+        results = answer["results"]
+        listed = results if isinstance(results, list) else []
+        failed = [r for r in listed if isinstance(r, dict) and not r.get("ok")]
         if failed:
             raise InvalidRequestError([f"operation {r['index']}: {r.get('error')}" for r in failed])
 
@@ -225,8 +250,8 @@ class Client(_Base):
     _transport = httpx.Client
 
     def request(
-        self, method: str, path: str, json: Any = None, params: Mapping[str, Any] | None = None
-    ) -> Any:
+        self, method: str, path: str, json: JSONValue = None, params: Params | None = None
+    ) -> JSONValue:
         """Send a request with retries; the decoded JSON answer, or a typed error."""
         for attempt in range(self.max_retries + 1):
             response, error = None, None
@@ -245,38 +270,38 @@ class Client(_Base):
         self,
         operation: str,
         /,
-        json: Any = None,
-        params: Mapping[str, Any] | None = None,
+        json: JSONValue = None,
+        params: Params | None = None,
         **path: str,
-    ) -> Any:
+    ) -> dict[str, JSONValue]:
         """Send ``operation`` of :data:`ENDPOINTS`, its path parameters filled in."""
         endpoint = ENDPOINTS[operation]
-        return self.request(endpoint.method, endpoint.url(**path), json, params)
+        return _object(self.request(endpoint.method, endpoint.url(**path), json, params), operation)
 
     def trigger(
         self,
         journey: str,
-        recipients: Sequence[str | Mapping[str, Any]],
+        recipients: Sequence[str | Mapping[str, JSONValue]],
         *,
-        data: Mapping[str, Any] | None = None,
+        data: Mapping[str, JSONValue] | None = None,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, JSONValue]:
         """Start a journey (sent at once, not queued)."""
         body = _trigger_body(recipients, data, idempotency_key)
-        result: dict[str, Any] = self.call("trigger", body, journey=journey)
+        result = self.call("trigger", body, journey=journey)
         return result
 
-    def status(self, run_or_trigger_id: str) -> dict[str, Any]:
+    def status(self, run_or_trigger_id: str) -> dict[str, JSONValue]:
         """A run's or a trigger's status."""
-        result: dict[str, Any] = self.call("status", run_id=run_or_trigger_id)
+        result = self.call("status", run_id=run_or_trigger_id)
         return result
 
-    def cancel(self, run_or_trigger_id: str) -> dict[str, Any]:
+    def cancel(self, run_or_trigger_id: str) -> dict[str, JSONValue]:
         """Cancel a run or a trigger."""
-        result: dict[str, Any] = self.call("cancel", run_id=run_or_trigger_id)
+        result = self.call("cancel", run_id=run_or_trigger_id)
         return result
 
-    def identify(self, person_id: str, attributes: Mapping[str, Any] | None = None) -> None:
+    def identify(self, person_id: str, attributes: Mapping[str, JSONValue] | None = None) -> None:
         """Queue an identify."""
         self._enqueue(_identify_op(person_id, attributes))
 
@@ -284,17 +309,17 @@ class Client(_Base):
         self,
         person_id: str,
         event: str,
-        data: Mapping[str, Any] | None = None,
+        data: Mapping[str, JSONValue] | None = None,
         *,
         timestamp: datetime | float | None = None,
     ) -> None:
         """Queue an event."""
         self._enqueue(_track_op(person_id, event, data, timestamp))
 
-    def person(self, person_id: str) -> dict[str, Any]:
+    def person(self, person_id: str) -> dict[str, JSONValue]:
         """A person (flushes the queue first, so it is up to date)."""
         self.flush()
-        result: dict[str, Any] = self.call("person", person_id=person_id)
+        result = self.call("person", person_id=person_id)
         return result
 
     def delete_person(self, person_id: str) -> bool:
@@ -304,14 +329,14 @@ class Client(_Base):
 
     def segment_members(
         self, segment: str, *, after: str | None = None, limit: int = 100
-    ) -> dict[str, Any]:
+    ) -> dict[str, JSONValue]:
         """A page of a segment's members (flushes the queue first)."""
         self.flush()
         params = _page(after, limit)
-        result: dict[str, Any] = self.call("segment_members", params=params, name=segment)
+        result = self.call("segment_members", params=params, name=segment)
         return result
 
-    def _enqueue(self, operation: dict[str, Any]) -> None:
+    def _enqueue(self, operation: dict[str, JSONValue]) -> None:
         self.queue.append(operation)
         if len(self.queue) >= self.batch_size:
             self.flush()
@@ -319,10 +344,10 @@ class Client(_Base):
     def flush(self) -> None:
         """Send the queued operations in batches; unsent ones stay queued on error."""
         while self.queue:
-            chunk = self.queue[: self.batch_size]
+            chunk: list[JSONValue] = [*self.queue[: self.batch_size]]
             answer = self.call("batch", {"operations": chunk})
             del self.queue[: len(chunk)]
-            self._check_batch(answer["results"])
+            self._check_batch(answer)
 
     def close(self) -> None:
         """Flush the queue and close the connections."""
@@ -344,8 +369,8 @@ class AsyncClient(_Base):
     _transport = httpx.AsyncClient
 
     async def request(
-        self, method: str, path: str, json: Any = None, params: Mapping[str, Any] | None = None
-    ) -> Any:
+        self, method: str, path: str, json: JSONValue = None, params: Params | None = None
+    ) -> JSONValue:
         """Send a request with retries; the decoded JSON answer, or a typed error."""
         for attempt in range(self.max_retries + 1):
             response, error = None, None
@@ -364,38 +389,41 @@ class AsyncClient(_Base):
         self,
         operation: str,
         /,
-        json: Any = None,
-        params: Mapping[str, Any] | None = None,
+        json: JSONValue = None,
+        params: Params | None = None,
         **path: str,
-    ) -> Any:
+    ) -> dict[str, JSONValue]:
         """Send ``operation`` of :data:`ENDPOINTS`, its path parameters filled in."""
         endpoint = ENDPOINTS[operation]
-        return await self.request(endpoint.method, endpoint.url(**path), json, params)
+        answer = await self.request(endpoint.method, endpoint.url(**path), json, params)
+        return _object(answer, operation)
 
     async def trigger(
         self,
         journey: str,
-        recipients: Sequence[str | Mapping[str, Any]],
+        recipients: Sequence[str | Mapping[str, JSONValue]],
         *,
-        data: Mapping[str, Any] | None = None,
+        data: Mapping[str, JSONValue] | None = None,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, JSONValue]:
         """Start a journey (sent at once, not queued)."""
         body = _trigger_body(recipients, data, idempotency_key)
-        result: dict[str, Any] = await self.call("trigger", body, journey=journey)
+        result = await self.call("trigger", body, journey=journey)
         return result
 
-    async def status(self, run_or_trigger_id: str) -> dict[str, Any]:
+    async def status(self, run_or_trigger_id: str) -> dict[str, JSONValue]:
         """A run's or a trigger's status."""
-        result: dict[str, Any] = await self.call("status", run_id=run_or_trigger_id)
+        result = await self.call("status", run_id=run_or_trigger_id)
         return result
 
-    async def cancel(self, run_or_trigger_id: str) -> dict[str, Any]:
+    async def cancel(self, run_or_trigger_id: str) -> dict[str, JSONValue]:
         """Cancel a run or a trigger."""
-        result: dict[str, Any] = await self.call("cancel", run_id=run_or_trigger_id)
+        result = await self.call("cancel", run_id=run_or_trigger_id)
         return result
 
-    async def identify(self, person_id: str, attributes: Mapping[str, Any] | None = None) -> None:
+    async def identify(
+        self, person_id: str, attributes: Mapping[str, JSONValue] | None = None
+    ) -> None:
         """Queue an identify."""
         await self._enqueue(_identify_op(person_id, attributes))
 
@@ -403,17 +431,17 @@ class AsyncClient(_Base):
         self,
         person_id: str,
         event: str,
-        data: Mapping[str, Any] | None = None,
+        data: Mapping[str, JSONValue] | None = None,
         *,
         timestamp: datetime | float | None = None,
     ) -> None:
         """Queue an event."""
         await self._enqueue(_track_op(person_id, event, data, timestamp))
 
-    async def person(self, person_id: str) -> dict[str, Any]:
+    async def person(self, person_id: str) -> dict[str, JSONValue]:
         """A person (flushes the queue first, so it is up to date)."""
         await self.flush()
-        result: dict[str, Any] = await self.call("person", person_id=person_id)
+        result = await self.call("person", person_id=person_id)
         return result
 
     async def delete_person(self, person_id: str) -> bool:
@@ -423,14 +451,14 @@ class AsyncClient(_Base):
 
     async def segment_members(
         self, segment: str, *, after: str | None = None, limit: int = 100
-    ) -> dict[str, Any]:
+    ) -> dict[str, JSONValue]:
         """A page of a segment's members (flushes the queue first)."""
         await self.flush()
         params = _page(after, limit)
-        result: dict[str, Any] = await self.call("segment_members", params=params, name=segment)
+        result = await self.call("segment_members", params=params, name=segment)
         return result
 
-    async def _enqueue(self, operation: dict[str, Any]) -> None:
+    async def _enqueue(self, operation: dict[str, JSONValue]) -> None:
         self.queue.append(operation)
         if len(self.queue) >= self.batch_size:
             await self.flush()
@@ -438,10 +466,10 @@ class AsyncClient(_Base):
     async def flush(self) -> None:
         """Send the queued operations in batches; unsent ones stay queued on error."""
         while self.queue:
-            chunk = self.queue[: self.batch_size]
+            chunk: list[JSONValue] = [*self.queue[: self.batch_size]]
             answer = await self.call("batch", {"operations": chunk})
             del self.queue[: len(chunk)]
-            self._check_batch(answer["results"])
+            self._check_batch(answer)
 
     async def aclose(self) -> None:
         """Flush the queue and close the connections."""

@@ -34,6 +34,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic_core import InitErrorDetails
 
 from definitions.channels import CHANNELS, ChannelSettings
 from definitions.errors import ConfigurationError
@@ -198,7 +199,7 @@ class Settings(_Section):
 
     @model_validator(mode="before")
     @classmethod
-    def _dev_address(cls, raw: Any) -> Any:
+    def _dev_address(cls, raw: object) -> object:
         """``[dev] port`` set and ``[temporal] address`` not: clients talk to that dev server."""
         if not isinstance(raw, dict):
             return raw
@@ -211,7 +212,9 @@ class Settings(_Section):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _channel_sections(cls, raw: Any, handler: ModelWrapValidatorHandler[Settings]) -> Settings:
+    def _channel_sections(
+        cls, raw: object, handler: ModelWrapValidatorHandler[Settings]
+    ) -> Settings:
         """Each registered channel's section, validated by its model; other keys as usual.
 
         Unknown keys are refused as with ``extra="forbid"``, and every problem is reported at
@@ -220,8 +223,8 @@ class Settings(_Section):
         if not isinstance(raw, dict):
             return handler(raw)
         own = {k: v for k, v in raw.items() if k in cls.model_fields}
-        sections: dict[str, Any] = {}
-        problems: list[Any] = []
+        sections: dict[str, ChannelSettings] = {}
+        problems: list[InitErrorDetails] = []
         for key, value in raw.items():
             if key not in cls.model_fields and key not in CHANNELS:
                 problems.append({"type": "extra_forbidden", "loc": (key,), "input": value})
@@ -246,7 +249,7 @@ class Settings(_Section):
 
     if TYPE_CHECKING:
 
-        def __getattr__(self, name: str) -> Any:
+        def __getattr__(self, name: str) -> Any:  # noqa: ANN401  (each channel's own settings class)
             """A channel's section by its name (``settings.email``)."""
 
     def channel(self, name: str) -> ChannelSettings:
@@ -290,18 +293,20 @@ class Settings(_Section):
         return limits
 
 
-def _within(section: str | None, error: ValidationError) -> list[Any]:
+def _within(section: str | None, error: ValidationError) -> list[InitErrorDetails]:
     """A section's validation errors, located in the whole file."""
     where = () if section is None else (section,)
-    return [
-        {
+    found: list[InitErrorDetails] = []
+    for item in error.errors(include_url=False):
+        detail: InitErrorDetails = {
             "type": item["type"],
             "loc": (*where, *item["loc"]),
             "input": item["input"],
-            **({"ctx": item["ctx"]} if "ctx" in item else {}),
         }
-        for item in error.errors(include_url=False)
-    ]
+        if "ctx" in item:
+            detail["ctx"] = item["ctx"]
+        found.append(detail)
+    return found
 
 
 def load_settings(

@@ -21,8 +21,7 @@ __all__ = ["Preferences", "get", "suppress", "unsubscribe", "unsuppress", "updat
 
 def get(recipient: str) -> Preferences:
     """A recipient's preferences."""
-    result: Preferences = call("preferences", recipient)
-    return result
+    return call(lambda client: client.preferences(recipient))
 
 
 def update(
@@ -33,23 +32,23 @@ def update(
     topics: Mapping[str, bool] | None = None,
 ) -> Preferences:
     """Change a recipient's preferences; see :meth:`JourneysClient.update_preferences`."""
-    result: Preferences = call(
-        "update_preferences", recipient, unsubscribed=unsubscribed, channels=channels, topics=topics
+    return call(
+        lambda client: client.update_preferences(
+            recipient, unsubscribed=unsubscribed, channels=channels, topics=topics
+        )
     )
-    return result
 
 
 def unsubscribe(token: str) -> Preferences:
     """Apply a signed unsubscribe token; see :meth:`JourneysClient.unsubscribe`."""
-    result: Preferences = call("unsubscribe", token)
-    return result
+    return call(lambda client: client.unsubscribe(token))
 
 
 def suppress(value: str, *, reason: str, kind: str = "person") -> None:
     """Stop every message to a person or an address."""
-    call("suppress", value, reason=reason, kind=kind)
+    call(lambda client: client.suppress(value, reason=reason, kind=kind))
 
 
 def unsuppress(value: str, *, kind: str = "person") -> None:
     """Lift a suppression."""
-    call("unsuppress", value, kind=kind)
+    call(lambda client: client.unsuppress(value, kind=kind))

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from definitions.errors import InvalidRecipientError, InvalidRequestError
-from definitions.values import MAX_ID_LENGTH, check_document, check_id, require_document
+from definitions.values import (
+    MAX_ID_LENGTH,
+    JSONValue,
+    check_document,
+    check_id,
+    require_document,
+)
 from journeys.store.devices import check_devices
+
+if TYPE_CHECKING:
+    from definitions.conditions import Condition
+    from definitions.plan import Plan
 
 __all__ = [
     "MAX_ID_LENGTH",
@@ -24,7 +34,7 @@ _MAX_PROBLEMS = 50
 """Problems listed at most: a list of a million bad recipients says enough with fifty."""
 
 
-def parse_recipients(recipients: Any) -> list[tuple[str, dict[str, Any]]]:
+def parse_recipients(recipients: object) -> list[tuple[str, dict[str, JSONValue]]]:
     """Recipients as (id, profile fields), or an error naming every bad one.
 
     Args:
@@ -38,7 +48,7 @@ def parse_recipients(recipients: Any) -> list[tuple[str, dict[str, Any]]]:
         raise InvalidRecipientError(
             [f"recipients: expected a list of ids or mappings, found {type(recipients).__name__}"]
         )
-    parsed: list[tuple[str, dict[str, Any]]] = []
+    parsed: list[tuple[str, dict[str, JSONValue]]] = []
     problems: list[str] = []
     seen: dict[str, int] = {}
     for index, item in enumerate(recipients):
@@ -84,7 +94,9 @@ def parse_recipients(recipients: Any) -> list[tuple[str, dict[str, Any]]]:
     return parsed
 
 
-def parse_per_recipient_data(data: Any, recipients: Iterable[str]) -> dict[str, dict[str, Any]]:
+def parse_per_recipient_data(
+    data: object, recipients: Iterable[str]
+) -> dict[str, dict[str, JSONValue]]:
     """``per_recipient_data`` of trigger(): recipient id → a mapping, for known recipients.
 
     Raises:
@@ -102,7 +114,7 @@ def parse_per_recipient_data(data: Any, recipients: Iterable[str]) -> dict[str, 
         )
     known = set(recipients)
     problems: list[str] = []
-    parsed: dict[str, dict[str, Any]] = {}
+    parsed: dict[str, dict[str, JSONValue]] = {}
     for rid, values in data.items():
         if len(problems) >= _MAX_PROBLEMS:
             problems.append("per_recipient_data: more problems not shown")
@@ -121,7 +133,7 @@ def parse_per_recipient_data(data: Any, recipients: Iterable[str]) -> dict[str, 
     return parsed
 
 
-def parse_condition(raw: Any, name: str) -> Any:
+def parse_condition(raw: object, name: str) -> Condition:
     """A condition from JSON data, or an error in the words ``journeys validate`` uses.
 
     Raises:
@@ -145,7 +157,7 @@ def parse_condition(raw: Any, name: str) -> Any:
         raise InvalidRequestError(problems) from None
 
 
-def check_data(data: Any, name: str = "data") -> dict[str, Any]:
+def check_data(data: object, name: str = "data") -> dict[str, JSONValue]:
     """Trigger or event data: a mapping of JSON values (see :mod:`definitions.values`).
 
     Raises:
@@ -160,10 +172,10 @@ MAX_INPUT_BYTES = 1_800_000
 
 
 def check_input_size(
-    plan: Any,
-    data: dict[str, Any],
-    people: list[tuple[str, dict[str, Any]]],
-    personal: dict[str, dict[str, Any]],
+    plan: Plan,
+    data: dict[str, JSONValue],
+    people: Sequence[tuple[str, Mapping[str, JSONValue]]],
+    personal: Mapping[str, Mapping[str, JSONValue]],
     cohort_size: int | None,
 ) -> None:
     """Refuse a trigger whose workflow inputs Temporal would not take.

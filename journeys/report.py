@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from journeys.models import RunStatus, TriggerStatus
+from journeys.models import RunStatus, TimelineEntry, TriggerStatus
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "as_json",
@@ -43,7 +47,7 @@ def ui_link(ui_url: str, namespace: str, run: RunStatus) -> str:
     )
 
 
-def outcome(entry: Any) -> str:
+def outcome(entry: TimelineEntry) -> str:
     """What one timeline entry did, in words: "sent via email to ana@example.com"."""
     detail = dict(entry.detail)
     parts = [entry.outcome]
@@ -172,8 +176,8 @@ def status_json(status: RunStatus | TriggerStatus) -> str:
     return json.dumps(data, indent=2, default=str)
 
 
-def as_json(value: Any) -> str:
+def as_json(value: DataclassInstance | Sequence[DataclassInstance]) -> str:
     """Dataclasses (or lists of them) as JSON."""
-    if isinstance(value, list):
+    if isinstance(value, Sequence):
         return json.dumps([asdict(v) for v in value], indent=2, default=str)
     return json.dumps(asdict(value), indent=2, default=str)

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from definitions.values import JSONValue
 from journeys.devserver import free_port
 
 __all__ = ["MailCatcher", "ReceivedRequest", "WebhookSink"]
@@ -23,15 +24,18 @@ class _Collect:
     def __init__(self, catcher: MailCatcher) -> None:
         self.catcher = catcher
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.content
+        # The controller is not made with decode_data=True, so the data comes as bytes.
+        assert isinstance(content, bytes)
         with self.catcher._lock:
-            self.catcher.received.append(envelope.content)
+            self.catcher.received.append(content)
             code = self.catcher.reject_code or (
                 self.catcher.refuse_next.pop(0) if self.catcher.refuse_next else None
             )
         if code:
             return f"{code} rejected by the test mail server"
-        mail = message_from_bytes(envelope.content, policy=policy.default)
+        mail = message_from_bytes(content, policy=policy.default)
         assert isinstance(mail, EmailMessage)
         if self.catcher.on_message is not None:
             await asyncio.to_thread(self.catcher.on_message, mail)
@@ -101,7 +105,8 @@ class ReceivedRequest:
 
     path: str
     headers: dict[str, str]
-    body: Any
+    body: JSONValue
+    """The body as JSON, or as text when it is not JSON."""
     raw: bytes = field(repr=False, default=b"")
 
 
@@ -146,7 +151,7 @@ class WebhookSink:
                 self.send_header("content-length", "0")
                 self.end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import threading
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -32,7 +32,7 @@ class _Background:
         self.thread.start()
         self.client: Future[JourneysClient] | None = None
 
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+    def run(self, coro: Coroutine[object, object, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     def stop(self) -> None:
@@ -87,11 +87,11 @@ atexit.register(_shutdown)
 
 def trigger(
     journey: str,
-    recipients: Sequence[str | Mapping[str, Any]],
+    recipients: Sequence[str | Mapping[str, object]],
     *,
-    data: dict[str, Any] | None = None,
+    data: Mapping[str, object] | None = None,
     idempotency_key: str | None = None,
-    per_recipient_data: Mapping[str, Mapping[str, Any]] | None = None,
+    per_recipient_data: Mapping[str, Mapping[str, object]] | None = None,
     cohorts: bool | None = None,
 ) -> TriggerHandle:
     """Start a journey for recipients; see :meth:`JourneysClient.trigger`."""
@@ -120,7 +120,7 @@ def cancel(run_or_trigger_id: str) -> RunStatus | TriggerStatus:
     return background.run(client.cancel(run_or_trigger_id))
 
 
-def track(recipient_id: str, event: str, data: dict[str, Any] | None = None) -> TrackResult:
+def track(recipient_id: str, event: str, data: Mapping[str, object] | None = None) -> TrackResult:
     """Record an event for a recipient; see :meth:`JourneysClient.track`."""
     background, client = _client()
     return background.run(client.track(recipient_id, event, data))
@@ -153,7 +153,7 @@ def preview(
     )
 
 
-def call(method: str, *args: Any, **kwargs: Any) -> Any:
-    """Call a method of the shared client and wait for its result (for journeys.preferences)."""
+def call(action: Callable[[JourneysClient], Coroutine[object, object, T]]) -> T:
+    """Run ``action`` on the shared client and wait for its result (for journeys.preferences)."""
     background, client = _client()
-    return background.run(getattr(client, method)(*args, **kwargs))
+    return background.run(action(client))

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from definitions.errors import ConfigurationError
-from definitions.values import check_json, check_text, loads
+from definitions.values import JSONValue, check_json, check_text, loads
 
 __all__ = ["json_object", "positive", "profile_fields", "recipient", "recipients", "usage"]
 
@@ -22,7 +22,7 @@ def usage(args: argparse.Namespace, message: str) -> NoReturn:
     parser.error(message)
 
 
-def json_object(args: argparse.Namespace, text: str | None, what: str) -> dict[str, Any]:
+def json_object(args: argparse.Namespace, text: str | None, what: str) -> dict[str, JSONValue]:
     """Option ``what``'s JSON object (``--data``, ``--profile``), checked like the API's input."""
     if text is None:
         return {}
@@ -38,9 +38,9 @@ def json_object(args: argparse.Namespace, text: str | None, what: str) -> dict[s
     return value
 
 
-def profile_fields(args: argparse.Namespace) -> dict[str, Any]:
+def profile_fields(args: argparse.Namespace) -> dict[str, JSONValue]:
     """``--field NAME=TEXT`` and ``--field NAME:=JSON``: profile fields for every recipient."""
-    fields: dict[str, Any] = {}
+    fields: dict[str, JSONValue] = {}
     for item in args.field:
         name, json_value, text = item.partition(":=")
         if not json_value:
@@ -66,7 +66,7 @@ def profile_fields(args: argparse.Namespace) -> dict[str, Any]:
     return fields
 
 
-def recipient(args: argparse.Namespace, text: str, where: str) -> Any:
+def recipient(args: argparse.Namespace, text: str, where: str) -> str | dict[str, JSONValue]:
     """An id, or a JSON object with an ``id`` and profile fields."""
     if not text.startswith("{"):
         return text
@@ -81,13 +81,15 @@ def recipient(args: argparse.Namespace, text: str, where: str) -> Any:
     return value
 
 
-def recipients(args: argparse.Namespace) -> list[Any]:
+def recipients(args: argparse.Namespace) -> list[str | dict[str, JSONValue]]:
     """``--to`` ids or JSON objects and the lines of ``--to-file``, with ``--field``s added.
 
     A recipient's own fields (from its JSON object) win over ``--field`` values.
     """
     fields = profile_fields(args)
-    recipients: list[Any] = [recipient(args, to, "--to") for to in args.to or []]
+    recipients: list[str | dict[str, JSONValue]] = [
+        recipient(args, to, "--to") for to in args.to or []
+    ]
     if args.to_file:
         path = Path(args.to_file)
         try:

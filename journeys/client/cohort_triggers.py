@@ -11,12 +11,12 @@ import asyncio
 import contextlib
 import time
 from datetime import datetime, timedelta
-from typing import Any
 
 from pydantic import TypeAdapter
 from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowFailureError,
+    WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
@@ -27,6 +27,7 @@ from definitions import contract as c
 from definitions.contract import progress_json
 from definitions.plan import Plan
 from definitions.runtime import search_attributes
+from definitions.values import JSONValue
 from journeys.client.context import ClientContext
 from journeys.client.workflows import STATES, run_status, trigger_workflow_id
 from journeys.models import CohortStatus, RunStatus, TriggerStatus
@@ -55,8 +56,8 @@ class CohortTriggers:
         self,
         plan: Plan,
         record: TriggerRecord,
-        payload: dict[str, Any],
-        recipients: list[tuple[str, dict[str, Any] | None]],
+        payload: dict[str, JSONValue],
+        recipients: list[tuple[str, dict[str, JSONValue] | None]],
     ) -> None:
         """Keep the recipients and start the trigger's workflow (safe to repeat)."""
         await self.context.store.members.add(record.id, recipients)
@@ -214,7 +215,7 @@ class CohortTriggers:
         await self.context.store.runs.close_cohorts_of(trigger.id)
 
 
-async def _cancel_and_wait(handle: Any, wait: timedelta) -> None:
+async def _cancel_and_wait(handle: WorkflowHandle[object, object], wait: timedelta) -> None:
     try:
         described = await handle.describe()
     except RPCError:

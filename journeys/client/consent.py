@@ -7,7 +7,6 @@ unsubscribe token is verified with the installation's secret.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from definitions.errors import ConfigurationError, InvalidRequestError
 from definitions.values import check_id, require_id
@@ -106,7 +105,7 @@ class Consent:
         await self.context.store.consent.unsuppress(kind, _suppressed(value, kind))
 
 
-def _suppressed(value: Any, kind: Any) -> str:
+def _suppressed(value: object, kind: object) -> str:
     """The value a suppression is kept under (addresses lower-cased), checked."""
     if kind not in ("person", "address"):
         raise InvalidRequestError([f"kind: expected 'person' or 'address', found {kind!r}"])

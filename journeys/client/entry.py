@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
+from definitions.conditions import Condition
 from definitions.errors import DefinitionError
 from definitions.plan import Plan
+from definitions.values import JSONValue
 from journeys.client.context import ClientContext
 from journeys.client.runs import Runs
 from journeys.models import RunHandle
@@ -64,8 +66,8 @@ class Entry:
         self,
         plans: list[Plan],
         person_id: str,
-        data: dict[str, Any],
-        event: dict[str, Any] | None,
+        data: Mapping[str, JSONValue],
+        event: Mapping[str, JSONValue] | None,
         cause: str,
     ) -> list[RunHandle]:
         started = []
@@ -88,7 +90,7 @@ class Entry:
         self,
         person_id: str,
         event: str,
-        data: dict[str, Any],
+        data: dict[str, JSONValue],
         timestamp: datetime | None,
         triggered: list[Plan],
     ) -> list[RunHandle]:
@@ -118,11 +120,11 @@ class Entry:
         ]
         if not plans:
             return []
-        watched = {
-            p.trigger_segment.segment: p.trigger_segment  # type: ignore[union-attr]
-            for p in plans
-        }
-        entered = await self.context.store.segments.entered(person_id, dict(watched))
+        watched: dict[str, Condition] = {}
+        for p in plans:
+            if p.trigger_segment is not None:
+                watched[p.trigger_segment.segment] = p.trigger_segment  # type: ignore[union-attr]
+        entered = await self.context.store.segments.entered(person_id, watched)
         started = []
         for segment in sorted(entered):
             chosen = [p for p in plans if p.trigger_segment.segment == segment]  # type: ignore[union-attr]

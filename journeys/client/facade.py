@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from typing import Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from temporalio.client import Client
 
@@ -75,12 +75,14 @@ class _Of(Generic[_Area, _P, _R]):
         self.__wrapped__ = method
 
     @overload
-    def __get__(self, client: None, owner: type[Any]) -> Callable[Concatenate[_Area, _P], _R]: ...
+    def __get__(
+        self, client: None, owner: type[object]
+    ) -> Callable[Concatenate[_Area, _P], _R]: ...
 
     @overload
-    def __get__(self, client: object, owner: type[Any]) -> Callable[_P, _R]: ...
+    def __get__(self, client: object, owner: type[object]) -> Callable[_P, _R]: ...
 
-    def __get__(self, client: object, owner: type[Any]) -> Callable[..., _R]:
+    def __get__(self, client: object, owner: type[object]) -> Callable[..., _R]:
         if client is None:
             return self.method
         bound: Callable[_P, _R] = getattr(getattr(client, self.area), self.method.__name__)

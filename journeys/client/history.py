@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from temporalio.service import RPCError
 
 from definitions.errors import InvalidRequestError
+from definitions.values import JSONValue
 from journeys.client.checks import check_id
 from journeys.client.context import ClientContext
 from journeys.client.people import People
@@ -24,7 +24,7 @@ class ActivityEntry:
     type: str
     """``event``, ``journey_entered``, ``journey_left`` or ``message``."""
     at: datetime
-    detail: dict[str, Any]
+    detail: dict[str, JSONValue]
 
 
 class History:
@@ -64,7 +64,7 @@ class History:
             ]
         if wanted & {"journey_entered", "journey_left"}:
             for run in await self.context.store.runs.of_person(person_id):
-                detail = {"journey": run.journey, "run_id": run.run_id}
+                detail: dict[str, JSONValue] = {"journey": run.journey, "run_id": run.run_id}
                 if "journey_entered" in wanted:
                     entries.append(ActivityEntry("journey_entered", run.started_at, detail))
                 if "journey_left" in wanted:
@@ -101,7 +101,7 @@ class History:
         entries.sort(key=lambda e: e.at, reverse=True)
         return entries[:limit]
 
-    async def export_person(self, person_id: str) -> dict[str, Any]:
+    async def export_person(self, person_id: str) -> dict[str, JSONValue]:
         """Everything the store holds about a person, as JSON-ready data (GDPR access).
 
         Raises:
@@ -111,7 +111,7 @@ class History:
         person = await self.people.person(person_id)
         prefs = await self.context.store.consent.preferences(person_id)
         messages = await self.context.store.messages.find(recipient_id=person_id, limit=100000)
-        exported: dict[str, Any] = _jsonable(
+        exported = _jsonable(
             {
                 "person": {
                     "id": person.id,
@@ -126,14 +126,18 @@ class History:
                 "runs": [asdict(r) for r in await self.context.store.runs.of_person(person_id)],
             }
         )
+        assert isinstance(exported, dict)  # a dict comes back as a dict
         return exported
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: object) -> JSONValue:
+    """``value`` with its datetimes as ISO text: the store holds JSON values and datetimes."""
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     if isinstance(value, datetime):
         return value.isoformat()
-    return value
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise TypeError(f"expected a JSON value or a datetime, found {type(value).__name__}")

@@ -18,7 +18,7 @@ from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.service import RPCError
 
 from definitions.errors import InvalidRequestError, UnknownRunError
-from definitions.values import check_json
+from definitions.values import JSONValue, check_json
 from journeys.client.checks import check_event, check_id, check_text, check_time
 from journeys.client.context import ClientContext
 from journeys.client.entry import Entry
@@ -50,9 +50,9 @@ class Person:
     """A person as the store knows them."""
 
     id: str
-    attributes: dict[str, Any]
+    attributes: dict[str, JSONValue]
     created_at: datetime | None
-    devices: list[dict[str, Any]]
+    devices: list[dict[str, JSONValue]]
     segments: list[str]
 
 
@@ -78,7 +78,7 @@ class People:
     async def identify(
         self,
         person_id: str,
-        attributes: Mapping[str, Any] | None = None,
+        attributes: Mapping[str, object] | None = None,
         *,
         anonymous_id: str | None = None,
     ) -> list[RunHandle]:
@@ -101,7 +101,7 @@ class People:
         self,
         person_id: str,
         event: str,
-        data: Mapping[str, Any] | None = None,
+        data: Mapping[str, object] | None = None,
         *,
         timestamp: datetime | None = None,
         event_id: str | None = None,
@@ -129,7 +129,7 @@ class People:
         self,
         anonymous_id: str | None,
         event: str,
-        data: Mapping[str, Any] | None = None,
+        data: Mapping[str, object] | None = None,
         *,
         timestamp: datetime | None = None,
         event_id: str | None = None,
@@ -158,7 +158,9 @@ class People:
         profile = await self.context.store.profiles.get(person_id)
         if profile is None:
             raise UnknownRunError(f"unknown person {person_id!r}")
-        devices = list(profile.pop("devices", []) or [])
+        listed = profile.pop("devices", None)
+        # The store lists a person's devices as objects, and only when there is one.
+        devices = [d for d in listed if isinstance(d, dict)] if isinstance(listed, list) else []
         profile.pop("id", None)
         return Person(
             person_id,
@@ -269,7 +271,7 @@ class People:
         token: str,
         platform: str,
         *,
-        attributes: Mapping[str, Any] | None = None,
+        attributes: Mapping[str, object] | None = None,
         last_used: datetime | None = None,
     ) -> None:
         """Register a push token for a person."""
@@ -289,10 +291,10 @@ class People:
 
 def _checked_event(
     event: str,
-    data: Mapping[str, Any] | None,
+    data: Mapping[str, object] | None,
     timestamp: datetime | None,
     event_id: str | None,
-) -> tuple[dict[str, Any], datetime | None]:
+) -> tuple[dict[str, JSONValue], datetime | None]:
     """An event's name, data, time and id checked as the API checks them; data and time."""
     check_event(event)
     payload = check_data(data)

@@ -29,7 +29,7 @@ from definitions import contract as c
 from definitions.errors import InvalidRequestError, UnknownRunError
 from definitions.plan import Plan
 from definitions.runtime import search_attributes
-from definitions.values import require_id
+from definitions.values import JSONValue, require_id
 from journeys.client.cohort_triggers import CohortTriggers
 from journeys.client.context import ClientContext
 from journeys.client.workflows import STATES, run_status, workflow_id_for
@@ -68,11 +68,11 @@ class Runs:
     async def trigger(
         self,
         journey: str,
-        recipients: Sequence[str | Mapping[str, Any]],
+        recipients: Sequence[str | Mapping[str, object]],
         *,
-        data: dict[str, Any] | None = None,
+        data: Mapping[str, object] | None = None,
         idempotency_key: str | None = None,
-        per_recipient_data: Mapping[str, Mapping[str, Any]] | None = None,
+        per_recipient_data: Mapping[str, Mapping[str, object]] | None = None,
         cohorts: bool | None = None,
     ) -> TriggerHandle:
         """Start a journey for recipients.
@@ -160,8 +160,8 @@ class Runs:
         plan: Plan,
         trigger: TriggerRecord,
         recipient_id: str,
-        data: dict[str, Any],
-        event: dict[str, Any] | None = None,
+        data: dict[str, JSONValue],
+        event: Mapping[str, JSONValue] | None = None,
     ) -> RunHandle:
         """Start one recipient's run of a trigger (a recipient already in it keeps theirs)."""
         workflow_id = workflow_id_for(plan.journey, recipient_id)
@@ -337,7 +337,7 @@ class Runs:
             closed_at=description.close_time,
         )
 
-    async def signal_runs(self, recipient_id: str, event: str, data: dict[str, Any]) -> int:
+    async def signal_runs(self, recipient_id: str, event: str, data: dict[str, JSONValue]) -> int:
         """Send an event to the recipient's running journeys; returns how many it reached."""
         reached = 0
         for run in await self.context.store.runs.open_of(recipient_id):

@@ -7,7 +7,6 @@ adding people to a manual segment starts the journeys triggered by entering it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from pydantic import TypeAdapter
 
@@ -22,7 +21,7 @@ from journeys.store import PersonPage
 
 __all__ = ["Segments"]
 
-_CONDITION: TypeAdapter[Any] = TypeAdapter(Condition)
+_CONDITION: TypeAdapter[Condition] = TypeAdapter(Condition)
 
 
 class Segments:
@@ -84,7 +83,7 @@ class Segments:
     async def define_segment(
         self,
         name: str,
-        condition: Mapping[str, Any] | None = None,
+        condition: Mapping[str, object] | None = None,
         *,
         manual: bool = False,
         description: str = "",

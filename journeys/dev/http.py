@@ -6,7 +6,7 @@ import json
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Self
 
 from journeys.dev.shapes import HttpRequest, Reply
 from journeys.devserver import free_port
@@ -68,7 +68,7 @@ class LoopbackServer(ThreadedServer):
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, format: str, *args: Any) -> None:
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
         super().__init__(Handler, port=port)

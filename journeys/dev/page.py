@@ -10,9 +10,9 @@ same as JSON. Everything shown is escaped; the page loads nothing from anywhere 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from html import escape
 from http.server import BaseHTTPRequestHandler
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from journeys.dev.http import ThreadedServer
@@ -84,11 +84,11 @@ td{border:1px solid #d0d7de;padding:3px 8px;vertical-align:top;word-break:break-
 """
 
 
-def _e(value: Any) -> str:
+def _e(value: object) -> str:
     return escape("" if value is None else str(value), quote=True)
 
 
-def _table(pairs: list[tuple[str, Any]]) -> str:
+def _table(pairs: Sequence[tuple[str, object]]) -> str:
     rows = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in pairs)
     return f"<table>{rows}</table>" if rows else "<p class=meta>none</p>"
 
@@ -230,7 +230,7 @@ class InboxPage(ThreadedServer):
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, format: str, *args: Any) -> None:
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
         super().__init__(Handler, port=port)

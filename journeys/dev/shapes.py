@@ -18,6 +18,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from definitions.values import JSONValue
+
 __all__ = [
     "FCM_SCOPE",
     "FcmShape",
@@ -30,7 +32,7 @@ __all__ = [
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 _JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
-Reply = tuple[int, dict[str, Any]]
+Reply = tuple[int, dict[str, JSONValue]]
 """An HTTP status and the JSON body answered with it."""
 
 
@@ -48,7 +50,7 @@ class HttpRequest:
         """The form-encoded body (the first value of each field)."""
         return {k: v[0] for k, v in parse_qs(self.body.decode(errors="replace")).items()}
 
-    def json(self) -> Any:
+    def json(self) -> Any:  # noqa: ANN401  (read by a provider's documented shape; a wrong one raises)
         """The JSON body."""
         return json.loads(self.body)
 
@@ -164,7 +166,11 @@ class FcmShape:
             found.append(f"bad scope {body.get('scope')}")
         if body.get("aud") != self.token_url:
             found.append("bad audience")
-        reply = {"access_token": self.access_token, "expires_in": 3600, "token_type": "Bearer"}
+        reply: dict[str, JSONValue] = {
+            "access_token": self.access_token,
+            "expires_in": 3600,
+            "token_type": "Bearer",
+        }
         return found, (200, reply)
 
     def refusal(self, request: HttpRequest) -> tuple[str, Reply] | None:
@@ -178,7 +184,7 @@ class FcmShape:
     @staticmethod
     def error(code: int, status: str, error_code: str | None = None) -> Reply:
         """FCM's error body (``error_code``: the FcmError detail, e.g. ``UNREGISTERED``)."""
-        error: dict[str, Any] = {"code": code, "status": status}
+        error: dict[str, JSONValue] = {"code": code, "status": status}
         if error_code:
             error["details"] = [
                 {

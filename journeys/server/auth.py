@@ -7,11 +7,11 @@ import hmac
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import HTTPException, Request, Security
 from fastapi.security import HTTPBearer
-from fastapi.security.http import HTTPBase
+from fastapi.security.http import HTTPAuthorizationCredentials, HTTPBase
 
 from journeys.config import ServerSettings
 
@@ -134,16 +134,22 @@ def _credentials(request: Request) -> Credentials:
     return found
 
 
-def track_auth(request: Request, _: Annotated[Any, Security(_TRACK)]) -> str:
+def track_auth(
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(_TRACK)]
+) -> str:
     """HTTP Basic site id and API key; returns the site id."""
     return _credentials(request).track(request)
 
 
-def native_auth(request: Request, _: Annotated[Any, Security(_NATIVE)]) -> str:
+def native_auth(
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(_NATIVE)]
+) -> str:
     """A Bearer token of the native API."""
     return _credentials(request).native(request)
 
 
-def app_auth(request: Request, _: Annotated[Any, Security(_APP)]) -> str:
+def app_auth(
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(_APP)]
+) -> str:
     """The App API key (broadcast triggers)."""
     return _credentials(request).app(request)

@@ -17,12 +17,11 @@ The routes then check their own fields (ids, timestamps, documents) with the sam
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from fastapi import Request
 
 from definitions.errors import InvalidRequestError
-from definitions.values import MAX_DEPTH, check_json
+from definitions.values import MAX_DEPTH, JSONValue, check_json
 from journeys.server.errors import RequestError
 
 __all__ = ["ENVELOPE_DEPTH", "StrictRequest", "parse_json"]
@@ -34,7 +33,7 @@ The body as a whole may nest that much more than a document; each document is th
 to :data:`~definitions.values.MAX_DEPTH` by its route."""
 
 
-def parse_json(raw: bytes) -> Any:
+def parse_json(raw: bytes) -> JSONValue:
     """The JSON value of a body, refusing what is not strict JSON in the value domain.
 
     Raises:
@@ -49,7 +48,7 @@ def parse_json(raw: bytes) -> Any:
         found = f"the byte 0x{raw[exc.start]:02x} at {exc.start}"
         raise RequestError(400, [f"body: expected UTF-8 text, found {found}"]) from None
     try:
-        value = json.loads(text)
+        value: JSONValue = json.loads(text)
     except json.JSONDecodeError as exc:
         raise RequestError(
             400, [f"body: expected JSON, {exc.msg.lower()} at line {exc.lineno} column {exc.colno}"]
@@ -83,9 +82,9 @@ def is_json(content_type: str | None) -> bool:
 class StrictRequest(Request):
     """A request whose ``json()`` is :func:`parse_json` (what FastAPI reads bodies with)."""
 
-    _strict: Any
+    _strict: JSONValue
 
-    async def json(self) -> Any:
+    async def json(self) -> JSONValue:
         """The body, parsed once, strictly."""
         if not hasattr(self, "_strict"):
             self._strict = parse_json(await self.body())

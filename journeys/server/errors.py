@@ -124,7 +124,7 @@ async def send_error(send: Send, status: int, content: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _field(loc: tuple[Any, ...]) -> str:
+def _field(loc: tuple[int | str, ...]) -> str:
     """``("body", "batch", 0, "timestamp")`` as ``batch[0].timestamp``."""
     field = ""
     for part in loc:
@@ -132,6 +132,22 @@ def _field(loc: tuple[Any, ...]) -> str:
             continue
         field += f"[{part}]" if isinstance(part, int) else f".{part}"
     return field.lstrip(".") or "body"
+
+
+async def _http_answer(request: Request, exc: HTTPException) -> JSONResponse:
+    """An HTTPException's answer: ours with its problems, the framework's in our words."""
+    if isinstance(exc, RequestError):
+        return _answer(exc.status_code, exc.problems, exc.headers)
+    message = str(exc.detail)
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"not found: no route {request.method} {request.url.path}"
+    elif exc.status_code == 405 and message == "Method Not Allowed":
+        allowed = ", ".join(_methods(request))
+        message = f"method {request.method} not allowed on this path: expected {allowed}"
+        return JSONResponse(error_body(message), 405, headers={"Allow": allowed})
+    elif message == _default_detail(exc.status_code):
+        message = _REASONS.get(exc.status_code, message)
+    return JSONResponse(error_body(message), exc.status_code, headers=exc.headers)
 
 
 def install(app: FastAPI) -> None:
@@ -143,20 +159,8 @@ def install(app: FastAPI) -> None:
         first = errors[0] if errors else {"field": "body", "message": "invalid"}
         return JSONResponse(error_body(f"{first['field']}: {first['message']}", errors), 422)
 
-    @app.exception_handler(HTTPException)  # Starlette's: unknown paths and methods too
-    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-        if isinstance(exc, RequestError):
-            return _answer(exc.status_code, exc.problems, exc.headers)
-        message = str(exc.detail)
-        if exc.status_code == 404 and message == "Not Found":
-            message = f"not found: no route {request.method} {request.url.path}"
-        elif exc.status_code == 405 and message == "Method Not Allowed":
-            allowed = ", ".join(_methods(request))
-            message = f"method {request.method} not allowed on this path: expected {allowed}"
-            return JSONResponse(error_body(message), 405, headers={"Allow": allowed})
-        elif message == _default_detail(exc.status_code):
-            message = _REASONS.get(exc.status_code, message)
-        return JSONResponse(error_body(message), exc.status_code, headers=exc.headers)
+    # Starlette's: unknown paths and methods too
+    app.exception_handler(HTTPException)(_http_answer)
 
     @app.exception_handler(InvalidRequestError)
     async def _invalid(request: Request, exc: InvalidRequestError) -> JSONResponse:

@@ -74,12 +74,12 @@ def require(*problems: Iterable[str]) -> None:
         raise InvalidRequestError(found)
 
 
-def optional_id(value: Any, where: str) -> list[str]:
+def optional_id(value: object, where: str) -> list[str]:
     """Problems with an id that may be absent (None)."""
     return [] if value is None else check_id(value, where)
 
 
-def optional_text(value: Any, where: str) -> list[str]:
+def optional_text(value: object, where: str) -> list[str]:
     """Problems with text that may be absent (None)."""
     if value is None:
         return []
@@ -88,7 +88,7 @@ def optional_text(value: Any, where: str) -> list[str]:
     return check_text(value, where)
 
 
-def optional_document(value: Any, where: str) -> list[str]:
+def optional_document(value: object, where: str) -> list[str]:
     """Problems with a mapping of JSON values that may be absent (None)."""
     return [] if value is None else check_document(value, where)
 
@@ -96,7 +96,7 @@ def optional_document(value: Any, where: str) -> list[str]:
 _NEEDS_ID = {"identify", "track", "delete", "add_device", "remove_device", "suppress", "unsuppress"}
 
 
-def operation_problems(op: Mapping[str, Any], where: str) -> list[str]:
+def operation_problems(op: Mapping[str, object], where: str) -> list[str]:
     """Problems with the values of one operation of ``JourneysClient.batch``.
 
     The operation's shape (its type, which fields it needs) is checked by the batch itself;
@@ -124,7 +124,7 @@ def operation_problems(op: Mapping[str, Any], where: str) -> list[str]:
     return problems
 
 
-def recipient_problems(recipients: Iterable[Any]) -> list[str]:
+def recipient_problems(recipients: Iterable[object]) -> list[str]:
     """Problems with the ids and profile fields of trigger recipients.
 
     What is neither an id nor a mapping is left to ``trigger`` itself, which names it.

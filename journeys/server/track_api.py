@@ -258,7 +258,7 @@ class BatchOperation(BaseModel):
     @model_validator(mode="wrap")
     @classmethod
     def _keep_malformed(
-        cls, data: Any, handler: ModelWrapValidatorHandler[BatchOperation]
+        cls, data: object, handler: ModelWrapValidatorHandler[BatchOperation]
     ) -> BatchOperation:
         try:
             return handler(data)

@@ -17,11 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.elements import ColumnElement
 
 from definitions.errors import ConfigurationError
 from journeys.store import tables as t
@@ -42,11 +43,13 @@ __all__ = [
 ROWS = 1000
 """Rows per statement: well under SQLite's and asyncpg's parameter limits."""
 
+_T = TypeVar("_T")
+
 CHUNK = 500
 """Ids per ``IN (…)`` list: well under SQLite's and asyncpg's parameter limits."""
 
 
-def chunks(items: Sequence[Any], size: int = CHUNK) -> list[Sequence[Any]]:
+def chunks(items: Sequence[_T], size: int = CHUNK) -> list[Sequence[_T]]:
     """``items`` cut into lists of ``size`` (by default, ids per ``IN (…)`` list)."""
     return [items[i : i + size] for i in range(0, len(items), size)]
 
@@ -101,7 +104,7 @@ class Database:
         sqlite = parsed.get_backend_name() == "sqlite"
         if sqlite and parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        options: dict[str, Any] = {"connect_args": {"timeout": 30}} if sqlite else {}
+        options: dict[str, object] = {"connect_args": {"timeout": 30}} if sqlite else {}
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         """For reads (``engine.connect()``)."""
         if sqlite:
@@ -131,7 +134,7 @@ async def hold_people(conn: AsyncConnection, recipient_ids: Sequence[str]) -> No
     statement = statement.on_conflict_do_update(
         index_elements=[t.profiles.c.id], set_={"updated_at": t.profiles.c.updated_at}
     )
-    rows: list[dict[str, Any]] = [
+    rows: list[dict[str, object]] = [
         {"id": pid, "attributes": {}, "created_at": at, "updated_at": at, "email": None}
         for pid in sorted(set(recipient_ids))
     ]
@@ -155,7 +158,7 @@ async def lock_people(conn: AsyncConnection, recipient_ids: list[str]) -> dict[s
 
 
 async def person_page(
-    engine: AsyncEngine, *where: Any, after: str | None = None, limit: int = 50
+    engine: AsyncEngine, *where: ColumnElement[bool], after: str | None = None, limit: int = 50
 ) -> PersonPage:
     """The ids of the people these conditions (about ``profiles``) hold for, a page of them."""
     query = select(t.profiles.c.id).where(*where)

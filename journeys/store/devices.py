@@ -33,7 +33,7 @@ class Device:
     """Whatever else was given with it, kept and shown with the device."""
 
 
-def _token_problem(token: Any) -> str | None:
+def _token_problem(token: object) -> str | None:
     if not isinstance(token, str) or not token.strip():
         return "a non-empty token"
     if len(token) > MAX_TOKEN_LENGTH:
@@ -41,7 +41,7 @@ def _token_problem(token: Any) -> str | None:
     return None
 
 
-def _device(item: Any, where: str) -> tuple[Device | None, str | None]:
+def _device(item: object, where: str) -> tuple[Device | None, str | None]:
     if isinstance(item, str):
         problem = _token_problem(item)
         return (None, f"{where}: expected {problem}") if problem else (Device(item), None)
@@ -62,7 +62,7 @@ def _device(item: Any, where: str) -> tuple[Device | None, str | None]:
     return Device(token, platform, rest), None
 
 
-def check_devices(value: Any, where: str = "devices") -> tuple[list[Device], list[str]]:
+def check_devices(value: object, where: str = "devices") -> tuple[list[Device], list[str]]:
     """The devices a ``devices`` attribute lists, and the problems with it, one line each.
 
     ``None`` lists none. Problems are phrased "where[i]: expected X, found Y".
@@ -85,7 +85,7 @@ def check_devices(value: Any, where: str = "devices") -> tuple[list[Device], lis
     return devices, problems
 
 
-def parse_devices(value: Any, where: str = "devices") -> list[Device]:
+def parse_devices(value: object, where: str = "devices") -> list[Device]:
     """The devices of a ``devices`` attribute, or :class:`InvalidRequestError`."""
     devices, problems = check_devices(value, where)
     if problems:

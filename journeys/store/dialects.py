@@ -23,15 +23,18 @@ from __future__ import annotations
 import asyncio
 import json
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import JSON, Boolean, Connection, Table, func, select
+from sqlalchemy import JSON, Boolean, Connection, Engine, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.functions import GenericFunction
 
 __all__ = [
@@ -64,13 +67,13 @@ class json_merge(GenericFunction[Any]):
 
 
 @compiles(json_merge, "postgresql")
-def _merge_postgresql(element: json_merge, compiler: SQLCompiler, **kw: Any) -> str:
+def _merge_postgresql(element: json_merge, compiler: SQLCompiler, **kw: object) -> str:
     left, right = (compiler.process(c, **kw) for c in element.clauses)
     return f"(CAST({left} AS JSONB) || CAST({right} AS JSONB))::JSON"
 
 
 @compiles(json_merge, "sqlite")
-def _merge_sqlite(element: json_merge, compiler: SQLCompiler, **kw: Any) -> str:
+def _merge_sqlite(element: json_merge, compiler: SQLCompiler, **kw: object) -> str:
     return f"{_SQLITE_MERGE}({compiler.process(element.clauses, **kw)})"
 
 
@@ -85,7 +88,7 @@ class json_has_key(GenericFunction[bool]):
     name = "json_has_key"
 
 
-def _key_of(element: json_has_key) -> tuple[Any, str]:
+def _key_of(element: json_has_key) -> tuple[ClauseElement, str]:
     doc, key = element.clauses
     name = getattr(key, "value", None)
     if not isinstance(name, str) or not name.isidentifier():
@@ -94,13 +97,13 @@ def _key_of(element: json_has_key) -> tuple[Any, str]:
 
 
 @compiles(json_has_key, "postgresql")
-def _has_key_postgresql(element: json_has_key, compiler: SQLCompiler, **kw: Any) -> str:
+def _has_key_postgresql(element: json_has_key, compiler: SQLCompiler, **kw: object) -> str:
     doc, name = _key_of(element)
     return f"(CAST({compiler.process(doc, **kw)} AS JSONB) ? '{name}')"
 
 
 @compiles(json_has_key, "sqlite")
-def _has_key_sqlite(element: json_has_key, compiler: SQLCompiler, **kw: Any) -> str:
+def _has_key_sqlite(element: json_has_key, compiler: SQLCompiler, **kw: object) -> str:
     doc, name = _key_of(element)
     return f"(json_type({compiler.process(doc, **kw)}, '$.{name}') IS NOT NULL)"
 
@@ -154,7 +157,7 @@ def insert(dialect: str, table: Table) -> postgresql.Insert | sqlite.Insert:
     return sqlite.insert(table)
 
 
-async def advisory_lock(conn: Any, key: str) -> None:
+async def advisory_lock(conn: AsyncConnection, key: str) -> None:
     """Hold a PostgreSQL lock named ``key`` until the transaction ends (SQLite: nothing).
 
     For writes that read rows which may not exist yet (so cannot be locked with ``FOR
@@ -164,7 +167,7 @@ async def advisory_lock(conn: Any, key: str) -> None:
         await conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
 
 
-def configure_sqlite(engine: Any) -> None:
+def configure_sqlite(engine: Engine) -> None:
     """Set up an SQLite engine's connections: WAL, a busy timeout, immediate writes.
 
     The driver's own transaction handling is turned off so that the store says how each
@@ -177,7 +180,19 @@ def configure_sqlite(engine: Any) -> None:
     event.listen(engine, "begin", _on_begin)
 
 
-def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+class _SQLiteConnection(Protocol):
+    """What this module uses of an SQLite driver's connection (sqlite3's, aiosqlite's adapter)."""
+
+    isolation_level: str | None
+
+    def cursor(self) -> DBAPICursor: ...
+
+    def create_function(
+        self, name: str, narg: int, func: Callable[..., object], *, deterministic: bool = False
+    ) -> None: ...
+
+
+def _on_connect(dbapi_connection: _SQLiteConnection, _record: ConnectionPoolEntry) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

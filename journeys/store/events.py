@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from definitions.values import JSONValue
 from journeys.store import tables as t
 from journeys.store.database import Database, aware, hold_people, now
 
@@ -29,7 +31,7 @@ class EventStore:
         self,
         recipient_id: str | None,
         name: str,
-        data: dict[str, Any] | None = None,
+        data: Mapping[str, JSONValue] | None = None,
         at: datetime | None = None,
         *,
         anonymous_id: str | None = None,

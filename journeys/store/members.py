@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import insert, select, update
 
+from definitions.values import JSONValue
 from journeys.store import tables as t
 from journeys.store.database import Database, chunks
 from journeys.store.dialects import advisory_lock
@@ -33,7 +33,7 @@ class MemberStore:
         self.db = db
 
     async def add(
-        self, trigger_id: str, recipients: Sequence[tuple[str, dict[str, Any] | None]]
+        self, trigger_id: str, recipients: Sequence[tuple[str, Mapping[str, JSONValue] | None]]
     ) -> None:
         """Keep a cohort trigger's recipients (in order) for its parent workflow to page.
 
@@ -90,7 +90,7 @@ class MemberStore:
 
     async def claim(
         self, trigger_id: str, journey: str, workflow_id: str, after: int, limit: int
-    ) -> tuple[list[tuple[str, str, dict[str, Any]]], int, int]:
+    ) -> tuple[list[tuple[str, str, dict[str, JSONValue]]], int, int]:
         """Put the trigger's next page of recipients in a cohort, in one transaction.
 
         Each member gets a run of the cohort's workflow, written in the same transaction.
@@ -140,7 +140,7 @@ class MemberStore:
                         ours[row.recipient_id] = row.run_id
                     else:
                         busy.add(row.recipient_id)
-            members: list[tuple[str, str, dict[str, Any]]] = []
+            members: list[tuple[str, str, dict[str, JSONValue]]] = []
             new_rows = []
             for row in page:
                 rid = row.recipient_id

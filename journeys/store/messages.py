@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import ColumnElement
 
+from definitions.values import JSONValue
 from journeys.store import tables as t
 from journeys.store.database import CHUNK, Database, aware
 from journeys.store.database import now as _now
@@ -48,7 +50,7 @@ class MessageRecord:
     channel: str
     state: str
     address: str | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, JSONValue] = field(default_factory=dict)
     created_at: datetime | None = None
     updated_at: datetime | None = None
     provider_id: str | None = None
@@ -94,7 +96,7 @@ _CHANGING = (
 """The columns of a message that :func:`message_values` gives (all but id and times)."""
 
 
-def message_values(message: MessageRecord) -> dict[str, Any]:
+def message_values(message: MessageRecord) -> dict[str, object]:
     """A message's columns that change with its state (the reason cut to its column)."""
     reason = message.reason
     return {
@@ -122,7 +124,7 @@ class MessageStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def _insert(self) -> Any:
+    def _insert(self) -> postgresql.Insert | sqlite.Insert:
         return insert(self.db.dialect, t.messages)
 
     # -- reads -------------------------------------------------------------------------------
@@ -150,7 +152,7 @@ class MessageStore:
             where.append(t.messages.c.run_id == run_id)
         return await self._messages(*where, limit=limit)
 
-    async def _messages(self, *where: Any, limit: int = 100) -> list[MessageRecord]:
+    async def _messages(self, *where: ColumnElement[bool], limit: int = 100) -> list[MessageRecord]:
         query = (
             select(t.messages)
             .where(*where)

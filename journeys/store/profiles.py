@@ -14,14 +14,14 @@ would.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import Table, case, delete, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from definitions.conditions import AttributeCondition
+from definitions.values import JSONValue
 from journeys.store import tables as t
 from journeys.store.database import (
     ROWS,
@@ -43,7 +43,7 @@ _PLACEHOLDER = datetime(1970, 1, 1, tzinfo=UTC)
 """``created_at`` of the profile :meth:`ProfileStore.delete` holds when there is none."""
 
 
-def email_of(attributes: dict[str, Any]) -> str | None:
+def email_of(attributes: Mapping[str, JSONValue]) -> str | None:
     """The derived ``email`` column of these attributes: the address, trimmed, lower-cased."""
     email = attributes.get("email")
     return email.strip().lower()[:320] if isinstance(email, str) and email.strip() else None
@@ -62,7 +62,7 @@ class ProfileStore:
 
     # -- writes ------------------------------------------------------------------------------
 
-    async def upsert(self, profiles: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    async def upsert(self, profiles: Sequence[tuple[str, Mapping[str, JSONValue]]]) -> None:
         """Create profiles or merge attributes into them, all in one transaction.
 
         The merge is shallow: a key given replaces that key whole. ``created_at`` is kept
@@ -79,7 +79,11 @@ class ProfileStore:
                 await self._upsert(conn, profiles)
 
     async def identify(
-        self, recipient_id: str, attributes: dict[str, Any], *, anonymous_id: str | None = None
+        self,
+        recipient_id: str,
+        attributes: Mapping[str, JSONValue],
+        *,
+        anonymous_id: str | None = None,
     ) -> None:
         """Create or update one person and give them an anonymous visitor's events.
 
@@ -104,7 +108,7 @@ class ProfileStore:
             return await _attach(conn, recipient_id, anonymous_id)
 
     async def _upsert(
-        self, conn: AsyncConnection, profiles: Sequence[tuple[str, dict[str, Any]]]
+        self, conn: AsyncConnection, profiles: Sequence[tuple[str, Mapping[str, JSONValue]]]
     ) -> None:
         """Merge attributes into profiles in the database, a thousand per statement.
 
@@ -112,7 +116,7 @@ class ProfileStore:
         for each other instead of deadlocking. The ``email`` column follows the ``email``
         attribute when the update has one, and is kept when it has not.
         """
-        merged: dict[str, dict[str, Any]] = {}
+        merged: dict[str, dict[str, JSONValue]] = {}
         devices: dict[str, list[Device]] = {}
         for pid, attributes in profiles:
             values = dict(attributes)
@@ -245,18 +249,18 @@ class ProfileStore:
 
     # -- reads -------------------------------------------------------------------------------
 
-    async def get(self, recipient_id: str) -> dict[str, Any] | None:
+    async def get(self, recipient_id: str) -> dict[str, JSONValue] | None:
         """A profile's attributes with its ``id`` (and ``devices``, when it has some)."""
         found = await self.get_many([recipient_id])
         return found.get(recipient_id)
 
-    async def get_many(self, recipient_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    async def get_many(self, recipient_ids: Sequence[str]) -> dict[str, dict[str, JSONValue]]:
         """Many profiles as :meth:`get` returns them, two queries per 500.
 
         ``devices`` lists the person's devices from the devices table, oldest first, each
         as ``{token, platform, …}``; a profile without any has no ``devices`` key.
         """
-        found: dict[str, dict[str, Any]] = {}
+        found: dict[str, dict[str, JSONValue]] = {}
         ids = list(recipient_ids)
         async with self.db.engine.connect() as conn:
             for start in range(0, len(ids), 500):
@@ -269,7 +273,7 @@ class ProfileStore:
                     .where(t.devices.c.recipient_id.in_(chunk))
                     .order_by(t.devices.c.created_at, t.devices.c.token)
                 )
-                devices: dict[str, list[dict[str, Any]]] = {}
+                devices: dict[str, list[JSONValue]] = {}
                 for d in registered:
                     devices.setdefault(d.recipient_id, []).append(
                         {**d.attributes, "token": d.token, "platform": d.platform}
@@ -306,7 +310,7 @@ class ProfileStore:
         self,
         *,
         email: str | None = None,
-        attribute: tuple[str, Any] | None = None,
+        attribute: tuple[str, JSONValue] | None = None,
         after: str | None = None,
         limit: int = 50,
     ) -> PersonPage:
@@ -329,7 +333,7 @@ class ProfileStore:
         recipient_id: str,
         token: str,
         platform: str,
-        attributes: dict[str, Any] | None = None,
+        attributes: Mapping[str, JSONValue] | None = None,
         last_used: datetime | None = None,
     ) -> None:
         """Register (or refresh) a push token of a person, who is created when new."""

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
+from definitions.values import JSONValue
 from journeys.store import tables as t
 from journeys.store.database import Database, aware
 from journeys.store.dialects import insert
@@ -23,7 +24,7 @@ class TriggerRecord:
 
     id: str
     journey: str
-    data: dict[str, Any]
+    data: dict[str, JSONValue]
     created_at: datetime
     idempotency_key: str | None = None
 
@@ -41,7 +42,7 @@ class RunRecord:
     closed: bool = False
     member: bool = False
     """True when the run is one recipient of a cohort workflow."""
-    outcome: dict[str, Any] | None = None
+    outcome: dict[str, JSONValue] | None = None
     """The run's final progress (a RunProgress as JSON), once it has ended."""
 
 
@@ -66,7 +67,7 @@ class RunStore:
         """A trigger by id."""
         return await self._trigger(t.triggers.c.id == trigger_id)
 
-    async def _trigger(self, where: Any) -> TriggerRecord | None:
+    async def _trigger(self, where: ColumnElement[bool]) -> TriggerRecord | None:
         async with self.db.engine.connect() as conn:
             row = (await conn.execute(select(t.triggers).where(where))).first()
         if row is None:
@@ -141,7 +142,7 @@ class RunStore:
         found = await self._runs(t.runs.c.run_id == run_id)
         return found[0] if found else None
 
-    async def _runs(self, *where: Any) -> list[RunRecord]:
+    async def _runs(self, *where: ColumnElement[bool]) -> list[RunRecord]:
         async with self.db.engine.connect() as conn:
             rows = await conn.execute(
                 select(t.runs).where(*where).order_by(t.runs.c.started_at, t.runs.c.recipient_id)
@@ -170,7 +171,9 @@ class RunStore:
                 .values(closed=1)
             )
 
-    async def close(self, workflow_id: str, outcomes: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    async def close(
+        self, workflow_id: str, outcomes: Sequence[tuple[str, Mapping[str, JSONValue]]]
+    ) -> None:
         """Mark runs of a workflow ended, keeping each one's final progress (JSON)."""
         if not outcomes:
             return

@@ -34,11 +34,13 @@ from definitions.conditions import (
     AllCondition,
     AnyCondition,
     AttributeCondition,
+    Condition,
     EventCondition,
     NotCondition,
     SegmentCondition,
 )
 from definitions.durations import parse_duration
+from definitions.values import JSONValue
 from journeys.store import tables as t
 
 __all__ = ["ConditionSQL"]
@@ -71,7 +73,7 @@ class ConditionSQL:
         self.lookup = lookup or (lambda name: None)
         self.attributes = t.profiles.c.attributes
 
-    def where(self, condition: Any) -> Expr:
+    def where(self, condition: Condition) -> Expr:
         """The expression that holds for the profiles the condition holds for."""
         if isinstance(condition, AttributeCondition):
             return self._attribute(condition)
@@ -118,7 +120,7 @@ class ConditionSQL:
         number = case((kind == "number", cast(text, Float)))
         return kind, text, number
 
-    def _same(self, kind: Expr, text: Expr, number: Expr, value: Any) -> Expr:
+    def _same(self, kind: Expr, text: Expr, number: Expr, value: JSONValue) -> Expr:
         """The value at the path equals ``value``, same kind only; never NULL."""
         if value is None:
             return func.coalesce(kind == "null", false())
@@ -155,7 +157,7 @@ class ConditionSQL:
             and_(kind == "text", getattr(self._text(text), compare)(value)), false()
         )
 
-    def _contains(self, keys: list[str], kind: Expr, text: Expr, value: Any) -> Expr:
+    def _contains(self, keys: list[str], kind: Expr, text: Expr, value: JSONValue) -> Expr:
         in_text: Expr
         in_object: Expr
         if isinstance(value, str):
@@ -167,7 +169,7 @@ class ConditionSQL:
             in_text = in_object = false()
         return or_(in_text, in_object, self._in_array(keys, kind, value))
 
-    def _in_array(self, keys: list[str], kind: Expr, value: Any) -> Expr:
+    def _in_array(self, keys: list[str], kind: Expr, value: JSONValue) -> Expr:
         if self.pg:
             node = func.json_extract_path(self.attributes, *keys)
             safe = case((kind == "array", node), else_=literal_column("'[]'::json"))
@@ -187,7 +189,9 @@ class ConditionSQL:
         found = exists(select(literal(1)).select_from(items).where(matches))
         return func.coalesce(and_(kind == "array", found), false())
 
-    def _item_matches(self, item_kind: Expr, item_text: Expr, value: Any, *, pg: bool) -> Expr:
+    def _item_matches(
+        self, item_kind: Expr, item_text: Expr, value: JSONValue, *, pg: bool
+    ) -> Expr:
         if value is None:
             return item_kind == "null"
         if isinstance(value, bool):

@@ -8,14 +8,14 @@ transactions take — so concurrent calls about the same person apply one after 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from definitions.conditions import SegmentCondition
+from definitions.conditions import Condition, SegmentCondition
+from definitions.values import JSONValue
 from journeys.store import tables as t
 from journeys.store.database import (
     Database,
@@ -52,7 +52,7 @@ class SegmentStore:
 
     # -- definitions -------------------------------------------------------------------------
 
-    async def saved(self) -> dict[str, dict[str, Any]]:
+    async def saved(self) -> dict[str, dict[str, JSONValue]]:
         """Segments defined through the API: name → {kind, condition, description}."""
         async with self.db.engine.connect() as conn:
             rows = await conn.execute(select(t.segments))
@@ -62,7 +62,7 @@ class SegmentStore:
             }
 
     async def save(
-        self, name: str, kind: str, condition: dict[str, Any] | None, description: str = ""
+        self, name: str, kind: str, condition: Mapping[str, JSONValue] | None, description: str = ""
     ) -> None:
         """Create or replace a segment defined through the API."""
         statement = insert(self.db.dialect, t.segments).values(
@@ -131,7 +131,7 @@ class SegmentStore:
 
     async def members(
         self,
-        condition: Any,
+        condition: Condition,
         *,
         after: str | None = None,
         limit: int = 100,
@@ -142,7 +142,7 @@ class SegmentStore:
             self.db.engine, self.sql(lookup).where(condition), after=after, limit=limit
         )
 
-    async def count(self, condition: Any, lookup: Lookup | None = None) -> int:
+    async def count(self, condition: Condition, lookup: Lookup | None = None) -> int:
         """How many people a condition holds for."""
         query = (
             select(func.count()).select_from(t.profiles).where(self.sql(lookup).where(condition))
@@ -151,7 +151,7 @@ class SegmentStore:
             return int((await conn.execute(query)).scalar_one())
 
     async def matching(
-        self, condition: Any, recipient_ids: Sequence[str], *, now: datetime | None = None
+        self, condition: Condition, recipient_ids: Sequence[str], *, now: datetime | None = None
     ) -> tuple[set[str], set[str]]:
         """Which of these people a condition holds for, in one query per few hundred ids.
 
@@ -178,7 +178,7 @@ class SegmentStore:
         return matched, set(recipient_ids) - known
 
     async def memberships(
-        self, recipient_id: str, segments: dict[str, Any], lookup: Lookup | None = None
+        self, recipient_id: str, segments: Mapping[str, Condition], lookup: Lookup | None = None
     ) -> list[str]:
         """The segments (name → compiled condition) a person is in, in one query."""
         async with self.db.engine.connect() as conn:
@@ -188,7 +188,7 @@ class SegmentStore:
         self,
         conn: AsyncConnection,
         recipient_id: str,
-        segments: dict[str, Any],
+        segments: Mapping[str, Condition],
         lookup: Lookup | None = None,
     ) -> list[str]:
         if not segments:
@@ -202,7 +202,7 @@ class SegmentStore:
         return [n for i, n in enumerate(names) if row[i]]
 
     async def entered(
-        self, recipient_id: str, segments: dict[str, Any], lookup: Lookup | None = None
+        self, recipient_id: str, segments: Mapping[str, Condition], lookup: Lookup | None = None
     ) -> set[str]:
         """Which of these segments (name → compiled condition) a person has just entered.
 

@@ -15,7 +15,6 @@ Revises: 0004
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -42,8 +41,8 @@ _devices = sa.table(
 )
 
 
-def _rows(recipient_id: str, listed: Any, now: datetime) -> list[dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
+def _rows(recipient_id: str, listed: object, now: datetime) -> list[dict[str, object]]:
+    found: dict[str, dict[str, object]] = {}
     for item in listed if isinstance(listed, list) else []:
         rest = dict(item) if isinstance(item, dict) else {"token": item}
         token, platform = rest.pop("token", None), rest.pop("platform", None)
@@ -65,7 +64,7 @@ def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
         has_devices = sa.text("CAST(profiles.attributes AS JSONB) ? 'devices'")
-        insert: Any = postgresql.insert(_devices)
+        insert: postgresql.Insert | sqlite.Insert = postgresql.insert(_devices)
     else:
         has_devices = sa.text("json_type(profiles.attributes, '$.devices') IS NOT NULL")
         insert = sqlite.insert(_devices)
