@@ -9,7 +9,7 @@ turns one journey into a :class:`~definitions.plan.Plan` or raises
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -25,11 +25,9 @@ from pydantic import (
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from definitions.channels import CHANNELS
+from definitions.compile_context import TEMPLATES_DIR, CompileContext
 from definitions.conditions import (
-    AllCondition,
-    AnyCondition,
     Condition,
-    NotCondition,
     SegmentCondition,
 )
 from definitions.diagnostics import Diagnostic, closest, listing, shown
@@ -37,30 +35,25 @@ from definitions.durations import parse_duration
 from definitions.errors import DefinitionError, UnknownJourneyError
 from definitions.errors_map import diagnostics_from
 from definitions.limits import (
-    MAX_CONDITION_DEPTH,
-    MAX_CONDITION_PARTS,
     MAX_PLAN_BYTES,
     MAX_PROBLEMS_PER_FILE,
-    MAX_STEP_NESTING,
 )
 from definitions.model import SchemaModel, check_duration, invalid
 from definitions.plan import MAIN, Plan
-from definitions.segment_graph import Segments, shape
+from definitions.segment_graph import Segments
 from definitions.source import Located, SourceFile, load_yaml
-from definitions.steps import AnyStepSpec, kind_of_spec, nests_steps, spec_adapter
+from definitions.steps import AnyStepSpec, nests_steps, spec_adapter
 from definitions.templates import (
     CompiledTemplate,
     TemplateSpec,
-    render_string,
     syntax_errors,
     template_model,
 )
 from definitions.values import MAX_DOCUMENT_BYTES, check_json, dumps
 
-__all__ = ["CompileContext", "JourneySpec", "Library", "SegmentsSpec"]
+__all__ = ["JourneySpec", "Library", "Loaded", "SegmentsSpec"]
 
 SEGMENTS_FILE = "segments.yaml"
-TEMPLATES_DIR = "templates"
 
 
 class TriggerSpec(SchemaModel):
@@ -201,7 +194,9 @@ def _plan_size(plan: Plan) -> int:
 
 
 @dataclass
-class _Loaded:
+class Loaded:
+    """A file of the directory as read: its source, its validated spec, its problems."""
+
     source: SourceFile | None
     spec: Any
     problems: list[Diagnostic]
@@ -219,7 +214,7 @@ class Library:
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
-        self._cache: dict[Path, tuple[float, _Loaded]] = {}
+        self._cache: dict[Path, tuple[float, Loaded]] = {}
         self._plans: dict[str, tuple[Any, tuple[Plan | None, list[Diagnostic]]]] = {}
 
     def names(self) -> list[str]:
@@ -254,17 +249,17 @@ class Library:
             problems.extend(self._compile(name)[1])
         problems.extend(self._segment_problems())
         for path in sorted((self.directory / TEMPLATES_DIR).glob("*.yaml")):
-            problems.extend(self._template(path.stem)[1].problems)
+            problems.extend(self.loaded_template(path.stem)[1].problems)
         return _in_order(problems)
 
     # -- loading, cached by modification time --------------------------------------------
 
-    def _load(self, path: Path, model: type[BaseModel]) -> _Loaded:
+    def _load(self, path: Path, model: type[BaseModel]) -> Loaded:
         try:
             stamp = path.stat().st_mtime_ns
         except FileNotFoundError:
             if not path.is_symlink():
-                return _Loaded(None, None, [])
+                return Loaded(None, None, [])
             stamp = 0  # a broken link: load_yaml says so
         except OSError:
             stamp = 0  # a link loop, a file we may not read: load_yaml says so
@@ -273,7 +268,7 @@ class Library:
             return cached[1]
         source, problems = load_yaml(self._shown(path))
         spec = _validate(model, source, problems) if not problems else None
-        loaded = _Loaded(source, spec, problems)
+        loaded = Loaded(source, spec, problems)
         self._cache[path] = (stamp, loaded)
         return loaded
 
@@ -290,19 +285,19 @@ class Library:
             DefinitionError: segments.yaml is wrong.
 
         """
-        loaded = self._segments()
+        loaded = self.segments_file()
         problems = self._segment_problems()
         if problems:
             raise DefinitionError(_in_order(problems))
-        graph = self._segment_graph()
+        graph = self.segment_graph()
         if graph is None or loaded.spec is None:
             return {}
         return {name: graph.segment(name) for name in loaded.spec.segments}
 
     def _segment_problems(self) -> list[Diagnostic]:
         """segments.yaml's problems: the file's, then each segment that cannot be filled in."""
-        loaded = self._segments()
-        graph = self._segment_graph()
+        loaded = self.segments_file()
+        graph = self.segment_graph()
         if graph is None or loaded.source is None or loaded.spec is None:
             return list(loaded.problems)
         source = loaded.source
@@ -312,9 +307,9 @@ class Library:
             if (problem := graph.info[name].problem) is not None
         ]
 
-    def _segment_graph(self) -> Segments | None:
+    def segment_graph(self) -> Segments | None:
         """The segments of segments.yaml, measured; None when the file is wrong."""
-        loaded = self._segments()
+        loaded = self.segments_file()
         if loaded.problems:
             return None
         if loaded.derived is None:
@@ -324,10 +319,12 @@ class Library:
         graph: Segments = loaded.derived
         return graph
 
-    def _segments(self) -> _Loaded:
+    def segments_file(self) -> Loaded:
+        """segments.yaml, read and validated (cached until the file changes)."""
         return self._load(self.directory / SEGMENTS_FILE, SegmentsSpec)
 
-    def _template(self, name: str) -> tuple[CompiledTemplate | None, _Loaded]:
+    def loaded_template(self, name: str) -> tuple[CompiledTemplate | None, Loaded]:
+        """A template file, read and checked once per change: the template (None when wrong)."""
         loaded = self._load(self.directory / TEMPLATES_DIR / f"{name}.yaml", template_model())
         if loaded.spec is None or loaded.source is None:
             return None, loaded
@@ -338,7 +335,7 @@ class Library:
             if getattr(spec, channel, None) is not None
         }
         if not loaded.problems and loaded.derived is None:
-            loaded.derived = True  # checked once per load: _template runs for every use
+            loaded.derived = True  # checked once per load: loaded_template runs for every use
             for channel, fields in variants.items():
                 for key in CHANNELS[channel].json_fields:
                     for message in _body_problems(fields.get(key)):
@@ -371,7 +368,7 @@ class Library:
                     )
                 ]
             )
-        template, loaded = self._template(name)
+        template, loaded = self.loaded_template(name)
         if template is None:
             raise DefinitionError(loaded.problems)
         return template
@@ -470,170 +467,3 @@ class Library:
                 continue
             ctx.sequence([spec], ("steps",), f"partial.{index}", start=index)
         return ctx.problems
-
-
-@dataclass
-class CompileContext:
-    """What a step's compile function reports to and draws from."""
-
-    library: Library
-    source: SourceFile
-    topic: str | None = None
-    """The journey's topic, the default of its send steps."""
-    problems: list[Diagnostic] = field(default_factory=list)
-    steps: dict[str, Any] = field(default_factory=dict)
-    sequences: dict[str, list[str]] = field(default_factory=dict)
-    templates: dict[str, CompiledTemplate] = field(default_factory=dict)
-    used_sources: list[str] = field(default_factory=list)
-    _where: dict[str, Located] = field(default_factory=dict)
-    _nesting: int = 0
-
-    def error(self, where: Located, message: str, *, at_key: bool = False) -> None:
-        """Report a problem at a place in the journey file."""
-        self.problems.append(self.source.diagnostic(where, message, at_key=at_key))
-
-    def fresh_id(self, wanted: str) -> str:
-        """``wanted``, or ``wanted_2``… when a step already has that id."""
-        candidate, count = wanted, 1
-        while candidate in self.steps or candidate in self._where:
-            count += 1
-            candidate = f"{wanted}_{count}"
-        return candidate
-
-    def sequence(
-        self, specs: list[Any] | None, where: Located, name: str, *, start: int = 0
-    ) -> str | None:
-        """Compile a list of steps into a sequence of the plan; None when there are none."""
-        if not specs:
-            return None
-        if self._nesting > MAX_STEP_NESTING:
-            self.error(
-                where,
-                f"expected branch and split steps nested at most {MAX_STEP_NESTING} deep, "
-                "found deeper",
-            )
-            return None
-        self._nesting += 1
-        try:
-            return self._sequence(specs, where, name, start)
-        finally:
-            self._nesting -= 1
-
-    def _sequence(self, specs: list[Any], where: Located, name: str, start: int) -> str:
-        ids = []
-        for index, spec in enumerate(specs):
-            kind = kind_of_spec(spec)
-            step_where = (*where, start + index)
-            step = kind.compile(spec, self, step_where)
-            if step.id in self._where:
-                first = self.source.diagnostic(self._where[step.id], "").line
-                self.error(
-                    (*step_where, kind.name),
-                    f"duplicate step id {shown(step.id)}: expected each id once, "
-                    f"found it again (first on line {first})",
-                )
-                continue
-            self._where[step.id] = (*step_where, kind.name)
-            self.steps[step.id] = step
-            ids.append(step.id)
-        self.sequences[name] = ids
-        return name
-
-    def condition(self, condition: Condition, where: Located) -> Condition:
-        """The condition with every segment it names filled in (reporting what cannot be).
-
-        A condition beyond the limits once filled in (:data:`MAX_CONDITION_PARTS`,
-        :data:`MAX_CONDITION_DEPTH`) is reported at ``where`` and left as written.
-        """
-        segments = self.library._segment_graph()
-        if segments is None:
-            self.problems.extend(self.library._segments().problems)
-            return condition
-        parts, height, problems = segments.measure(condition)
-        for name, message in dict.fromkeys(problems):
-            self.error(self._reference(condition, where, name), message)
-        if problems:
-            return condition
-        if parts > MAX_CONDITION_PARTS:
-            self.error(
-                where,
-                f"expected a condition of at most {MAX_CONDITION_PARTS} parts once the "
-                f"segments it names are filled in, found {parts}",
-            )
-        elif height > MAX_CONDITION_DEPTH:
-            self.error(
-                where,
-                f"expected a condition nested at most {MAX_CONDITION_DEPTH} levels once the "
-                f"segments it names are filled in, found {height}",
-            )
-        else:
-            if shape(condition).references:
-                self._use_segments_file()
-            return segments.fill(condition)
-        return condition
-
-    def _reference(self, condition: Condition, where: Located, name: str) -> Located:
-        """Where the condition first names segment ``name`` (else ``where``)."""
-        pending: list[tuple[Condition, Located]] = [(condition, where)]
-        for node, at in pending:
-            if isinstance(node, SegmentCondition):
-                if node.segment == name:
-                    return (*at, "segment")
-            elif isinstance(node, AllCondition):
-                pending.extend((c, (*at, "all", i)) for i, c in enumerate(node.all))
-            elif isinstance(node, AnyCondition):
-                pending.extend((c, (*at, "any", i)) for i, c in enumerate(node.any))
-            elif isinstance(node, NotCondition):
-                pending.append((node.not_, (*at, "not")))
-        return where
-
-    def _use_segments_file(self) -> None:
-        loaded = self.library._segments()
-        if loaded.source is not None and loaded.source.text not in self.used_sources:
-            self.used_sources.append(loaded.source.text)
-
-    def use_template(self, name: str, channel: str, where: Located) -> None:
-        """Check that a template exists, parses and has a variant for the channel."""
-        if name in self.templates:
-            template: CompiledTemplate | None = self.templates[name]
-            loaded = None
-        else:
-            known = self.library.template_names()
-            if name not in known:
-                missing = self.library.directory / TEMPLATES_DIR / f"{name}.yaml"
-                expected = (
-                    f"expected one of {listing(known)}, found {shown(name)}"
-                    if known
-                    else f"no templates yet: add {missing}"
-                )
-                self.error(
-                    where, f"unknown template {shown(name)}: {expected}{closest(name, known)}"
-                )
-                return
-            template, loaded = self.library._template(name)
-            if loaded.problems:
-                self.problems.extend(loaded.problems)
-                return
-        if template is None:
-            return
-        if channel not in template.variants and CHANNELS[channel].default_content is None:
-            self.error(
-                where,
-                f"template {shown(name)} has no {channel} variant: expected key "
-                f"{channel!r} in {TEMPLATES_DIR}/{name}.yaml, found none",
-            )
-            return
-        if loaded is not None and loaded.source is not None:
-            self.used_sources.append(loaded.source.text)
-        self.templates[name] = template
-
-    def check_url(self, url: str, where: Located) -> None:
-        """A URL must be http(s), or a Liquid template that parses (rendered at send time)."""
-        if "{{" in url or "{%" in url:
-            try:
-                render_string("liquid", url, {}, strict=False)
-            except Exception as exc:
-                self.error(where, f"expected a URL template that parses, found an error: {exc}")
-            return
-        if not url.startswith(("http://", "https://")):
-            self.error(where, f"expected an http:// or https:// URL, found {shown(url)}")

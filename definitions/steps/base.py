@@ -28,7 +28,7 @@ from definitions.diagnostics import describe_value
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from definitions.compiler import CompileContext
+    from definitions.compile_context import CompileContext
     from definitions.conditions import Condition
     from definitions.plan import Plan
     from definitions.source import Located

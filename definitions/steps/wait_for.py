@@ -12,7 +12,7 @@ from definitions.model import SchemaModel, check_duration
 from definitions.steps.base import Runner, StepKind, check_step_id
 
 if TYPE_CHECKING:
-    from definitions.compiler import CompileContext
+    from definitions.compile_context import CompileContext
     from definitions.source import Located
 
 

@@ -25,7 +25,7 @@ from definitions.steps import Question, Runner, StepKind
 from definitions.steps.base import check_step_id
 
 if TYPE_CHECKING:
-    from definitions.compiler import CompileContext
+    from definitions.compile_context import CompileContext
     from definitions.source import Located
     from journeys.store import Store
 
