@@ -217,6 +217,11 @@ async def test_a_stopping_worker_lets_its_running_send_finish(
         # The worker is gone; the send it finished is in the run's history for the next one.
         second = Running([sys.executable, "-m", "journeys", "worker"], env)
         try:
+            # Stopped only once it runs: a signal before Python has set its handlers
+            # takes the default action (see the README's Stopping).
+            await asyncio.to_thread(
+                second.wait_until, lambda: second.printed("worker polling task queue"), "up"
+            )
             status = await eventually(
                 lambda: client.status(handle.run_id),
                 lambda s: s.done,
