@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from benchmarks.receivers import HookReceiver, Ledger, SmtpReceiver
+from benchmarks.receivers import EventLoopThread, HookReceiver, Ledger, SmtpReceiver
 
 
 class RemotePeers:
@@ -106,10 +106,15 @@ class RemotePeers:
         self._process.wait(timeout=30)
 
 
+class _ControlServer(ThreadingHTTPServer):
+    request_queue_size = 64
+    daemon_threads = True
+
+
 def main(smtp_port: int, http_port: int, control_port: int) -> None:
     """Run the peers until SIGTERM."""
-    ledger = Ledger()
-    smtp, hooks = SmtpReceiver(smtp_port, ledger), HookReceiver(http_port, ledger)
+    ledger, loop = Ledger(), EventLoopThread()
+    smtp, hooks = SmtpReceiver(smtp_port, ledger, loop), HookReceiver(http_port, ledger, loop)
     smtp.start()
     hooks.start()
 
@@ -154,7 +159,7 @@ def main(smtp_port: int, http_port: int, control_port: int) -> None:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    control = ThreadingHTTPServer(("127.0.0.1", control_port), Control)
+    control = _ControlServer(("127.0.0.1", control_port), Control)
     threading.Thread(target=control.serve_forever, daemon=True).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -5,25 +5,31 @@ Each accepted message is logged with the id the engine gave it (the email's
 message accepted twice shows up twice. Both can fail on demand, as real providers do: the
 SMTP server stops listening and comes back on the same port; the webhook receiver answers a
 chosen status (429 with ``Retry-After``, 5xx) instead of taking the message.
+
+Both are small asyncio protocols (:mod:`benchmarks.wire`) on an event loop in a thread of
+their own, so that they are not what bounds a benchmark: the webhook receiver speaks
+HTTP/1.1 with keep-alive behind a large listen backlog; the SMTP server reads of each
+message only the headers it logs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
+from collections.abc import Coroutine
 from dataclasses import asdict, dataclass
-from email import policy
-from email.parser import BytesHeaderParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 
-from aiosmtpd.controller import Controller
+from benchmarks.wire import BACKLOG, HttpProtocol, Request, SmtpProtocol, Tracked
 
-__all__ = ["Accepted", "HookReceiver", "Ledger", "SmtpReceiver"]
+__all__ = ["Accepted", "EventLoopThread", "HookReceiver", "Ledger", "SmtpReceiver"]
 
 _REPLIES_OUT = 0.2
 """Seconds between refusing new messages and stopping the SMTP server."""
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -48,12 +54,14 @@ class Ledger:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._accepted: list[Accepted] = []
+        self._counts = {"mail": 0, "hooks": 0}
         self._refused: dict[str, int] = {}
 
     def accept(self, item: Accepted) -> None:
         """Log an accepted message."""
         with self._lock:
             self._accepted.append(item)
+            self._counts["mail" if item.kind == "email" else "hooks"] += 1
 
     def refuse(self, kind: str) -> None:
         """Count a message a provider refused (a 429 or 5xx answer)."""
@@ -63,8 +71,7 @@ class Ledger:
     def counts(self) -> dict[str, int]:
         """Accepted messages by kind: ``{"mail": n, "hooks": n}``."""
         with self._lock:
-            mail = sum(1 for a in self._accepted if a.kind == "email")
-            return {"mail": mail, "hooks": len(self._accepted) - mail}
+            return dict(self._counts)
 
     def dump(self) -> dict[str, Any]:
         """Everything logged, as JSON-ready data."""
@@ -75,33 +82,82 @@ class Ledger:
             }
 
 
-class _Collect:
-    def __init__(self, receiver: SmtpReceiver) -> None:
-        self.receiver = receiver
-        self.parser = BytesHeaderParser(policy=policy.default)
+class EventLoopThread:
+    """An asyncio event loop running in a daemon thread, for servers driven from other threads."""
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if not self.receiver.take():
-            return "421 4.3.2 Service shutting down"
-        headers = self.parser.parsebytes(envelope.content)
-        # A long id is folded onto a line of its own: unfolded, it keeps a leading space.
-        key = str(headers.get("X-Journeys-Message-Id") or headers.get("Message-ID") or "")
-        to = str(headers.get("To", ""))
-        self.receiver.ledger.accept(Accepted("email", key.strip(), to.strip(), time.time()))
-        return "250 OK"
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the loop and wait for its result (not from the loop's thread)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
 
-class SmtpReceiver:
-    """An SMTP server on loopback (aiosmtpd) that can go down and come back on its port."""
+class _Listener:
+    """A server on loopback that closes its open connections when it stops."""
 
-    def __init__(self, port: int, ledger: Ledger) -> None:
+    def __init__(self, port: int, loop: EventLoopThread | None) -> None:
         self.port = port
+        self._loop = loop
+        self._server: asyncio.Server | None = None
+        self._open: set[asyncio.Transport] = set()
+
+    def _protocol(self) -> Tracked:
+        raise NotImplementedError
+
+    def _listen(self) -> None:
+        if self._loop is None:
+            self._loop = EventLoopThread()
+        loop = self._loop.loop
+
+        async def listen() -> asyncio.Server:
+            return await loop.create_server(
+                self._protocol, "127.0.0.1", self.port, backlog=BACKLOG, reuse_address=True
+            )
+
+        self._server = self._loop.run(listen())
+
+    def _close(self) -> None:
+        server, self._server = self._server, None
+        if server is None or self._loop is None:
+            return
+
+        async def close() -> None:
+            server.close()
+            for transport in list(self._open):
+                transport.abort()  # as a crashed server's connections would end
+            self._open.clear()
+
+        self._loop.run(close())
+
+
+class SmtpReceiver(_Listener):
+    """An SMTP server on loopback that can go down and come back on its port.
+
+    Args:
+        port: the port to listen on.
+        ledger: where accepted messages are logged.
+        loop: the event loop thread to serve on (by default one of its own).
+
+    """
+
+    def __init__(self, port: int, ledger: Ledger, loop: EventLoopThread | None = None) -> None:
+        super().__init__(port, loop)
         self.ledger = ledger
         self.down_since: float | None = None
         """When it last stopped listening; None while it listens."""
-        self._controller: Controller | None = None
         self._lock = threading.Lock()
         self._budget: int | None = None
+
+    def _protocol(self) -> Tracked:
+        return SmtpProtocol(self._open, self._message)
+
+    def _message(self, key: str, to: str) -> bool:
+        if not self.take():
+            return False
+        self.ledger.accept(Accepted("email", key, to, time.time()))
+        return True
 
     def take(self) -> bool:
         """Whether one more message may be accepted (past the budget, it goes down)."""
@@ -111,19 +167,18 @@ class SmtpReceiver:
             if self._budget > 0:
                 self._budget -= 1
                 if self._budget == 0:
-                    # Not from the server's own thread: stopping joins it.
+                    # Not on the loop's own thread: stopping waits for it.
                     threading.Thread(target=self.stop).start()
                 return True
             return False
 
     def start(self) -> None:
         """Listen (again) on the port."""
-        with self._lock:
-            if self._controller is None:
-                # A stopped controller's event loop is closed: every start needs a new one.
-                controller = Controller(_Collect(self), hostname="127.0.0.1", port=self.port)
-                controller.start()
-                self._controller, self._budget, self.down_since = controller, None, None
+        # The lock is never held while waiting on the loop: the loop takes it in take().
+        if self._server is None:
+            self._listen()
+            with self._lock:
+                self._budget, self.down_since = None, None
 
     def stop(self, after: int = 0) -> None:
         """Stop listening and drop every open connection, as a crashed server would.
@@ -141,60 +196,48 @@ class SmtpReceiver:
                 self._budget = after
                 return
             self._budget = 0
-            controller, self._controller = self._controller, None
-        if controller is not None:
+            listening = self._server is not None
+        if listening:
             time.sleep(_REPLIES_OUT)
-            controller.stop()
+            self._close()
             self.down_since = time.time()
 
 
-class HookReceiver:
-    """A webhook receiver on loopback: 200 and logged, or the refusal chosen with ``refuse``."""
+class HookReceiver(_Listener):
+    """A webhook receiver on loopback: 200 and logged, or the refusal chosen with ``refuse``.
 
-    def __init__(self, port: int, ledger: Ledger) -> None:
-        self.port = port
+    Args:
+        port: the port to listen on.
+        ledger: where accepted messages are logged.
+        loop: the event loop thread to serve on (by default one of its own).
+
+    """
+
+    def __init__(self, port: int, ledger: Ledger, loop: EventLoopThread | None = None) -> None:
+        super().__init__(port, loop)
         self.ledger = ledger
         self.refusing_since: float | None = None
         """When it started refusing; None while it accepts."""
         self._lock = threading.Lock()
         self._answer: tuple[int, float | None] | None = None
         self._next: tuple[int, tuple[int, float | None]] | None = None
-        receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                raw = self.rfile.read(length)
-                if len(raw) < length:
-                    # The sender died mid-request (a SIGKILLed worker): a real server
-                    # never sees a complete request, so nothing was accepted.
-                    self.close_connection = True
-                    return
-                answer = receiver._take()
-                if answer is not None:
-                    status, retry_after = answer
-                    receiver.ledger.refuse("webhook")
-                    self.send_response(status)
-                    if retry_after is not None:
-                        self.send_header("retry-after", f"{retry_after:g}")
-                else:
-                    try:
-                        customer = json.loads(raw)["customer"]["id"]
-                    except (ValueError, KeyError, TypeError):
-                        customer = ""
-                    key = self.headers.get("webhook-id", "")
-                    receiver.ledger.accept(
-                        Accepted("webhook", key, str(customer), time.time(), self.path)
-                    )
-                    self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
+    def _protocol(self) -> Tracked:
+        return HttpProtocol(self._open, self._handle)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._server.daemon_threads = True
+    def _handle(self, request: Request) -> tuple[int, dict[str, str]]:
+        answer = self._take()
+        if answer is not None:
+            status, retry_after = answer
+            self.ledger.refuse("webhook")
+            return status, {} if retry_after is None else {"retry-after": f"{retry_after:g}"}
+        try:
+            customer = json.loads(request.body)["customer"]["id"]
+        except (ValueError, KeyError, TypeError):
+            customer = ""
+        key = request.headers.get("webhook-id", "")
+        self.ledger.accept(Accepted("webhook", key, str(customer), time.time(), request.path))
+        return 200, {}
 
     def _take(self) -> tuple[int, float | None] | None:
         """The refusal for this request, or None to accept it."""
@@ -208,8 +251,9 @@ class HookReceiver:
             return self._answer
 
     def start(self) -> None:
-        """Serve in a background thread."""
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        """Listen on the port."""
+        if self._server is None:
+            self._listen()
 
     def refuse(self, status: int | None, retry_after: float | None = None, after: int = 0) -> None:
         """Answer every POST with ``status`` (and ``Retry-After``); None: accept again.
@@ -231,5 +275,4 @@ class HookReceiver:
 
     def stop(self) -> None:
         """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
+        self._close()
