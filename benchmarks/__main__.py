@@ -47,7 +47,7 @@ from activities.channels import EmailChannel, Outgoing, WebhookChannel
 from benchmarks import reference
 from benchmarks.peers import RemotePeers
 from benchmarks.profiling import top_packages
-from benchmarks.raw import raw
+from benchmarks.raw import cpu_per_recipient, raw
 from benchmarks.report import markdown
 from benchmarks.stack import WorkerPool, profiled, scratch_database, settings_for
 from definitions.conditions import Condition
@@ -89,15 +89,21 @@ async def limit(count: int, peers: RemotePeers) -> dict[str, Any]:
                 )
             )
 
-    began = time.perf_counter()
+    began, cpu, peers_cpu = time.perf_counter(), time.process_time(), peers.cpu_seconds()
     await asyncio.gather(*(one(p) for p in reference.people(count)))
     elapsed = time.perf_counter() - began
+    cost = cpu_per_recipient(count, cpu, peers_cpu, peers)
     await email.close()
     await webhook.close()
     after = await asyncio.to_thread(peers.counts)
     assert after["mail"] - before["mail"] == count
     assert after["hooks"] - before["hooks"] == count
-    return {"recipients": count, "seconds": elapsed, "recipients_per_second": count / elapsed}
+    return {
+        "recipients": count,
+        "seconds": elapsed,
+        "recipients_per_second": count / elapsed,
+        **cost,
+    }
 
 
 async def reference_run(

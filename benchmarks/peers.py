@@ -13,12 +13,14 @@ accept them again.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -96,6 +98,11 @@ class RemotePeers:
     def accept_hooks(self) -> None:
         """Accept webhooks again."""
         self._post("/hooks/accept")
+
+    def cpu_seconds(self) -> float:
+        """CPU time the peers process has used so far (user and system), in seconds."""
+        fields = Path(f"/proc/{self._process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def _post(self, path: str) -> None:
         httpx.post(f"{self._control}{path}", timeout=30).raise_for_status()

@@ -74,6 +74,7 @@ class Sampler:
             self._process.terminate()
             self._process.wait()
         if not self._raw.exists():
+            print(f"py-spy wrote no profile of {self.title}", file=sys.stderr)
             return None
         self.out.write_text(summarize(self._raw.read_text(), self.title))
         return self.out

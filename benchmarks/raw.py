@@ -23,7 +23,7 @@ from benchmarks import reference
 if TYPE_CHECKING:
     from benchmarks.peers import RemotePeers
 
-__all__ = ["CONCURRENCY", "SMTP_CONNECTIONS", "raw"]
+__all__ = ["CONCURRENCY", "SMTP_CONNECTIONS", "cpu_per_recipient", "raw"]
 
 CONCURRENCY = 32
 """Recipients in flight at once (as the limit)."""
@@ -73,12 +73,31 @@ async def raw(count: int, peers: RemotePeers) -> dict[str, Any]:
                 )
                 response.raise_for_status()
 
-        began = time.perf_counter()
+        began, cpu, peers_cpu = time.perf_counter(), time.process_time(), peers.cpu_seconds()
         await asyncio.gather(*(one(n, p) for n, p in enumerate(reference.people(count))))
         elapsed = time.perf_counter() - began
+        cost = cpu_per_recipient(count, cpu, peers_cpu, peers)
     for smtp in idle:
         await smtp.quit()
     after = await asyncio.to_thread(peers.counts)
     assert after["mail"] - before["mail"] == count
     assert after["hooks"] - before["hooks"] == count
-    return {"recipients": count, "seconds": elapsed, "recipients_per_second": count / elapsed}
+    return {
+        "recipients": count,
+        "seconds": elapsed,
+        "recipients_per_second": count / elapsed,
+        **cost,
+    }
+
+
+def cpu_per_recipient(
+    count: int, cpu: float, peers_cpu: float, peers: RemotePeers
+) -> dict[str, float]:
+    """CPU milliseconds per recipient since ``cpu`` (this process) and ``peers_cpu``.
+
+    On a shared machine a rate is noisy; what each side spent per recipient is not.
+    """
+    return {
+        "client_cpu_ms_per_recipient": 1000 * (time.process_time() - cpu) / count,
+        "peers_cpu_ms_per_recipient": 1000 * (peers.cpu_seconds() - peers_cpu) / count,
+    }

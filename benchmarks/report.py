@@ -81,6 +81,8 @@ _KNOWN = {
     "batch_events_per_second",
     "batch_size",
     "status",
+    "client_cpu_ms_per_recipient",
+    "peers_cpu_ms_per_recipient",
 }
 
 
@@ -222,6 +224,11 @@ def _rate_row(label: str, note: str) -> Callable[[dict[str, Any], dict[str, Any]
             if "history_events_per_recipient" in value
             else []
         )
+        if "client_cpu_ms_per_recipient" in value:
+            notes.append(
+                f"CPU per recipient: sender {value['client_cpu_ms_per_recipient']:.2f} ms, "
+                f"peers {value['peers_cpu_ms_per_recipient']:.2f} ms"
+            )
         return Row(
             f"{label}, {who}",
             value["recipients_per_second"],

@@ -32,7 +32,13 @@ PREVIOUS = {
 
 RESULTS = {
     "machine": {"cpus": 2, "python": "3.11.7", "when": "2026-12-07T20:00:00+00:00"},
-    "limit_10000": {"recipients": 10000, "seconds": 25.0, "recipients_per_second": 400.0},
+    "limit_10000": {
+        "recipients": 10000,
+        "seconds": 25.0,
+        "recipients_per_second": 400.0,
+        "client_cpu_ms_per_recipient": 2.5,
+        "peers_cpu_ms_per_recipient": 0.4,
+    },
     "raw_10000": {"recipients": 10000, "seconds": 20.0, "recipients_per_second": 500.0},
     "engine_10000": engine(10000, 1, 340.0, 0.85),
     "engine_10000_w2": engine(
@@ -65,7 +71,9 @@ def test_rows_put_the_previous_figure_and_the_target_beside_the_new_one() -> Non
         "200 rec/s",
         "400 rec/s",
     ]
-    assert "limit/raw 0.80" in cells("limit: channel code, no Temporal, 10,000 recipients")[4]
+    limit_notes = cells("limit: channel code, no Temporal, 10,000 recipients")[4]
+    assert "limit/raw 0.80" in limit_notes
+    assert "CPU per recipient: sender 2.50 ms, peers 0.40 ms" in limit_notes
     assert cells("raw: aiosmtplib + httpx, no channel code, 10,000 recipients")[2] == "–"
     one = cells("engine/limit, 10,000 recipients, 1 worker")
     assert one[1:4] == ["≥ 0.8", "–", "0.85"] and one[4] == "met"
