@@ -124,7 +124,9 @@ def summarize(raw: str, title: str, top: int = 30) -> str:
     lines = [
         f"{title}",
         f"py-spy, {RATE} samples/s, active threads only: {samples} samples "
-        f"({samples / RATE:.1f} s of a thread on a CPU)",
+        f"({samples / RATE:.1f} s of threads running or ready to run)",
+        "A thread in C code (SQLite in aiosqlite's thread, a socket call) counts under the "
+        "Python function that called it; on a busy machine a thread waiting for a CPU counts.",
         "",
         "own time by package (the code each sample was in):",
     ]
