@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
 import subprocess
 import sys
 from email.message import EmailMessage
@@ -187,3 +188,46 @@ def test_no_fault_loses_duplicates_or_strands_a_message(tmp_path: Path) -> None:
     storm = next(r for r in rows if r["scenario"] == "webhook-storm")
     assert storm["refused"].get("webhook", 0) > 0, report
     assert result.returncode == 0, report
+
+
+def test_the_webhook_receiver_keeps_connections_and_never_takes_a_cut_short_request() -> None:
+    ledger = Ledger()
+    hooks = HookReceiver(free_port(), ledger)
+    hooks.start()
+    body = b'{"customer":{"id":"u1"}}'
+
+    def request(key: str, sent: bytes) -> bytes:
+        head = f"POST /pro HTTP/1.1\r\nhost: x\r\nwebhook-id: {key}\r\n"
+        return head.encode() + f"content-length: {len(body)}\r\n\r\n".encode() + sent
+
+    try:
+        with socket.create_connection(("127.0.0.1", hooks.port), timeout=5) as kept:
+            kept.sendall(request("one", body) + request("two", body))  # two on one connection
+            answers = b""
+            while answers.count(b"HTTP/1.1 200") < 2:
+                answers += kept.recv(4096)
+        with socket.create_connection(("127.0.0.1", hooks.port), timeout=5) as cut:
+            cut.sendall(request("cut", body[:10]))  # the sender dies mid-body
+        with socket.create_connection(("127.0.0.1", hooks.port), timeout=5) as last:
+            last.sendall(request("three", body))
+            assert last.recv(4096).startswith(b"HTTP/1.1 200")
+    finally:
+        hooks.stop()
+    assert [a["key"] for a in ledger.dump()["accepted"]] == ["one", "two", "three"]
+
+
+async def test_the_smtp_server_reads_dot_stuffed_messages_on_a_kept_connection() -> None:
+    ledger = Ledger()
+    smtp = SmtpReceiver(free_port(), ledger)
+    smtp.start()
+    try:
+        async with aiosmtplib.SMTP(hostname="127.0.0.1", port=smtp.port) as client:
+            for key in ("dots", "after"):
+                message = mail(key)
+                message.set_content(".\n..\n.x\n")  # lines the sender dot-stuffs
+                await client.send_message(message)
+            await client.rset()
+            await client.noop()
+    finally:
+        smtp.stop()
+    assert [a["key"] for a in ledger.dump()["accepted"]] == ["dots", "after"]
