@@ -210,21 +210,22 @@ class SegmentStore:
         and were not in the last time. The person is locked while their memberships are
         computed and recorded, so of two concurrent calls one sees the other's record
         (an entry is reported once), and nothing is recorded for someone deleted.
+
+        Most calls change nothing (the person is in the same segments as last time): a
+        read without the lock says so first, and only a change takes the lock (and looks
+        again under it).
         """
+        tracked = set(segments)
+        async with self.db.engine.connect() as conn:
+            now_in = set(await self._memberships(conn, recipient_id, segments, lookup))
+            before = await self._recorded(conn, recipient_id)
+        if now_in & tracked == before & tracked:
+            return set()
         async with self.db.writer.begin() as conn:
             if not await lock_people(conn, [recipient_id]):
                 return set()
             now_in = set(await self._memberships(conn, recipient_id, segments, lookup))
-            tracked = set(segments)
-            before = set(
-                (
-                    await conn.execute(
-                        select(t.segment_state.c.segment).where(
-                            t.segment_state.c.recipient_id == recipient_id
-                        )
-                    )
-                ).scalars()
-            )
+            before = await self._recorded(conn, recipient_id)
             entered = (now_in - before) & tracked
             left = (before - now_in) & tracked
             if left:
@@ -243,3 +244,10 @@ class SegmentStore:
                     ],
                 )
         return entered
+
+    async def _recorded(self, conn: AsyncConnection, recipient_id: str) -> set[str]:
+        """The segments a person was in the last time :meth:`entered` looked."""
+        rows = await conn.execute(
+            select(t.segment_state.c.segment).where(t.segment_state.c.recipient_id == recipient_id)
+        )
+        return set(rows.scalars())
