@@ -28,6 +28,7 @@ import contextlib
 import json
 import os
 import random
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -79,8 +80,9 @@ def write_journeys(directory: Path) -> Path:
     return directory
 
 
-def person(i: int) -> str:
-    return f"p{i:05d}"
+def person(i: int, tag: str = "") -> str:
+    """Person ``i`` of a run (``tag``: the run's own, as runs share a Temporal server)."""
+    return f"{tag}p{i:05d}"
 
 
 @dataclass
@@ -89,6 +91,7 @@ class Stream:
 
     rng: random.Random
     people: int = PEOPLE
+    tag: str = ""
     issued: int = 0
 
     def events(self, count: int) -> list[dict[str, Any]]:
@@ -111,7 +114,7 @@ class Stream:
                 self.issued += 1
             out.append(
                 {
-                    "person": person(self.rng.randrange(self.people)),
+                    "person": person(self.rng.randrange(self.people), self.tag),
                     "name": name,
                     "data": {"path": f"/page/{self.rng.randrange(50)}"},
                     "event_id": event_id,
@@ -211,19 +214,19 @@ async def api_process(
             process.wait()
 
 
-async def _prepare(settings: Settings, directory: Path, count: int) -> None:
+async def _prepare(settings: Settings, directory: Path, count: int, tag: str) -> None:
     """People (a quarter on pro: they enter ``pro_users``), the waiters' running journeys."""
     async with await JourneysClient.connect(settings, directory=directory) as client:
         people = [
             {
                 "type": "identify",
-                "id": person(i),
+                "id": person(i, tag),
                 "attributes": {"plan": "pro" if i % 4 == 0 else "free"},
             }
             for i in range(count)
         ]
         await client.batch(people)
-        waiters = [person(i) for i in range(min(WAITERS, count // 10))]
+        waiters = [person(i, tag) for i in range(min(WAITERS, count // 10))]
         await client.trigger("waiter", waiters, cohorts=False)
 
 
@@ -267,8 +270,9 @@ async def track_on(
             "store": {"url": store_url},
         }
     )
-    await _prepare(settings, directory, people)
-    stream = Stream(random.Random(12), people)
+    tag = f"{secrets.token_hex(2)}-"
+    await _prepare(settings, directory, people, tag)
+    stream = Stream(random.Random(12), people, tag)
     single_events = stream.events(single)
     singles = [
         _request(
@@ -332,7 +336,7 @@ async def track_on(
     try:
         stored = 0
         for i in range(people):
-            stored += len(await store.events.of_person(person(i), limit=100_000))
+            stored += len(await store.events.of_person(person(i, tag), limit=100_000))
     finally:
         await store.close()
     result.update(tally)
