@@ -17,7 +17,8 @@ Measured:
 - **engine** — the same journey run by cohorts, measured the same way, with the ratios
   engine/limit, engine/raw and engine/baseline; at each ``--workers`` count (with
   ``--profile DIR``, a py-spy profile of each worker process).
-- **track** — events per second through the HTTP API, one per request and in batches.
+- **track** — events per second through the HTTP API (a server process of its own), one
+  per request and in batches, on SQLite and PostgreSQL (:mod:`benchmarks.track`).
 - **segments** — a segment query (first page of members, and the count) over generated
   people on SQLite and PostgreSQL.
 """
@@ -38,13 +39,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
-import uvicorn
 from pydantic import TypeAdapter
 from sqlalchemy import insert, text
 
 from activities.channels import EmailChannel, Outgoing, WebhookChannel
-from benchmarks import reference
+from benchmarks import reference, track
 from benchmarks.peers import RemotePeers
 from benchmarks.profiling import top_packages
 from benchmarks.raw import cpu_per_recipient, raw
@@ -53,8 +52,7 @@ from benchmarks.stack import WorkerPool, profiled, scratch_database, settings_fo
 from definitions.conditions import Condition
 from journeys.client import JourneysClient
 from journeys.config import Settings
-from journeys.devserver import DevServer, free_port
-from journeys.server import create_app
+from journeys.devserver import DevServer
 from journeys.store import Store
 from journeys.store import tables as t
 
@@ -169,57 +167,6 @@ async def _trigger_history_events(client: JourneysClient, trigger_id: str) -> in
         described = await handle.describe()
         total += described.raw_description.workflow_execution_info.history_length
     return total
-
-
-async def track(
-    server: DevServer, folder: Path, peers: RemotePeers, single: int, batches: int, batch_size: int
-) -> dict[str, Any]:
-    """Events per second through the native HTTP API."""
-    settings = settings_for(server, folder, peers, "bench-track")
-    port = free_port()
-    client = await JourneysClient.connect(settings, directory=reference.write(folder / "j2"))
-    config = uvicorn.Config(
-        create_app(settings, client), host="127.0.0.1", port=port, log_level="warning"
-    )
-    api = uvicorn.Server(config)
-    task = asyncio.create_task(api.serve())
-    while not api.started:
-        await asyncio.sleep(0.05)
-    result: dict[str, Any] = {}
-    try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}",
-            headers={"authorization": "Bearer bench"},
-            timeout=120,
-        ) as http:
-            gate = asyncio.Semaphore(16)
-
-            async def post(i: int) -> None:
-                async with gate:
-                    r = await http.post(
-                        "/v1/events", json={"person_id": f"t{i % 500}", "name": "page_view"}
-                    )
-                    r.raise_for_status()
-
-            began = time.perf_counter()
-            await asyncio.gather(*(post(i) for i in range(single)))
-            result["single_events_per_second"] = single / (time.perf_counter() - began)
-            began = time.perf_counter()
-            for b in range(batches):
-                ops = [
-                    {"type": "track", "id": f"t{(b * batch_size + i) % 500}", "event": "page_view"}
-                    for i in range(batch_size)
-                ]
-                r = await http.post("/v1/batch", json={"operations": ops}, timeout=300)
-                r.raise_for_status()
-            total = batches * batch_size
-            result["batch_events_per_second"] = total / (time.perf_counter() - began)
-            result["batch_size"] = batch_size
-    finally:
-        api.should_exit = True
-        await task
-        await client.close()
-    return result
 
 
 async def segments(url: str, people: int) -> dict[str, Any]:
@@ -349,8 +296,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                         )
             ratios(results)
             if "track" in wanted:
-                results["track"] = await track(
-                    server, folder, peers, args.track_single, args.track_batches, 100
+                results.update(
+                    await track.track(server, folder, args.track_single, args.track_batches, 100)
                 )
             if "segments" in wanted:
                 results["segments_sqlite"] = await segments(
@@ -410,8 +357,8 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--people", type=int, default=100_000, help="people for the segment query (default 100000)"
     )
-    parser.add_argument("--track-single", type=int, default=2000)
-    parser.add_argument("--track-batches", type=int, default=50)
+    parser.add_argument("--track-single", type=int, default=3000)
+    parser.add_argument("--track-batches", type=int, default=100)
     parser.add_argument(
         "--only",
         default="limit,raw,baseline,engine,track,segments",

@@ -44,5 +44,11 @@ def test_the_benchmarks_run_and_write_json(tmp_path: Path) -> None:
     assert engine["engine_over_limit"] > 0 and engine["engine_over_baseline"] > 0
     assert data["segments_sqlite"]["people"] == 300
     assert 0 < data["segments_sqlite"]["members"] < 300
-    assert data["track"]["single_events_per_second"] > 0
+    for store in ("track_sqlite", "track_postgresql"):
+        assert data[store]["single_events_per_second"] > 0
+        assert data[store]["batch_events_per_second"] > 0
+        assert (
+            data[store]["events_stored"]
+            == data[store]["events_sent"] - data[store]["duplicates_sent"]
+        )
     assert "rec/s" in result.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from journeys.client.context import ClientContext
 from journeys.client.people import People
 from journeys.models import RunHandle
 
-__all__ = ["Batch", "BatchResult"]
+__all__ = ["TOGETHER", "Batch", "BatchResult"]
 
 log = logging.getLogger("journeys.people")
 
@@ -48,24 +49,34 @@ class Batch:
 
         Types: identify, track, track_anonymous, delete, add_device, remove_device,
         suppress, unsuppress, merge.
+
+        Consecutive ``track`` operations about different people (and with different
+        event ids) are applied together, up to :data:`TOGETHER` at a time: their
+        events are recorded in one transaction, and what each starts or signals is
+        worked out at the same time. Nothing about one person depends on another's
+        events, so the results are those of applying them one after the other.
         """
-        results = []
-        for index, op in enumerate(operations):
-            try:
-                started = await self._apply(op)
-            except InvalidRequestError as exc:
-                results.append(BatchResult(index, False, "; ".join(exc.problems) or str(exc)))
-                continue
-            except (JourneysError, ValueError, KeyError, TypeError) as exc:
-                message = str(exc.args[0]) if isinstance(exc, KeyError) else str(exc)
-                results.append(BatchResult(index, False, message))
-                continue
-            except Exception:  # one operation's failure is its own result, never the batch's
-                log.exception("batch operation %d (%s) failed", index, op.get("type"))
-                results.append(BatchResult(index, False, "internal error: see the server log"))
-                continue
-            results.append(BatchResult(index, True, None, [r.run_id for r in started]))
+        results: list[BatchResult] = []
+        for run in _runs(operations):
+            if len(run) == 1:
+                results.append(await self._one(*run[0]))
+            else:
+                results.extend(await asyncio.gather(*(self._one(i, op) for i, op in run)))
         return results
+
+    async def _one(self, index: int, op: Mapping[str, Any]) -> BatchResult:
+        """One operation's result: its runs started, or its error."""
+        try:
+            started = await self._apply(op)
+        except InvalidRequestError as exc:
+            return BatchResult(index, False, "; ".join(exc.problems) or str(exc))
+        except (JourneysError, ValueError, KeyError, TypeError) as exc:
+            message = str(exc.args[0]) if isinstance(exc, KeyError) else str(exc)
+            return BatchResult(index, False, message)
+        except Exception:  # one operation's failure is its own result, never the batch's
+            log.exception("batch operation %d (%s) failed", index, op.get("type"))
+            return BatchResult(index, False, "internal error: see the server log")
+        return BatchResult(index, True, None, [r.run_id for r in started])
 
     async def _apply(self, op: Mapping[str, Any]) -> list[RunHandle]:
         kind = op.get("type")
@@ -123,3 +134,36 @@ class Batch:
             f"add_device, remove_device, suppress, unsuppress or merge, "
             f"found {kind!r}"
         )
+
+
+TOGETHER = 32
+"""``track`` operations of a batch applied together at most."""
+
+
+def _runs(operations: Sequence[Mapping[str, Any]]) -> list[list[tuple[int, Mapping[str, Any]]]]:
+    """The operations cut into runs applied together.
+
+    A run is consecutive tracks of different people and event ids; any other operation
+    is a run of its own.
+    """
+    runs: list[list[tuple[int, Mapping[str, Any]]]] = []
+    current: list[tuple[int, Mapping[str, Any]]] = []
+    keys: set[object] = set()
+    for index, op in enumerate(operations):
+        if op.get("type") != "track" or not isinstance(op.get("id"), str):
+            if current:
+                runs.append(current)
+            runs.append([(index, op)])
+            current, keys = [], set()
+            continue
+        mine = {("person", op["id"])}
+        if op.get("event_id") is not None:
+            mine.add(("event", repr(op.get("event_id"))))
+        if len(current) >= TOGETHER or keys & mine:
+            runs.append(current)
+            current, keys = [], set()
+        current.append((index, op))
+        keys |= mine
+    if current:
+        runs.append(current)
+    return runs

@@ -8,16 +8,20 @@ call here after every change that may start one.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from definitions.conditions import Condition
+from definitions.compile_context import TEMPLATES_DIR
+from definitions.conditions import Condition, SegmentCondition
 from definitions.errors import DefinitionError
 from definitions.plan import Plan
 from definitions.values import JSONValue
 from journeys.client.context import ClientContext
 from journeys.client.runs import Runs
+from journeys.client.watch import Watch, watch
 from journeys.models import RunHandle
 from journeys.store import TriggerRecord
 
@@ -38,9 +42,34 @@ class Entry:
     def __init__(self, context: ClientContext, runs: Runs) -> None:
         self.context = context
         self.runs = runs
+        self._triggered: tuple[object, list[Plan], dict[str, Watch]] | None = None
 
     def triggered(self) -> list[Plan]:
-        """The journeys that start themselves: on an event or on entering a segment."""
+        """The journeys that start themselves: on an event or on entering a segment.
+
+        Compiled again only when a file of the journeys directory (or its templates)
+        is added, removed or modified; otherwise the last answer is reused.
+        """
+        stamp = _stamp(self.context.library.directory)
+        cached = self._triggered
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        plans = self._compile_triggered()
+        watches = {
+            p.trigger_segment.segment: watch(p.trigger_segment)
+            for p in plans
+            if isinstance(p.trigger_segment, SegmentCondition)
+        }
+        self._triggered = (stamp, plans, watches)
+        return plans
+
+    def _watches(self) -> dict[str, Watch]:
+        """What can change each trigger segment (of the last :meth:`triggered`)."""
+        self.triggered()
+        assert self._triggered is not None
+        return self._triggered[2]
+
+    def _compile_triggered(self) -> list[Plan]:
         plans = []
         for name in self.context.library.names():
             try:
@@ -104,19 +133,28 @@ class Entry:
         )
 
     async def enter_segments(
-        self, person_id: str, triggered: list[Plan] | None = None
+        self, person_id: str, triggered: list[Plan] | None = None, *, event: str | None = None
     ) -> list[RunHandle]:
         """Start the journeys of the trigger segments the person has just entered.
 
         Args:
             person_id: the person.
             triggered: the self-starting journeys, when the caller has them already.
+            event: the name of the event just recorded, when that is the change: only the
+                segments it can change are evaluated (:mod:`journeys.client.watch`).
 
         """
+        watches = self._watches() if event is not None else {}
         plans = [
             p
             for p in (self.triggered() if triggered is None else triggered)
             if p.trigger_segment is not None
+            and (
+                event is None
+                or not isinstance(p.trigger_segment, SegmentCondition)
+                or p.trigger_segment.segment not in watches
+                or watches[p.trigger_segment.segment].changed_by(event)
+            )
         ]
         if not plans:
             return []
@@ -132,3 +170,20 @@ class Entry:
                 chosen, person_id, {}, {"segment": segment}, f"segment {segment}"
             )
         return started
+
+
+def _stamp(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    """The journeys directory's and its templates' files, with their times and sizes."""
+    found: list[tuple[str, int, int]] = []
+    for folder in (directory, directory / TEMPLATES_DIR):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                info = entry.stat()
+            except OSError:
+                continue
+            found.append((entry.path, info.st_mtime_ns, info.st_size))
+    return tuple(sorted(found))

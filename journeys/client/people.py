@@ -122,7 +122,7 @@ class People:
         reached = await self.runs.signal_runs(person_id, event, payload)
         plans = self.entry.triggered()
         started = await self.entry.enter_event(person_id, event, payload, timestamp, plans)
-        started += await self.entry.enter_segments(person_id, plans)
+        started += await self.entry.enter_segments(person_id, plans, event=event)
         return TrackResult(True, reached, started)
 
     async def track_anonymous(

@@ -28,13 +28,27 @@ from journeys.server.paths import segment_path
 
 __all__ = ["Route"]
 
+_SENT = "journeys.path_as_sent"
+"""The scope's key for the path as sent (:func:`segment_path`), once worked out."""
+
 
 class Route(APIRoute):
     """An :class:`~fastapi.routing.APIRoute` matched segment by segment, its input checked."""
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        """Match the path as sent, so an id may contain an encoded ``/``."""
-        path = segment_path(scope)
+        """Match the path as sent, so an id may contain an encoded ``/``.
+
+        A path sent without ``%`` is the path as decoded (most requests): matched as
+        it is. Otherwise the path as sent is worked out once per request (every route
+        is asked) and kept in the scope.
+        """
+        raw = scope.get("raw_path")
+        if not raw or b"%" not in raw:
+            return super().matches(scope)
+        if _SENT in scope:
+            path = scope[_SENT]
+        else:
+            path = scope[_SENT] = segment_path(scope)
         if path is None or "%" not in path:
             return super().matches(scope)
         match, child = super().matches({**scope, "path": path})

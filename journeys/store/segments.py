@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, literal, select
+from sqlalchemy import delete, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from definitions.conditions import Condition, SegmentCondition
@@ -210,21 +210,22 @@ class SegmentStore:
         and were not in the last time. The person is locked while their memberships are
         computed and recorded, so of two concurrent calls one sees the other's record
         (an entry is reported once), and nothing is recorded for someone deleted.
+
+        Most calls change nothing (the person is in the same segments as last time): a
+        read without the lock says so first, and only a change takes the lock (and looks
+        again under it).
         """
+        tracked = set(segments)
+        if not tracked:
+            return set()
+        async with self.db.engine.connect() as conn:
+            if await self._unchanged(conn, recipient_id, segments, lookup):
+                return set()
         async with self.db.writer.begin() as conn:
             if not await lock_people(conn, [recipient_id]):
                 return set()
             now_in = set(await self._memberships(conn, recipient_id, segments, lookup))
-            tracked = set(segments)
-            before = set(
-                (
-                    await conn.execute(
-                        select(t.segment_state.c.segment).where(
-                            t.segment_state.c.recipient_id == recipient_id
-                        )
-                    )
-                ).scalars()
-            )
+            before = await self._recorded(conn, recipient_id)
             entered = (now_in - before) & tracked
             left = (before - now_in) & tracked
             if left:
@@ -243,3 +244,38 @@ class SegmentStore:
                     ],
                 )
         return entered
+
+    async def _recorded(self, conn: AsyncConnection, recipient_id: str) -> set[str]:
+        """The segments a person was in the last time :meth:`entered` looked."""
+        rows = await conn.execute(
+            select(t.segment_state.c.segment).where(t.segment_state.c.recipient_id == recipient_id)
+        )
+        return set(rows.scalars())
+
+    async def _unchanged(
+        self,
+        conn: AsyncConnection,
+        recipient_id: str,
+        segments: Mapping[str, Condition],
+        lookup: Lookup | None = None,
+    ) -> bool:
+        """Whether a person is in the same of these segments as last recorded (one query).
+
+        True for someone without a profile too: nothing is recorded for them.
+        """
+        compiler = self.sql(lookup)
+        names = list(segments)
+        state = t.segment_state
+        columns = [compiler.where(segments[n]).label(f"s{i}") for i, n in enumerate(names)]
+        columns += [
+            exists(
+                select(literal(1)).where(
+                    state.c.recipient_id == t.profiles.c.id, state.c.segment == n
+                )
+            ).label(f"b{i}")
+            for i, n in enumerate(names)
+        ]
+        row = (await conn.execute(select(*columns).where(t.profiles.c.id == recipient_id))).first()
+        if row is None:
+            return True
+        return all(bool(row[i]) == bool(row[len(names) + i]) for i in range(len(names)))
