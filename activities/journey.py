@@ -262,9 +262,10 @@ class JourneyActivities(BatchActivities):
                 return await self._fail(
                     record("failed", shown, reason=gave_up(str(exc)), attempt=attempt)
                 )
-            await self.store.messages.save(
-                record("queued", shown, last_error=str(exc), attempt=attempt)
-            )
+            requeued = record("queued", shown, last_error=str(exc), attempt=attempt)
+            if _maybe_sent(claimed, earlier):  # the next attempt's send may be a duplicate
+                requeued.detail["possible_duplicate"] = True
+            await self.store.messages.save(requeued)
             if known is None:  # a batch logs its retries once, for all its messages
                 log.warning("%s: %s (attempt %d, will retry)", message_id, exc, attempt)
             delay = next_delay(exc.retry_after) if request.retry_until else None
@@ -278,7 +279,7 @@ class JourneyActivities(BatchActivities):
             ) from exc
         await self._forget(run.recipient_id, delivery.stale)
         detail = {**delivery.detail, "sent_at": datetime.now(UTC).isoformat()}
-        if claimed == "sending":  # an attempt died handing it over: it may have gone twice
+        if _maybe_sent(claimed, earlier):  # an attempt died handing it over: it may have gone twice
             detail["possible_duplicate"] = True
         await self.store.messages.save(
             record("sent", shown, provider_id=delivery.provider_id, **detail)
@@ -315,6 +316,15 @@ def _first_due(earlier: MessageRecord | None) -> datetime | None:
         created = earlier.created_at
         times.append(created if created.tzinfo else created.replace(tzinfo=UTC))
     return min(times, default=None)
+
+
+def _maybe_sent(claimed: str | None, earlier: MessageRecord | None) -> bool:
+    """Whether an earlier attempt may have handed the message over already.
+
+    It died handing it over (the claim found it ``sending``), or an attempt that found it
+    so failed afterwards and put it back in the queue, saying so.
+    """
+    return claimed == "sending" or bool(earlier and earlier.detail.get("possible_duplicate"))
 
 
 def _recorded(message: MessageRecord) -> c.SendResult:

@@ -12,13 +12,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 
+from activities.channels import build_channels
+from activities.journey import JourneyActivities
+from definitions import contract as c
+from definitions.errors import RetryableDeliveryError
+from definitions.steps.send import SendStep
 from journeys import ConfigurationError, RunStatus, TriggerStatus
 from journeys.config import Settings, load_settings
 from journeys.devserver import free_port
 from journeys.store import MessageRecord, Store
 from journeys.store.messages import MessageKey
 from tests.helpers import Engine, eventually
+from tests.peers import HttpPeer, Reply, Request
 
 Answer = tuple[int, dict[str, str]]
 
@@ -415,3 +423,38 @@ async def test_a_cancel_after_a_members_batch_answered_keeps_their_entries_in_or
         assert engine.mail.messages == []
     finally:
         receiver.stop()
+
+
+async def test_a_possible_duplicate_stays_flagged_through_a_failed_resend(tmp_path: Path) -> None:
+    """An attempt died handing a message over; the next one fails, the one after sends it."""
+    answers = [503, 200]
+
+    def answer(request: Request) -> Reply:
+        return answers.pop(0), {}
+
+    peer = HttpPeer(answer)
+    settings = Settings.model_validate({"webhook": {"allow_private": ["127.0.0.0/8"]}})
+    store = await Store.open(f"sqlite:///{tmp_path}/store.db")
+    activities = JourneyActivities(store, build_channels(settings))
+    run = c.RunInfo("j", "p1", "wf", "run")
+    request = c.SendInput(run, SendStep("hook", "webhook", url=f"{peer.url}/hook"), None, {})
+    message_id = "wf/run/hook/webhook"
+    try:
+        died = MessageRecord(message_id, "wf", "run", "hook", "p1", "webhook", "sending")
+        assert await store.messages.claim(died) == "new"  # the attempt that died
+        env = ActivityEnvironment()
+        with pytest.raises(ApplicationError) as failed:
+            await env.run(activities.send_message, request)
+        assert RetryableDeliveryError.crossed(failed.value)
+        requeued = await store.messages.get(message_id)
+        assert requeued is not None and requeued.state == "queued"
+        assert requeued.detail["possible_duplicate"] is True
+        result = await env.run(activities.send_message, request)
+        assert result.state == "sent" and result.detail["possible_duplicate"] is True
+        sent = await store.messages.get(message_id)
+        assert sent is not None and sent.detail["possible_duplicate"] is True
+    finally:
+        peer.stop()
+        for channel in activities.channels.values():
+            await channel.close()
+        await store.close()

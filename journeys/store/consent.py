@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from journeys.consent import Preferences
 from journeys.store import tables as t
-from journeys.store.database import Database, now
+from journeys.store.coalesce import Coalescer
+from journeys.store.database import CHUNK, Database, now
 from journeys.store.dialects import insert, json_merge
 
 __all__ = ["ConsentStore"]
@@ -25,6 +26,7 @@ class ConsentStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._suppressions = Coalescer(self.suppressions, most=CHUNK // 4)
 
     # -- preferences -------------------------------------------------------------------------
 
@@ -125,13 +127,28 @@ class ConsentStore:
             )
 
     async def suppression(self, recipient_id: str, addresses: list[str]) -> str | None:
-        """The reason a person or one of these addresses is suppressed, or None."""
-        wanted = [("person", recipient_id), *(("address", a.lower()) for a in addresses)]
+        """The reason a person or one of these addresses is suppressed, or None.
+
+        Asked while another question is being read, it is read with the next group's
+        questions, in one query.
+        """
+        return await self._suppressions((recipient_id, addresses))
+
+    async def suppressions(self, questions: Sequence[tuple[str, list[str]]]) -> list[str | None]:
+        """:meth:`suppression` for many (person, addresses) at once, in order."""
+        wanted = [
+            [("person", recipient_id), *(("address", a.lower()) for a in addresses)]
+            for recipient_id, addresses in questions
+        ]
+        values = sorted({value for pairs in wanted for _, value in pairs})
+        found: dict[tuple[str, str], str] = {}
         async with self.db.engine.connect() as conn:
-            rows = await conn.execute(
-                select(t.suppressions).where(t.suppressions.c.value.in_([v for _, v in wanted]))
-            )
-            for row in rows:
-                if (row.kind, row.value) in wanted:
-                    return f"{row.kind}: {row.reason}"
-        return None
+            for start in range(0, len(values), CHUNK):
+                rows = await conn.execute(
+                    select(t.suppressions).where(
+                        t.suppressions.c.value.in_(values[start : start + CHUNK])
+                    )
+                )
+                for row in rows:
+                    found[(row.kind, row.value)] = f"{row.kind}: {row.reason}"
+        return [next((found[p] for p in pairs if p in found), None) for pairs in wanted]

@@ -15,12 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 from definitions.values import JSONValue
 from journeys.store import tables as t
+from journeys.store.coalesce import Coalescer
 from journeys.store.database import CHUNK, Database, aware
 from journeys.store.database import now as _now
 from journeys.store.dialects import insert
@@ -36,6 +37,8 @@ __all__ = [
 
 CLAIMABLE = ("queued", "sending")
 """States a send may claim a message in (``sending``: an attempt died handing it over)."""
+GROUP = 64
+"""The most claims (or writes) that share one transaction (see :meth:`MessageStore.claim`)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,8 @@ class MessageStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._claims = Coalescer(self.claim_many, most=GROUP, key=_message_id)
+        self._saves = Coalescer(self._save_many, most=GROUP, key=_message_id)
 
     def _insert(self) -> postgresql.Insert | sqlite.Insert:
         return insert(self.db.dialect, t.messages)
@@ -216,8 +221,13 @@ class MessageStore:
         A settled message keeps its state: only ``sent`` is written over a message that
         was withdrawn meanwhile (it went out: the log says so); every other state is
         written only while the message is ``queued`` or ``sending``, or not recorded yet.
-        One statement.
+        One statement. Writes that come while another is being committed share the next
+        transaction (each still returns once its own row is committed).
         """
+        await self._saves(message)
+
+    async def _save_many(self, messages: Sequence[MessageRecord]) -> list[None]:
+        """:meth:`save` for many messages (each id once), in one transaction."""
         now = _now()
         statement = self._insert()
         statement = statement.on_conflict_do_update(
@@ -225,12 +235,17 @@ class MessageStore:
             set_={name: statement.excluded[name] for name in (*_CHANGING, "updated_at")},
             where=or_(
                 and_(statement.excluded.state == "sent", t.messages.c.state != "delivered"),
-                t.messages.c.state.in_(CLAIMABLE),
+                # not IN (…): an expanding list cannot go in an executemany
+                *(t.messages.c.state == state for state in CLAIMABLE),
             ),
         )
-        row = {"id": message.id, "created_at": now, "updated_at": now, **message_values(message)}
+        rows = [
+            {"id": m.id, "created_at": now, "updated_at": now, **message_values(m)}
+            for m in sorted(messages, key=_message_id)
+        ]
         async with self.db.writer.begin() as conn:
-            await conn.execute(statement, [row])
+            await conn.execute(statement, rows)
+        return [None] * len(messages)
 
     async def claim(self, message: MessageRecord) -> str | None:
         """Mark a message ``sending`` unless it was withdrawn or settled meanwhile.
@@ -239,24 +254,56 @@ class MessageStore:
         it: it is recorded ``sending``) or ``sending`` (an attempt died handing it over:
         the provider may have it already). Returns None when it may not be sent: its row
         says ``sent``, ``skipped``, ``failed``….
+
+        Claims asked for while another group is being claimed go together in the next
+        transaction (at most :data:`GROUP`); each returns once its own claim is committed.
         """
+        return await self._claims(message)
+
+    async def claim_many(self, messages: Sequence[MessageRecord]) -> list[str | None]:
+        """:meth:`claim` for many messages (each id once) in one transaction, in order."""
+        if not messages:
+            return []
         now = _now()
+        ids = sorted({m.id for m in messages})
+        address = case(
+            {m.id: m.address for m in messages},
+            value=t.messages.c.id,
+            else_=t.messages.c.address,
+        )
+        claimed: dict[str, str] = {}
         async with self.db.writer.begin() as conn:
-            for state in CLAIMABLE:
-                claimed = await conn.execute(
+            # "sending" first: a row claimed from "queued" below is "sending" after it.
+            for state in ("sending", "queued"):
+                rows = await conn.execute(
                     update(t.messages)
-                    .where(t.messages.c.id == message.id, t.messages.c.state == state)
-                    .values(state="sending", address=message.address, updated_at=now)
+                    .where(
+                        t.messages.c.id.in_([i for i in ids if i not in claimed]),
+                        t.messages.c.state == state,
+                    )
+                    .values(state="sending", address=address, updated_at=now)
+                    .returning(t.messages.c.id)
                 )
-                if claimed.rowcount:
-                    return state
-            values = {**message_values(message), "state": "sending", "updated_at": now}
-            inserted = await conn.execute(
-                self._insert()
-                .values(id=message.id, created_at=now, **values)
-                .on_conflict_do_nothing(index_elements=["id"])
-            )
-            return "new" if inserted.rowcount else None
+                claimed.update((row.id, state) for row in rows)
+            fresh = [m for m in sorted(messages, key=_message_id) if m.id not in claimed]
+            if fresh:
+                inserted = await conn.execute(
+                    self._insert()
+                    .on_conflict_do_nothing(index_elements=["id"])
+                    .returning(t.messages.c.id),
+                    [
+                        {
+                            "id": m.id,
+                            "created_at": now,
+                            **message_values(m),
+                            "state": "sending",
+                            "updated_at": now,
+                        }
+                        for m in fresh
+                    ],
+                )
+                claimed.update((row.id, "new") for row in inserted)
+        return [claimed.get(m.id) for m in messages]
 
     async def withdraw(
         self, keys: Sequence[MessageKey], reason: str, *, state: str = "skipped"
@@ -334,3 +381,7 @@ class MessageStore:
                 )
                 released += [row.id for row in changed]
         return released
+
+
+def _message_id(message: MessageRecord) -> str:
+    return message.id
