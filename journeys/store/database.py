@@ -83,12 +83,19 @@ class PersonPage:
     """Pass as ``after`` for the next page; None on the last page."""
 
 
+SYNCHRONOUS = ("normal", "full")
+"""SQLite's ``synchronous`` settings a store URL may ask for (``?synchronous=full``)."""
+
+
 class Database:
     """The store's engine, its writer and its dialect, shared by every aggregate.
 
     Args:
         url: a SQLAlchemy URL; ``sqlite:///path.db`` and ``postgresql://…`` are turned into
-            their async drivers.
+            their async drivers. A SQLite URL may end ``?synchronous=full`` (every commit
+            synced to disk before it returns) or ``?synchronous=normal`` (the default: the
+            write-ahead log is synced at checkpoints; a killed process loses nothing, a
+            power cut or kernel crash may lose the last commits).
 
     Raises:
         ConfigurationError: the URL cannot be read.
@@ -105,10 +112,20 @@ class Database:
         if sqlite and parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         options: dict[str, object] = {"connect_args": {"timeout": 30}} if sqlite else {}
+        synchronous = "normal"
+        if sqlite and "synchronous" in parsed.query:
+            synchronous = str(parsed.query["synchronous"]).lower()
+            if synchronous not in SYNCHRONOUS:
+                raise ConfigurationError(
+                    f"invalid store url {url!r}: synchronous: expected "
+                    f"{' or '.join(SYNCHRONOUS)}, found {parsed.query['synchronous']!r}"
+                )
+            parsed = parsed.difference_update_query(["synchronous"])
+            self.url = parsed.render_as_string(hide_password=False)
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         """For reads (``engine.connect()``)."""
         if sqlite:
-            configure_sqlite(self.engine.sync_engine)
+            configure_sqlite(self.engine.sync_engine, synchronous)
         self.writer = Writer(self.engine)
         """For writes (``writer.begin()``): the same pool; on SQLite, ``BEGIN IMMEDIATE``."""
 

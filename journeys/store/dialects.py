@@ -167,8 +167,11 @@ async def advisory_lock(conn: AsyncConnection, key: str) -> None:
         await conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
 
 
-def configure_sqlite(engine: Engine) -> None:
+def configure_sqlite(engine: Engine, synchronous: str = "normal") -> None:
     """Set up an SQLite engine's connections: WAL, a busy timeout, immediate writes.
+
+    ``synchronous`` is SQLite's setting of that name: ``normal`` (in WAL mode, commits
+    survive a killed process, not a power cut) or ``full`` (they survive both).
 
     The driver's own transaction handling is turned off so that the store says how each
     transaction begins: ``BEGIN IMMEDIATE`` on connections with :data:`WRITE`, a plain
@@ -176,7 +179,10 @@ def configure_sqlite(engine: Engine) -> None:
     """
     from sqlalchemy import event
 
-    event.listen(engine, "connect", _on_connect)
+    def on_connect(dbapi_connection: _SQLiteConnection, record: ConnectionPoolEntry) -> None:
+        _on_connect(dbapi_connection, record, synchronous)
+
+    event.listen(engine, "connect", on_connect)
     event.listen(engine, "begin", _on_begin)
 
 
@@ -192,10 +198,13 @@ class _SQLiteConnection(Protocol):
     ) -> None: ...
 
 
-def _on_connect(dbapi_connection: _SQLiteConnection, _record: ConnectionPoolEntry) -> None:
+def _on_connect(
+    dbapi_connection: _SQLiteConnection, _record: ConnectionPoolEntry, synchronous: str
+) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
     dbapi_connection.create_function(_SQLITE_MERGE, 2, _merged_text, deterministic=True)
