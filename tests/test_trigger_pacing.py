@@ -1,0 +1,131 @@
+"""A large trigger's workflow paces its cohorts and keeps its own history bounded.
+
+At most ``[cohorts] at_once`` cohorts of a trigger run at a time, so a worker holds that
+many cohorts' members whatever the number of recipients; the trigger's workflow continues
+as new before the pages' members (carried in its history twice) make its history large.
+Sizes are small: what is checked is the order of things in Temporal's records, not speed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert
+
+from definitions import trigger_workflow
+from journeys.models import TriggerStatus
+from journeys.store import Store
+from journeys.store import tables as t
+from tests.helpers import Engine, eventually
+
+PACED = """
+journey: paced
+steps:
+  - send: note
+    channel: webhook
+    url: {sink}/note
+  - wait: 1s
+  - send: after
+    channel: webhook
+    url: {sink}/after
+"""
+
+
+async def _done(engine: Engine, trigger_id: str) -> TriggerStatus:
+    async def probe() -> TriggerStatus:
+        status = await engine.client.status(trigger_id)
+        assert isinstance(status, TriggerStatus)
+        return status
+
+    return await eventually(probe, lambda s: s.done, timeout=240, what="the trigger's end")
+
+
+async def _cohort_spans(engine: Engine, trigger_id: str) -> list[tuple[datetime, datetime]]:
+    """(start, close) of each cohort workflow of the trigger, over its runs."""
+    spans: dict[str, tuple[datetime, datetime]] = {}
+    query = f"JourneyTriggerId = '{trigger_id}' AND WorkflowId STARTS_WITH 'paced/'"
+    async for execution in engine.temporal.list_workflows(query):
+        if "/cohort-" not in execution.id:
+            continue
+        assert execution.close_time is not None
+        began, ended = spans.get(execution.id, (execution.start_time, execution.close_time))
+        spans[execution.id] = (
+            min(began, execution.start_time),
+            max(ended, execution.close_time),
+        )
+    return list(spans.values())
+
+
+async def test_a_trigger_runs_at_most_at_once_cohorts_at_a_time(engine: Engine) -> None:
+    engine.client.cohort_settings = engine.client.cohort_settings.model_copy(
+        update={"size": 4, "at_once": 2}
+    )
+    engine.write("paced", PACED.format(sink=engine.hooks.url))
+    group = [f"q{i:02d}" for i in range(20)]
+    handle = await engine.client.trigger("paced", group, cohorts=True)
+    status = await _done(engine, handle.trigger_id)
+    assert status.counts == {"completed": 20}
+    assert len(status.cohorts) == 5
+    paths = sorted(f"{r.path}:{r.body['customer']['id']}" for r in engine.hooks.requests)
+    assert paths == sorted(f"/{step}:{rid}" for step in ("note", "after") for rid in group)
+    spans = await eventually(
+        lambda: _cohort_spans(engine, handle.trigger_id),
+        lambda found: len(found) == 5,
+        what="the cohorts in visibility",
+    )
+    for began, _ in spans:
+        running = [1 for b, e in spans if b <= began < e]
+        assert len(running) <= 2, "a cohort started while two others still ran"
+
+
+async def test_the_trigger_continues_as_new_before_its_history_grows_large(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(trigger_workflow, "HISTORY_BYTES", 20_000)
+    engine.client.cohort_settings = engine.client.cohort_settings.model_copy(
+        update={"size": 3, "at_once": 2}
+    )
+    engine.write("paced", PACED.format(sink=engine.hooks.url))
+    group = [f"h{i:02d}" for i in range(12)]
+    personal = {rid: {"note": rid * 400} for rid in group}  # about 1.2 kB each
+    handle = await engine.client.trigger("paced", group, cohorts=True, per_recipient_data=personal)
+    status = await _done(engine, handle.trigger_id)
+    assert status.counts == {"completed": 12}
+    assert status.started == 12 and status.skipped == 0
+    parent = f"paced/{handle.trigger_id}"
+    runs = [e async for e in engine.temporal.list_workflows(f"WorkflowId = '{parent}'")]
+    assert len(runs) >= 2, "the trigger's workflow continued as new"
+    for run in runs:
+        described = await engine.temporal.get_workflow_handle(parent, run_id=run.run_id).describe()
+        size = described.raw_description.workflow_execution_info.history_size_bytes
+        # One page past the bound at most (the check comes before each claim).
+        assert size < 20_000 + 2 * 3 * 1_300 + 20_000
+
+
+async def test_a_hundred_thousand_recipients_are_kept_and_paged(tmp_path: Path) -> None:
+    """The store keeps 100,000 recipients of a trigger, and pages them back in order."""
+    store = await Store.open(f"sqlite:///{tmp_path}/members.db")
+    try:
+        async with store.db.writer.begin() as conn:
+            await conn.execute(
+                insert(t.triggers),
+                [
+                    {
+                        "id": "trg_big",
+                        "journey": "j",
+                        "data": {},
+                        "created_at": datetime.now(UTC),
+                    }
+                ],
+            )
+        recipients = [(f"r{i:06d}", None) for i in range(100_000)]
+        await store.members.add("trg_big", recipients)
+        await store.members.add("trg_big", recipients[:10])  # a retry changes nothing
+        assert await store.members.count("trg_big") == 100_000
+        members, last, skipped = await store.members.claim("trg_big", "j", "j/c-100", 98_999, 5000)
+        assert [m[0] for m in members] == [f"r{i:06d}" for i in range(99_000, 100_000)]
+        assert last == 99_999 and skipped == 0
+    finally:
+        await store.close()
