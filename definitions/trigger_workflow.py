@@ -6,10 +6,14 @@ whatever the number of recipients. Each page is claimed into a cohort by an acti
 :class:`definitions.workflow.JourneyWorkflow` that outlives this one. The parent continues
 as new before its history grows long.
 
-At most ``cohorts_at_once`` cohorts run at a time: the next page is claimed when one of
-them finishes, so a worker holds that many cohorts' members whatever the number of
-recipients. Before it continues as new, the parent waits for the cohorts it started
-(the next run cannot wait for them); it continues as new after 100 cohorts, or sooner
+For a journey that never waits long (no ``wait`` over a minute, no ``wait_for`` or
+``window``: its cohorts end about as soon as their messages are out), at most
+``cohorts_at_once`` cohorts run at a time: the next page is claimed when one of them
+finishes, so a worker holds that many cohorts' members whatever the number of recipients.
+A journey that waits longer starts every cohort at once, as before: its recipients must
+not wait for other cohorts' waits to end. Before it continues as new, the parent waits for
+the cohorts it is pacing (the next run cannot wait for them); it continues as new after
+100 cohorts, or sooner
 when the pages' members (carried in the claims' results and the cohorts' inputs) have made
 its history large. Triggers started before ``COHORTS_AT_ONCE_PATCH`` start every cohort at
 once and continue as new every 100 cohorts, as they did.
@@ -24,12 +28,15 @@ from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from definitions import contract as c
+    from definitions.plan import Plan
     from definitions.runtime import CHECK_RETRY, COHORTS_AT_ONCE_PATCH, search_attributes
 
-__all__ = ["HISTORY_BYTES", "TriggerWorkflow", "cohort_workflow_id"]
+__all__ = ["BRIEF_WAIT", "HISTORY_BYTES", "TriggerWorkflow", "brief", "cohort_workflow_id"]
 
 _COHORTS_PER_RUN = 100
 """Cohorts one run of the parent starts before it continues as new."""
+BRIEF_WAIT = 60.0
+"""The longest ``wait`` (seconds) of a journey whose cohorts are paced (see the module)."""
 HISTORY_BYTES = 16_000_000
 """History size past which the parent continues as new before claiming another page: a
 page adds two copies of its members (at most ``MAX_INPUT_BYTES`` each) and Temporal ends
@@ -57,7 +64,7 @@ class TriggerWorkflow:
     async def run(self, input: c.TriggerInput) -> c.TriggerProgress:
         """Claim and start cohorts until every recipient is in one."""
         bounded = workflow.patched(COHORTS_AT_ONCE_PATCH)
-        at_once = input.cohorts_at_once if bounded else 0
+        at_once = input.cohorts_at_once if bounded and brief(input.plan) else 0
         running: list[ChildWorkflowHandle[object, object]] = []
         after, number = input.after, input.next_cohort
         plan = input.plan
@@ -145,6 +152,20 @@ class TriggerWorkflow:
         return c.TriggerProgress(
             list(self._cohorts), self._started, self._skipped, finished=self._finished
         )
+
+
+def brief(plan: Plan) -> bool:
+    """Whether a journey's cohorts end about as soon as their messages are out.
+
+    Only sends, branches, splits, exits and waits up to :data:`BRIEF_WAIT` (any other
+    kind, a step kind added later included, may hold its recipients for long).
+    """
+    for step in plan.steps.values():
+        if step.kind == "wait" and getattr(step, "seconds", BRIEF_WAIT + 1) <= BRIEF_WAIT:
+            continue
+        if step.kind not in ("send", "branch", "split", "exit"):
+            return False
+    return True
 
 
 def _history_large() -> bool:

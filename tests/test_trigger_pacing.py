@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
+from benchmarks import reference
 from definitions import trigger_workflow
+from definitions.compiler import Library
 from journeys.models import TriggerStatus
 from journeys.store import Store
 from journeys.store import tables as t
@@ -31,6 +33,25 @@ steps:
     channel: webhook
     url: {sink}/after
 """
+
+
+def test_only_journeys_that_never_wait_long_are_paced(tmp_path: Path) -> None:
+    directory = reference.write(tmp_path)
+    (directory / "paced.yaml").write_text(PACED.format(sink="http://127.0.0.1:9"))
+    paced = PACED.format(sink="http://127.0.0.1:9")
+    (directory / "slow.yaml").write_text(
+        paced.replace("paced", "slow").replace("wait: 1s", "wait: 2m")
+    )
+    (directory / "waits.yaml").write_text(
+        paced.replace("paced", "waits").replace(
+            "wait: 1s", "wait_for: clicked\n    event: clicked\n    timeout: 1s"
+        )
+    )
+    library = Library(directory)
+    assert trigger_workflow.brief(library.compile("reference"))
+    assert trigger_workflow.brief(library.compile("paced"))
+    assert not trigger_workflow.brief(library.compile("slow"))
+    assert not trigger_workflow.brief(library.compile("waits"))
 
 
 async def _done(engine: Engine, trigger_id: str) -> TriggerStatus:
@@ -78,6 +99,32 @@ async def test_a_trigger_runs_at_most_at_once_cohorts_at_a_time(engine: Engine) 
     for began, _ in spans:
         running = [1 for b, e in spans if b <= began < e]
         assert len(running) <= 2, "a cohort started while two others still ran"
+
+
+async def test_a_journey_that_waits_for_events_starts_every_cohort_at_once(
+    engine: Engine,
+) -> None:
+    """Its recipients must not wait for other cohorts' waits: no pacing."""
+    engine.client.cohort_settings = engine.client.cohort_settings.model_copy(
+        update={"size": 4, "at_once": 1}
+    )
+    engine.write(
+        "paced",
+        PACED.format(sink=engine.hooks.url).replace(
+            "wait: 1s", "wait_for: clicked\n    event: clicked\n    timeout: 2s"
+        ),
+    )
+    handle = await engine.client.trigger("paced", [f"w{i:02d}" for i in range(12)], cohorts=True)
+    status = await _done(engine, handle.trigger_id)
+    assert status.counts == {"completed": 12}
+    spans = await eventually(
+        lambda: _cohort_spans(engine, handle.trigger_id),
+        lambda found: len(found) == 3,
+        what="the cohorts in visibility",
+    )
+    spans.sort()
+    last_start = spans[-1][0]
+    assert any(last_start < ended for _, ended in spans[:-1]), "the last cohort started at once"
 
 
 async def test_the_trigger_continues_as_new_before_its_history_grows_large(
