@@ -17,7 +17,7 @@ from sqlalchemy import insert
 from benchmarks import reference
 from definitions import trigger_workflow
 from definitions.compiler import Library
-from journeys.models import TriggerStatus
+from journeys.models import RunStatus, TriggerStatus
 from journeys.store import Store
 from journeys.store import tables as t
 from tests.helpers import Engine, eventually
@@ -176,3 +176,27 @@ async def test_a_hundred_thousand_recipients_are_kept_and_paged(tmp_path: Path) 
         assert last == 99_999 and skipped == 0
     finally:
         await store.close()
+
+
+async def test_a_paced_trigger_is_cancelled_while_it_waits_for_a_cohort(engine: Engine) -> None:
+    engine.client.cohort_settings = engine.client.cohort_settings.model_copy(
+        update={"size": 4, "at_once": 1}
+    )
+    engine.write("paced", PACED.format(sink=engine.hooks.url).replace("wait: 1s", "wait: 50s"))
+    handle = await engine.client.trigger("paced", [f"c{i:02d}" for i in range(12)], cohorts=True)
+
+    async def first_waiting() -> list[str]:
+        found = []
+        for rid in ("c00", "c01", "c02", "c03"):
+            status = await engine.client.status(handle.trigger_id, recipient=rid)
+            assert isinstance(status, RunStatus)
+            found.append(status.current_step or "")
+        return found
+
+    await eventually(first_waiting, lambda steps: steps == ["wait_50s"] * 4)
+    status = await engine.client.cancel(handle.trigger_id)
+    assert isinstance(status, TriggerStatus)
+    assert status.counts == {"cancelled": 4}
+    assert [c.workflow_id for c in status.cohorts] == [f"paced/{handle.trigger_id}/cohort-1"]
+    paths = {r.path for r in engine.hooks.requests}
+    assert paths == {"/note"}
