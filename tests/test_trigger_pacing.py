@@ -13,14 +13,19 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import insert
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
 
 from benchmarks import reference
 from definitions import trigger_workflow
 from definitions.compiler import Library
+from definitions.trigger_workflow import TriggerWorkflow
+from definitions.workflow import JourneyWorkflow
 from journeys.models import RunStatus, TriggerStatus
 from journeys.store import Store
 from journeys.store import tables as t
 from tests.helpers import Engine, eventually
+from workers.worker import workflow_runner
 
 PACED = """
 journey: paced
@@ -99,6 +104,17 @@ async def test_a_trigger_runs_at_most_at_once_cohorts_at_a_time(engine: Engine) 
     for began, _ in spans:
         running = [1 for b, e in spans if b <= began < e]
         assert len(running) <= 2, "a cohort started while two others still ran"
+    # The paced parent's history replays (its waits for cohorts are deterministic).
+    parent = engine.temporal.get_workflow_handle(f"paced/{handle.trigger_id}")
+    replayer = Replayer(
+        workflows=[JourneyWorkflow, TriggerWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=workflow_runner(),
+    )
+    result = await replayer.replay_workflow(
+        await parent.fetch_history(), raise_on_replay_failure=False
+    )
+    assert result.replay_failure is None
 
 
 async def test_a_journey_that_waits_for_events_starts_every_cohort_at_once(
