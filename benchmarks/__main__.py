@@ -41,9 +41,13 @@ from typing import Any
 
 from pydantic import TypeAdapter
 from sqlalchemy import insert, text
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
 from activities.channels import EmailChannel, Outgoing, WebhookChannel
 from benchmarks import reference, track
+from benchmarks.accounting import account, process_rss_mb, reset_peak_rss, wait_closed
 from benchmarks.peers import RemotePeers
 from benchmarks.profiling import top_packages
 from benchmarks.raw import cpu_per_recipient, raw
@@ -119,21 +123,43 @@ async def reference_run(
     directory = reference.write(folder / "journeys")
     pool = WorkerPool(settings, workers)
     peak = 0.0
+    # Counts while running (the peers answer a count); the ledger and the store once at
+    # the end. Polled less often for large runs: a poll is cheap, not free.
+    poll = 0.2 if count <= 10_000 else 1.0
     try:
         async with await JourneysClient.connect(settings, directory=directory) as client:
-            before = (await asyncio.to_thread(peers.counts))["hooks"]
+            # The workers' start-up (imports, the SDK's build id) is not the engine's rate.
+            await _wait_for_pollers(client, queue, workers)
+            before = await asyncio.to_thread(peers.counts)
+            since = before["mail"] + before["hooks"]
+            reset_peak_rss()
+            client_before, _ = process_rss_mb()
             began = time.perf_counter()
+            people = reference.people(count)
             handle = await client.trigger(
-                "reference", reference.people(count), data={"sink": peers.hook_url}, cohorts=cohorts
+                "reference", people, data={"sink": peers.hook_url}, cohorts=cohorts
             )
             started = time.perf_counter() - began
-            while (await asyncio.to_thread(peers.counts))["hooks"] - before < count:
+            _, client_peak = process_rss_mb()
+            ids = [p["id"] for p in people]
+            del people
+            while True:
+                now = await asyncio.to_thread(peers.counts)
+                if (
+                    now["hooks"] - before["hooks"] >= count
+                    and now["mail"] - before["mail"] >= count
+                ):
+                    break
                 peak = max(peak, pool.peak_rss_mb())
-                if time.perf_counter() - began > 3600:
-                    raise TimeoutError("the reference journey did not finish in an hour")
-                await asyncio.sleep(0.2)
+                if time.perf_counter() - began > 3 * 3600:
+                    raise TimeoutError("the reference journey did not finish in three hours")
+                await asyncio.sleep(poll)
             elapsed = time.perf_counter() - began
             peak = max(peak, pool.peak_rss_mb())
+            await wait_closed(client.store, handle.trigger_id, count, timeout=600)
+            closed_after = time.perf_counter() - began
+            peak = max(peak, pool.peak_rss_mb())
+            accounting = await account(client.store, peers, handle.trigger_id, ids, since)
             if cohorts:
                 events = await _trigger_history_events(client, handle.trigger_id)
                 per_recipient = events / count
@@ -152,11 +178,34 @@ async def reference_run(
         "recipients": count,
         "workers": workers,
         "seconds": elapsed,
+        "seconds_until_closed": closed_after,
         "trigger_seconds": started,
+        "client_rss_mb_before_trigger": client_before,
+        "client_peak_rss_mb_during_trigger": client_peak,
         "recipients_per_second": count / elapsed,
         "history_events_per_recipient": per_recipient,
         "worker_peak_rss_mb": peak,
+        **accounting,
     }
+
+
+async def _wait_for_pollers(client: JourneysClient, queue: str, workers: int) -> None:
+    """Wait until ``workers`` processes poll ``queue`` for workflow and activity tasks."""
+    deadline = time.monotonic() + 120
+    for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY):
+        while True:
+            described = await client.temporal.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=client.temporal.namespace,
+                    task_queue=TaskQueue(name=queue),
+                    task_queue_type=kind,
+                )
+            )
+            if len({p.identity for p in described.pollers}) >= workers:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{workers} worker(s) did not poll {queue} in 120 s")
+            await asyncio.sleep(0.2)
 
 
 async def _trigger_history_events(client: JourneysClient, trigger_id: str) -> int:
@@ -291,6 +340,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     )
                 if "engine" in wanted:
                     for workers in args.workers:
+                        if workers != args.workers[0] and count > args.workers_max:
+                            continue
                         results[run_key("engine", count, workers)] = await engine_run(
                             count, server, folder, peers, workers, args.profile
                         )
@@ -370,6 +421,14 @@ def cli(argv: list[str] | None = None) -> int:
         default=[1],
         help="comma-separated worker process counts: the engine runs at each, the baseline "
         "at the first (default 1)",
+    )
+    parser.add_argument(
+        "--workers-max",
+        type=int,
+        default=10_000,
+        help="run the engine with the worker counts after the first only up to this many "
+        "recipients (default 10000: a 100,000-recipient run measures memory and history, "
+        "with the first count)",
     )
     parser.add_argument(
         "--baseline-max",

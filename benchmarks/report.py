@@ -83,7 +83,39 @@ _KNOWN = {
     "status",
     "client_cpu_ms_per_recipient",
     "peers_cpu_ms_per_recipient",
+    "accounted",
+    "recipients_accounted",
+    "problems",
+    "duplicate_message_keys",
+    "messages_to_strangers",
+    "client_rss_mb_before_trigger",
+    "client_peak_rss_mb_during_trigger",
+    "seconds_until_closed",
 }
+
+
+def _accounting(value: dict[str, Any]) -> list[str]:
+    """What the engine run's accounting found (benchmarks/accounting.py), if it ran."""
+    if "recipients_accounted" not in value:
+        return []
+    notes = [
+        f"accounted for {value['recipients_accounted']:,} of {value['recipients']:,} "
+        f"(email and webhook each accepted once, run closed, both rows `sent`)"
+    ]
+    for key, label in (
+        ("duplicate_message_keys", "messages accepted twice"),
+        ("messages_to_strangers", "messages to unknown recipients"),
+    ):
+        if value.get(key):
+            notes.append(f"**{value[key]:,} {label}**")
+    if value.get("problems"):
+        notes.append(f"**problems: {value['problems']}**")
+    if "client_peak_rss_mb_during_trigger" in value:
+        notes.append(
+            f"client RSS {value['client_rss_mb_before_trigger']:.0f} → "
+            f"{value['client_peak_rss_mb_during_trigger']:.0f} MB during trigger()"
+        )
+    return notes
 
 
 def _extras(value: dict[str, Any]) -> list[str]:
@@ -137,7 +169,7 @@ def _engine_rows(value: dict[str, Any], before: dict[str, Any], bound: list[str]
             f"engine/baseline {value['engine_over_baseline']:.1f} "
             f"(baseline at {value['baseline_recipients']:,})"
         )
-    notes += _extras(value)
+    notes += _accounting(value) + _extras(value)
     if value.get("profile"):
         notes.append("profile: " + ", ".join(f"`{p}`" for p in value["profile"]))
     result = [

@@ -349,6 +349,9 @@ class TriggerInput:
     skipped: int = 0
     retry_windows: dict[str, float] = field(default_factory=dict)
     """Passed on to the cohorts (see :attr:`JourneyInput.retry_windows`)."""
+    cohorts_at_once: int = 0
+    """Cohorts of the trigger running at once at most (0: no bound, as triggers started
+    before it); the next is started when one finishes."""
 
 
 @dataclass(frozen=True)

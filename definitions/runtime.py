@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHANNEL_QUEUES_PATCH",
     "CHECK_RETRY",
+    "COHORTS_AT_ONCE_PATCH",
     "COHORTS_PATCH",
     "DEFAULT_RETRY_WINDOWS",
     "JOURNEY_KEY",
@@ -64,6 +65,10 @@ COHORTS_PATCH = "cohorts"
 WINDOWED_SENDS_PATCH = "send-retry-window"
 """Sends retried for a window of time, withdrawn on cancel; runs started before keep
 five attempts and wait for a send in flight when cancelled."""
+
+COHORTS_AT_ONCE_PATCH = "trigger-cohorts-at-once"
+"""A trigger's workflow runs ``cohorts_at_once`` cohorts at a time and continues as new
+before its history grows large; those started before start every cohort at once."""
 
 TYPED_RESULTS_PATCH = "typed-activity-results"
 """Conditions, windows and closes through the activities that return a dataclass

@@ -178,6 +178,10 @@ class CohortSettings(_Section):
     """Recipients per cohort workflow at most."""
     history_limit: int = Field(default=10_000, ge=100, le=40_000)
     """History events after which a cohort continues as new at its next quiet moment."""
+    at_once: int = Field(default=10, ge=1, le=1000)
+    """Cohorts of one trigger running at once at most: the next starts when one finishes.
+    Bounds a worker's memory (each running cohort holds its members' state) whatever the
+    number of recipients."""
 
 
 class Settings(_Section):

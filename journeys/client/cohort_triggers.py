@@ -71,6 +71,7 @@ class CohortTriggers:
                 batch_sizes=dict(self.context.batch_sizes),
                 history_limit=self.context.cohorts.history_limit,
                 retry_windows=dict(self.context.retry_windows),
+                cohorts_at_once=self.context.cohorts.at_once,
             ),
             id=trigger_workflow_id(plan.journey, record.id),
             task_queue=self.context.task_queue,
