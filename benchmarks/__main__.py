@@ -348,7 +348,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             ratios(results)
             if "track" in wanted:
                 results.update(
-                    await track.track(server, folder, args.track_single, args.track_batches, 100)
+                    await track.track(
+                        server, folder, args.track_single, args.track_batches, 100, args.profile
+                    )
                 )
             if "segments" in wanted:
                 results["segments_sqlite"] = await segments(

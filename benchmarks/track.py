@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.profiling import Sampler, top_packages
 from benchmarks.stack import scratch_database
 from journeys.client import JourneysClient
 from journeys.config import Settings
@@ -257,8 +258,13 @@ async def track_on(
     connections: int = 32,
     batch_connections: int = 4,
     profile: Path | None = None,
+    sample: Path | None = None,
 ) -> dict[str, Any]:
     """The benchmark against one store; returns its figures.
+
+    ``profile`` runs the server under cProfile (statistics to that file); ``sample`` has
+    py-spy sample it while the events go in (a text profile to that file, and its top
+    packages under ``profile_top``) — the lighter of the two.
 
     There are 2,000 people (fewer in a small run: one for each two events, at least 50).
     """
@@ -317,6 +323,11 @@ async def track_on(
         seconds, _ = await load(port, [health] * 2000, connections)
         result["loadgen_healthz_requests_per_second"] = 2000 / seconds
         result["loadgen_cpu_ms_per_request"] = (time.process_time() - mine) * 1000 / 2000
+        sampler = (
+            Sampler(proc.pid, sample, f"journeys serve, track on {store_url.split(':')[0]}")
+            if sample
+            else None
+        )
         cpu = cpu_seconds(proc.pid)
         seconds, answers = await load(port, singles, connections)
         result["single_events_per_second"] = single / seconds
@@ -329,6 +340,11 @@ async def track_on(
         result["batch_server_cpu_ms_per_event"] = (cpu_seconds(proc.pid) - cpu) * 1000 / total
         result["batch_connections"] = batch_connections
         _tally(answers, tally)
+    if sampler is not None:
+        written = sampler.finish()
+        if written is not None:
+            result["profile"] = [str(written)]
+            result["profile_top"] = top_packages(written.read_text())
     sent = [e["event_id"] for e in single_events] + [
         e["event_id"] for events in batch_events for e in events
     ]
@@ -349,9 +365,19 @@ async def track_on(
 
 
 async def track(
-    server: DevServer, folder: Path, single: int, batches: int, batch_size: int = 100
+    server: DevServer,
+    folder: Path,
+    single: int,
+    batches: int,
+    batch_size: int = 100,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
-    """``track_sqlite`` and ``track_postgresql`` (skipped when PostgreSQL is not reachable)."""
+    """``track_sqlite`` and ``track_postgresql`` (skipped when PostgreSQL is not reachable).
+
+    With ``profile`` (a folder), py-spy samples the API server of each run into it.
+    """
+    if profile is not None:
+        profile.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
     sqlite = folder / "track-sqlite"
     sqlite.mkdir()
@@ -362,13 +388,20 @@ async def track(
         single=single,
         batches=batches,
         batch_size=batch_size,
+        sample=profile / "track_sqlite-server.txt" if profile else None,
     )
     postgres = folder / "track-postgresql"
     postgres.mkdir()
     try:
         async with scratch_database("journeys_track") as url:
             results["track_postgresql"] = await track_on(
-                server, postgres, url, single=single, batches=batches, batch_size=batch_size
+                server,
+                postgres,
+                url,
+                single=single,
+                batches=batches,
+                batch_size=batch_size,
+                sample=profile / "track_postgresql-server.txt" if profile else None,
             )
     except OSError as exc:
         results["track_postgresql"] = {"status": f"skipped: {exc}"}

@@ -44,11 +44,23 @@ RESULTS = {
     "engine_10000_w2": engine(
         10000, 2, 300.0, 0.75, profile_top=["40.0 % sqlalchemy", "20.0 % temporalio"]
     ),
-    "engine_100000": engine(100000, 1, 300.0, 0.7, worker_peak_rss_mb=500.0, accounted=100000),
+    "engine_100000": engine(
+        100000,
+        1,
+        300.0,
+        0.7,
+        worker_peak_rss_mb=500.0,
+        accounted=1.0,
+        recipients_accounted=99_998,
+        duplicate_message_keys=2,
+        messages_to_strangers=0,
+        problems={"webhook accepted twice": 2},
+    ),
     "track_sqlite": {
         "single_events_per_second": 1200.0,
         "batch_events_per_second": 4000.0,
         "batch_size": 100,
+        "profile_top": ["40.0 % sqlalchemy"],
     },
     "segments_postgresql": {"status": "skipped: no server"},
 }
@@ -88,14 +100,19 @@ def test_the_largest_run_is_held_to_memory_and_history_targets() -> None:
     assert rss[1] == "≤ 400" and rss[3] == "500 MB" and rss[4].startswith("**over by 25 %**")
     history = cells("history events per recipient, 100,000 recipients, 1 worker")
     assert history[4] == "met"
-    assert "accounted 100,000" in cells("engine (cohorts), 100,000 recipients, 1 worker")[4]
+    notes = cells("engine (cohorts), 100,000 recipients, 1 worker")[4]
+    assert "accounted for 99,998 of 100,000" in notes
+    assert "**2 messages accepted twice**" in notes
+    assert "unknown recipients" not in notes
 
 
 def test_track_rows_compare_with_the_old_sqlite_figure() -> None:
     single = cells("track, one event per request, SQLite")
     assert single[1:5] == ["≥ 1,000", "137 ev/s", "1200 ev/s", "met"]
     batch = cells("track, batches of 100, SQLite")
-    assert batch[4] == "**missed by 20 %**"
+    assert batch[4] == "**missed by 20 %**; bound (server profile): 40.0 % sqlalchemy"
+    # A target met names no bound.
+    assert "bound" not in cells("track, one event per request, SQLite")[4]
 
 
 def test_the_markdown_table_has_a_row_per_figure_and_says_what_was_skipped() -> None:
