@@ -50,7 +50,7 @@ from benchmarks import reference, track
 from benchmarks.accounting import account, process_rss_mb, reset_peak_rss, wait_closed
 from benchmarks.peers import RemotePeers
 from benchmarks.profiling import top_packages
-from benchmarks.raw import cpu_per_recipient, raw
+from benchmarks.raw import cpu_per_recipient, delivered, raw
 from benchmarks.report import markdown
 from benchmarks.stack import WorkerPool, profiled, scratch_database, settings_for
 from definitions.conditions import Condition
@@ -97,15 +97,7 @@ async def limit(count: int, peers: RemotePeers) -> dict[str, Any]:
     cost = cpu_per_recipient(count, cpu, peers_cpu, peers)
     await email.close()
     await webhook.close()
-    after = await asyncio.to_thread(peers.counts)
-    assert after["mail"] - before["mail"] == count
-    assert after["hooks"] - before["hooks"] == count
-    return {
-        "recipients": count,
-        "seconds": elapsed,
-        "recipients_per_second": count / elapsed,
-        **cost,
-    }
+    return await delivered(peers, before, count, elapsed, cost)
 
 
 async def reference_run(
