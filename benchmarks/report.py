@@ -255,6 +255,11 @@ def _track_rows(key: str, value: dict[str, Any], before: dict[str, Any]) -> list
             f"load generator's ceiling {value['loadgen_healthz_requests_per_second']:,.0f} "
             "requests/s (`/healthz`)"
         )
+    if "healthz_server_cpu_ms_per_request" in value:
+        single.append(
+            f"the HTTP stack alone: server CPU {value['healthz_server_cpu_ms_per_request']:.2f} "
+            "ms per `/healthz` request"
+        )
     if value.get("profile"):
         single.append("profile: " + ", ".join(f"`{p}`" for p in value["profile"]))
     return [

@@ -16,6 +16,7 @@ __all__ = [
     "RunHandle",
     "RunStatus",
     "TimelineEntry",
+    "TrackResult",
     "TriggerHandle",
     "TriggerStatus",
 ]
@@ -34,6 +35,18 @@ class RunHandle:
     recipient_id: str
     started: bool = True
     """False when the recipient was already in this journey and that run was kept."""
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    """What recording an event did."""
+
+    recorded: bool
+    """False when an event with the same ``event_id`` was recorded before."""
+    reached: int = 0
+    """Running journeys of the person the event was sent to."""
+    started: list[RunHandle] = field(default_factory=list)
+    """Journeys the event (or a segment it put the person in) started."""
 
 
 @dataclass(frozen=True)

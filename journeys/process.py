@@ -32,6 +32,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_UNAVAILABLE",
     "EXIT_USAGE",
+    "SERVER_SHUTDOWN_GRACE",
     "STOP_SIGNALS",
     "WORKER_SHUTDOWN_GRACE",
     "exit_process",
@@ -54,6 +55,12 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 WORKER_SHUTDOWN_GRACE = timedelta(seconds=10)
 """How long a stopping worker lets its running activities finish before cancelling them."""
+SERVER_SHUTDOWN_GRACE = timedelta(seconds=10)
+"""How long a stopping ``journeys serve`` lets open requests and connections finish.
+
+Without a bound, a TLS connection whose client went away without closing it holds the
+shutdown for asyncio's 30-second TLS close.
+"""
 
 
 def exit_process(code: int) -> NoReturn:

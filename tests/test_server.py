@@ -80,6 +80,9 @@ async def serve(engine: Engine, tmp_path: Path, **server: Any) -> AsyncIterator[
         ssl_certfile=str(certfile),
         ssl_keyfile=str(keyfile),
         log_level="warning",
+        # a client a test left open (a browser's TLS connection) would otherwise hold the
+        # shutdown for asyncio's 30-second TLS close; `journeys serve` bounds it too
+        timeout_graceful_shutdown=1,
     )
     server_task = uvicorn.Server(config)
     task = asyncio.create_task(server_task.serve())
@@ -322,13 +325,14 @@ async def test_native_client_sync_and_async(api: Api) -> None:
 
     def typed_errors() -> list[type[Exception]]:
         seen = []
-        for call in (
-            lambda: Client(api.url, "bad", verify=api.ca).status("x"),
-            lambda: Client(api.url, TOKEN, verify=api.ca).trigger("onboarding", []),
-            lambda: Client(api.url, TOKEN, verify=api.ca).segment_members("nope"),
+        for token, call in (
+            ("bad", lambda c: c.status("x")),
+            (TOKEN, lambda c: c.trigger("onboarding", [])),
+            (TOKEN, lambda c: c.segment_members("nope")),
         ):
             try:
-                call()
+                with Client(api.url, token, verify=api.ca) as client:
+                    call(client)
             except Exception as exc:
                 seen.append(type(exc))
         return seen

@@ -237,9 +237,11 @@ async def test_ids_may_hold_a_slash(api: Api, monkeypatch: pytest.MonkeyPatch) -
     assert await client.store.events.count("team/ana", "login") == 1
     async with api.native() as native:
         read = await native.get("/v1/people/team%2Fana")
+        spelled = await native.get("/v1/%70eople/team%2Fana")  # a fixed part percent-encoded
         percent = await native.put("/v1/people/50%25", json={"attributes": {"a": 1}})
         both = await native.put("/v1/people/a%2F%25", json={})
     assert read.status_code == 200 and read.json()["id"] == "team/ana"
+    assert spelled.status_code == 200 and spelled.json()["id"] == "team/ana"
     assert percent.status_code == 200 and (await client.person("50%")).attributes == {"a": 1}
     assert both.status_code == 200 and await client.store.profiles.get("a/%") is not None
     await asyncio.to_thread(cio.delete_device, "team/ana", "tok/1")

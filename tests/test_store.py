@@ -147,8 +147,8 @@ async def test_people_lookups_and_pages(store: Store) -> None:
 
 
 async def test_events_are_deduplicated_and_anonymous_ones_attach(store: Store) -> None:
-    assert await store.events.record("ev", "x", event_id="e-1") is not None
-    assert await store.events.record("ev", "x", event_id="e-1") is None
+    assert await store.events.record("ev", "x", event_id="e-1") is True
+    assert await store.events.record("ev", "x", event_id="e-1") is False
     await store.events.record(None, "seen", anonymous_id="anon-9")
     await store.events.record(None, "seen", anonymous_id="anon-9")
     assert await store.profiles.attach_anonymous("ev", "anon-9") == 2

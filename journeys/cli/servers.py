@@ -13,7 +13,12 @@ import sys
 from journeys.cli.args import positive, usage
 from journeys.cli.base import Command, directory, settings
 from journeys.client import JourneysClient
-from journeys.process import EXIT_OK, WORKER_SHUTDOWN_GRACE, run_until_stopped
+from journeys.process import (
+    EXIT_OK,
+    SERVER_SHUTDOWN_GRACE,
+    WORKER_SHUTDOWN_GRACE,
+    run_until_stopped,
+)
 
 __all__ = ["COMMANDS"]
 
@@ -81,6 +86,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 ssl_certfile=certfile,
                 ssl_keyfile=keyfile,
                 log_level="info",
+                timeout_graceful_shutdown=int(SERVER_SHUTDOWN_GRACE.total_seconds()),
             )
             api = uvicorn.Server(config)
             # uvicorn's own signal handlers re-raise the signal once it has stopped (exit

@@ -50,19 +50,49 @@ class Batch:
         Types: identify, track, track_anonymous, delete, add_device, remove_device,
         suppress, unsuppress, merge.
 
-        Consecutive ``track`` operations about different people (and with different
-        event ids) are applied together, up to :data:`TOGETHER` at a time: their
-        events are recorded in one transaction, and what each starts or signals is
-        worked out at the same time. Nothing about one person depends on another's
+        A ``track`` does not wait for the operations before it unless one of them is
+        about the same person or has the same ``event_id``: tracks about different
+        people are applied together, up to :data:`TOGETHER` at a time (their events are
+        recorded in shared transactions, and what each starts or signals is worked out
+        at the same time). Any other operation waits for everything before it, and
+        everything after waits for it. Nothing about one person depends on another's
         events, so the results are those of applying them one after the other.
         """
         results: list[BatchResult] = []
-        for run in _runs(operations):
-            if len(run) == 1:
-                results.append(await self._one(*run[0]))
-            else:
-                results.extend(await asyncio.gather(*(self._one(i, op) for i, op in run)))
+        pending: list[asyncio.Task[BatchResult]] = []
+        last: dict[tuple[str, str], asyncio.Task[BatchResult]] = {}
+        room = asyncio.Semaphore(TOGETHER)
+        try:
+            for index, op in enumerate(operations):
+                keys = _keys(op)
+                if keys is None:
+                    results += await asyncio.gather(*pending)
+                    pending, last = [], {}
+                    results.append(await self._one(index, op))
+                    continue
+                before = [last[k] for k in keys if k in last]
+                task = asyncio.create_task(self._in_turn(before, room, index, op))
+                pending.append(task)
+                for key in keys:
+                    last[key] = task
+            results += await asyncio.gather(*pending)
+        finally:
+            for task in pending:
+                task.cancel()
         return results
+
+    async def _in_turn(
+        self,
+        before: list[asyncio.Task[BatchResult]],
+        room: asyncio.Semaphore,
+        index: int,
+        op: Mapping[str, Any],
+    ) -> BatchResult:
+        """Apply a track once the operations it must follow are done."""
+        if before:
+            await asyncio.wait(before)
+        async with room:
+            return await self._one(index, op)
 
     async def _one(self, index: int, op: Mapping[str, Any]) -> BatchResult:
         """One operation's result: its runs started, or its error."""
@@ -136,34 +166,18 @@ class Batch:
         )
 
 
-TOGETHER = 32
-"""``track`` operations of a batch applied together at most."""
+TOGETHER = 200
+"""``track`` operations of a batch applied at the same time at most."""
 
 
-def _runs(operations: Sequence[Mapping[str, Any]]) -> list[list[tuple[int, Mapping[str, Any]]]]:
-    """The operations cut into runs applied together.
+def _keys(op: Mapping[str, Any]) -> set[tuple[str, str]] | None:
+    """What a ``track`` must wait for (its person, its event id); None: not a track.
 
-    A run is consecutive tracks of different people and event ids; any other operation
-    is a run of its own.
+    Anything else waits for every operation before it.
     """
-    runs: list[list[tuple[int, Mapping[str, Any]]]] = []
-    current: list[tuple[int, Mapping[str, Any]]] = []
-    keys: set[object] = set()
-    for index, op in enumerate(operations):
-        if op.get("type") != "track" or not isinstance(op.get("id"), str):
-            if current:
-                runs.append(current)
-            runs.append([(index, op)])
-            current, keys = [], set()
-            continue
-        mine = {("person", op["id"])}
-        if op.get("event_id") is not None:
-            mine.add(("event", repr(op.get("event_id"))))
-        if len(current) >= TOGETHER or keys & mine:
-            runs.append(current)
-            current, keys = [], set()
-        current.append((index, op))
-        keys |= mine
-    if current:
-        runs.append(current)
-    return runs
+    if op.get("type") != "track" or not isinstance(op.get("id"), str):
+        return None
+    keys = {("person", op["id"])}
+    if op.get("event_id") is not None:
+        keys.add(("event", repr(op.get("event_id"))))
+    return keys

@@ -65,7 +65,8 @@ class Entry:
 
     def _watches(self) -> dict[str, Watch]:
         """What can change each trigger segment (of the last :meth:`triggered`)."""
-        self.triggered()
+        if self._triggered is None:
+            self.triggered()
         assert self._triggered is not None
         return self._triggered[2]
 
@@ -144,24 +145,9 @@ class Entry:
                 segments it can change are evaluated (:mod:`journeys.client.watch`).
 
         """
-        watches = self._watches() if event is not None else {}
-        plans = [
-            p
-            for p in (self.triggered() if triggered is None else triggered)
-            if p.trigger_segment is not None
-            and (
-                event is None
-                or not isinstance(p.trigger_segment, SegmentCondition)
-                or p.trigger_segment.segment not in watches
-                or watches[p.trigger_segment.segment].changed_by(event)
-            )
-        ]
+        plans, watched = self._segment_plans(triggered, event)
         if not plans:
             return []
-        watched: dict[str, Condition] = {}
-        for p in plans:
-            if p.trigger_segment is not None:
-                watched[p.trigger_segment.segment] = p.trigger_segment  # type: ignore[union-attr]
         entered = await self.context.store.segments.entered(person_id, watched)
         started = []
         for segment in sorted(entered):
@@ -170,6 +156,47 @@ class Entry:
                 chosen, person_id, {}, {"segment": segment}, f"segment {segment}"
             )
         return started
+
+    async def may_have_entered(self, events: Mapping[str, str], triggered: list[Plan]) -> set[str]:
+        """Of these people (id → the event just recorded for them), who may have entered.
+
+        The others entered no trigger segment and need no :meth:`enter_segments`. One
+        read for them all, of the segments each one's event can change.
+        """
+        wanted: dict[str, dict[str, Condition]] = {}
+        for person_id, event in events.items():
+            _, watched = self._segment_plans(triggered, event)
+            if watched:
+                wanted[person_id] = watched
+        if not wanted:
+            return set()
+        return await self.context.store.segments.changed(wanted)
+
+    def _segment_plans(
+        self, triggered: list[Plan] | None, event: str | None
+    ) -> tuple[list[Plan], dict[str, Condition]]:
+        """The journeys started by entering a segment ``event`` can change; the segments.
+
+        ``event`` None: any change (every trigger segment).
+        """
+        everyone = self.triggered() if triggered is None else triggered
+        watches = self._watches() if event is not None else {}
+        plans = [
+            p
+            for p in everyone
+            if p.trigger_segment is not None
+            and (
+                event is None
+                or not isinstance(p.trigger_segment, SegmentCondition)
+                or p.trigger_segment.segment not in watches
+                or watches[p.trigger_segment.segment].changed_by(event)
+            )
+        ]
+        watched: dict[str, Condition] = {}
+        for p in plans:
+            if p.trigger_segment is not None:
+                watched[p.trigger_segment.segment] = p.trigger_segment  # type: ignore[union-attr]
+        return plans, watched
 
 
 def _stamp(directory: Path) -> tuple[tuple[str, int, int], ...]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,27 +22,16 @@ from definitions.values import JSONValue, check_json
 from journeys.client.checks import check_event, check_id, check_text, check_time
 from journeys.client.context import ClientContext
 from journeys.client.entry import Entry
+from journeys.client.ingest import Ingest, Tracked
 from journeys.client.runs import Runs
 from journeys.client.segments import Segments
-from journeys.models import RunHandle
+from journeys.models import RunHandle, TrackResult
 from journeys.recipients import check_data
 from journeys.store import PersonPage
 
 __all__ = ["People", "Person", "TrackResult"]
 
 log = logging.getLogger("journeys.people")
-
-
-@dataclass(frozen=True)
-class TrackResult:
-    """What recording an event did."""
-
-    recorded: bool
-    """False when an event with the same ``event_id`` was recorded before."""
-    reached: int = 0
-    """Running journeys of the person the event was sent to."""
-    started: list[RunHandle] = field(default_factory=list)
-    """Journeys the event (or a segment it put the person in) started."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +63,7 @@ class People:
         self.runs = runs
         self.entry = entry
         self.segments = segments
+        self.ingest = Ingest(context, runs, entry)
 
     async def identify(
         self,
@@ -114,16 +104,7 @@ class People:
         """
         check_id(person_id)
         payload, timestamp = _checked_event(event, data, timestamp, event_id)
-        recorded = await self.context.store.events.record(
-            person_id, event, payload, timestamp, event_id=event_id, create_person=True
-        )
-        if recorded is None:
-            return TrackResult(recorded=False)
-        reached = await self.runs.signal_runs(person_id, event, payload)
-        plans = self.entry.triggered()
-        started = await self.entry.enter_event(person_id, event, payload, timestamp, plans)
-        started += await self.entry.enter_segments(person_id, plans, event=event)
-        return TrackResult(True, reached, started)
+        return await self.ingest.track(Tracked(person_id, event, payload, timestamp, event_id))
 
     async def track_anonymous(
         self,
@@ -145,7 +126,7 @@ class People:
             anonymous_id=anonymous_id,
             event_id=event_id,
         )
-        return TrackResult(recorded is not None)
+        return TrackResult(recorded)
 
     async def person(self, person_id: str) -> Person:
         """A person with their attributes, devices and segment memberships.

@@ -337,10 +337,22 @@ class Runs:
             closed_at=description.close_time,
         )
 
-    async def signal_runs(self, recipient_id: str, event: str, data: dict[str, JSONValue]) -> int:
-        """Send an event to the recipient's running journeys; returns how many it reached."""
+    async def signal_runs(
+        self,
+        recipient_id: str,
+        event: str,
+        data: dict[str, JSONValue],
+        open_runs: Sequence[RunRecord] | None = None,
+    ) -> int:
+        """Send an event to the recipient's running journeys; returns how many it reached.
+
+        ``open_runs``: the recipient's runs not known to be closed, when the caller has
+        read them already (for many people at once); otherwise they are read here.
+        """
         reached = 0
-        for run in await self.context.store.runs.open_of(recipient_id):
+        if open_runs is None:
+            open_runs = await self.context.store.runs.open_of(recipient_id)
+        for run in open_runs:
             handle = self.context.temporal.get_workflow_handle(
                 run.workflow_id, run_id=None if run.member else run.run_id
             )

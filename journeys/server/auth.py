@@ -134,21 +134,21 @@ def _credentials(request: Request) -> Credentials:
     return found
 
 
-def track_auth(
+async def track_auth(
     request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(_TRACK)]
 ) -> str:
     """HTTP Basic site id and API key; returns the site id."""
     return _credentials(request).track(request)
 
 
-def native_auth(
+async def native_auth(
     request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(_NATIVE)]
 ) -> str:
     """A Bearer token of the native API."""
     return _credentials(request).native(request)
 
 
-def app_auth(
+async def app_auth(
     request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(_APP)]
 ) -> str:
     """The App API key (broadcast triggers)."""

@@ -12,6 +12,7 @@ strictly (:mod:`journeys.server.body`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import unquote
@@ -42,6 +43,8 @@ class Route(APIRoute):
         it is. Otherwise the path as sent is worked out once per request (every route
         is asked) and kept in the scope.
         """
+        if scope["type"] == "http" and not _route_path(scope).startswith(self._static_prefix):
+            return Match.NONE, {}  # asked of every route in turn: most say no here, cheaply
         raw = scope.get("raw_path")
         if not raw or b"%" not in raw:
             return super().matches(scope)
@@ -58,6 +61,11 @@ class Route(APIRoute):
                 for k, v in child.get("path_params", {}).items()
             }
         return match, child
+
+    @functools.cached_property
+    def _static_prefix(self) -> str:
+        """The path up to its first parameter: a path that does not start so cannot match."""
+        return self.path.split("{", 1)[0]
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         """FastAPI's handler, given a :class:`StrictRequest` whose input was checked."""
@@ -78,3 +86,10 @@ class Route(APIRoute):
             return await handle(strict)
 
         return checked
+
+
+def _route_path(scope: Scope) -> str:
+    """The path routes are matched on: the request's, less the application's root path."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path

@@ -42,7 +42,7 @@ router = APIRouter(tags=["Customer.io Track API"], route_class=Route)
 log = logging.getLogger("journeys.server")
 
 
-def client(request: Request) -> JourneysClient:
+async def client(request: Request) -> JourneysClient:
     """The server's journeys client."""
     found: JourneysClient = request.app.state.client
     return found

@@ -2,11 +2,12 @@
 
 Events recorded at the same time share a transaction (a group commit): the first
 :meth:`EventStore.record` writes at once, and those that arrive while it writes queue
-and are written together next, in one transaction of at most :data:`GROUP` events. Each
-caller still gets its own answer: the event's id, or None for a repeated ``event_id``
-(within the group as against the table: the first one wins, as one after the other). If
-a group's transaction fails, each of its events is written again alone, so one bad
-event fails only its own caller.
+and are written together next, in one transaction (and one INSERT) of at most
+:data:`GROUP` events. Each caller still gets its own answer: whether the event was
+recorded — not when its ``event_id`` was recorded before, within the group as against
+the table (the first one wins, as one after the other). If a group's transaction
+fails, each of its events is written again alone, so one bad event fails only its own
+caller.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class _Pending:
 
     values: dict[str, Any]
     create_person: bool
-    done: asyncio.Future[int | None]
+    done: asyncio.Future[bool]
 
 
 @dataclass
@@ -75,10 +76,10 @@ class EventStore:
         anonymous_id: str | None = None,
         event_id: str | None = None,
         create_person: bool = False,
-    ) -> int | None:
-        """Store an event of a person (or an anonymous visitor); returns its id.
+    ) -> bool:
+        """Store an event of a person (or an anonymous visitor); whether it was recorded.
 
-        Returns None when ``event_id`` was recorded before: a repeat changes nothing.
+        False when ``event_id`` was recorded before: a repeat changes nothing.
         With ``create_person``, a person without a profile gets an empty one, in the same
         transaction (so a concurrent delete of the person takes both or neither).
         """
@@ -129,28 +130,41 @@ class EventStore:
                     one.done.cancel()
             queue.pending.clear()
 
-    async def _write(self, group: Sequence[_Pending]) -> list[int | None]:
-        """Record a group of events in one transaction: their ids (None: a repeat)."""
+    async def _write(self, group: Sequence[_Pending]) -> list[bool]:
+        """Record a group of events in one transaction: for each, whether it was recorded.
+
+        One INSERT for the group (several rows a statement); a row whose ``event_id`` is
+        in the table already is skipped by the database, and one repeated within the
+        group is not sent.
+        """
         statement = (
             insert(self.db.dialect, t.events)
             .on_conflict_do_nothing(index_elements=[t.events.c.event_id])
-            .returning(t.events.c.id)
+            .returning(t.events.c.event_id)
         )
-        answers: list[int | None] = []
+        rows: list[dict[str, Any]] = []
         seen: set[str] = set()
+        for one in group:
+            event_id = one.values["event_id"]
+            if event_id is not None:
+                if event_id in seen:
+                    continue
+                seen.add(event_id)
+            rows.append(one.values)
         async with self.db.writer.begin() as conn:
             people = [p.values["recipient_id"] for p in group if p.create_person]
             if people:
                 await hold_people(conn, people)
-            for one in group:
-                event_id = one.values["event_id"]
-                if event_id is not None:
-                    if event_id in seen:
-                        answers.append(None)
-                        continue
-                    seen.add(event_id)
-                row = (await conn.execute(statement.values(**one.values))).first()
-                answers.append(int(row[0]) if row is not None else None)
+            inserted = set((await conn.execute(statement, rows)).scalars())
+        answers: list[bool] = []
+        sent: set[str] = set()
+        for one in group:
+            event_id = one.values["event_id"]
+            if event_id is None:
+                answers.append(True)
+            else:  # the first of the group with this id, if the database took it
+                answers.append(event_id in inserted and event_id not in sent)
+                sent.add(event_id)
         return answers
 
     async def count(self, recipient_id: str, name: str, since: datetime | None = None) -> int:
@@ -187,7 +201,7 @@ class EventStore:
             ]
 
 
-def _answer(one: _Pending, answer: int | None) -> None:
+def _answer(one: _Pending, answer: bool) -> None:
     if not one.done.done():
         one.done.set_result(answer)
 

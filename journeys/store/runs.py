@@ -12,7 +12,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from definitions.values import JSONValue
 from journeys.store import tables as t
-from journeys.store.database import Database, aware
+from journeys.store.database import Database, aware, chunks
 from journeys.store.dialects import insert
 
 __all__ = ["RunRecord", "RunStore", "TriggerRecord"]
@@ -124,7 +124,15 @@ class RunStore:
 
     async def open_of(self, recipient_id: str) -> list[RunRecord]:
         """The runs of a recipient not yet known to be closed."""
-        return await self._runs(t.runs.c.recipient_id == recipient_id, t.runs.c.closed == 0)
+        return (await self.open_of_people([recipient_id])).get(recipient_id, [])
+
+    async def open_of_people(self, recipient_ids: Sequence[str]) -> dict[str, list[RunRecord]]:
+        """The runs of each of these recipients not yet known to be closed (those with any)."""
+        found: dict[str, list[RunRecord]] = {}
+        for chunk in chunks(list(recipient_ids)):
+            for run in await self._runs(t.runs.c.recipient_id.in_(chunk), t.runs.c.closed == 0):
+                found.setdefault(run.recipient_id, []).append(run)
+        return found
 
     async def find(self, workflow_id: str, run_id: str | None = None) -> list[RunRecord]:
         """Runs of a workflow id (one of them with ``run_id``), newest first."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, exists, func, literal, select
+from sqlalchemy import ColumnElement, delete, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from definitions.conditions import Condition, SegmentCondition
@@ -252,6 +252,36 @@ class SegmentStore:
         )
         return set(rows.scalars())
 
+    async def changed(
+        self, people: Mapping[str, Mapping[str, Condition]], lookup: Lookup | None = None
+    ) -> set[str]:
+        """Of these people (id → their segments), those not in the segments last recorded.
+
+        One query per few hundred people (each person is compared on their own segments):
+        the read :meth:`entered` makes first, for a group of people at once, so that only
+        those it names need :meth:`entered`. Someone without a profile is never named.
+        """
+        names: dict[str, Condition] = {}
+        for segments in people.values():
+            names.update(segments)
+        if not names:
+            return set()
+        order = list(names)
+        columns = [t.profiles.c.id, *self._compared(names, lookup)]
+        found: set[str] = set()
+        async with self.db.engine.connect() as conn:
+            for chunk in chunks(list(people)):
+                rows = await conn.execute(select(*columns).where(t.profiles.c.id.in_(chunk)))
+                for row in rows:
+                    mine = people[row.id]
+                    if any(
+                        bool(row[1 + i]) != bool(row[1 + len(order) + i])
+                        for i, name in enumerate(order)
+                        if name in mine
+                    ):
+                        found.add(row.id)
+        return found
+
     async def _unchanged(
         self,
         conn: AsyncConnection,
@@ -263,11 +293,25 @@ class SegmentStore:
 
         True for someone without a profile too: nothing is recorded for them.
         """
+        n = len(segments)
+        columns = self._compared(segments, lookup)
+        row = (await conn.execute(select(*columns).where(t.profiles.c.id == recipient_id))).first()
+        if row is None:
+            return True
+        return all(bool(row[i]) == bool(row[n + i]) for i in range(n))
+
+    def _compared(
+        self, segments: Mapping[str, Condition], lookup: Lookup | None
+    ) -> list[ColumnElement[bool]]:
+        """Columns about a ``profiles`` row: in each segment now, then recorded in each.
+
+        Both in the order of ``segments``.
+        """
         compiler = self.sql(lookup)
-        names = list(segments)
         state = t.segment_state
-        columns = [compiler.where(segments[n]).label(f"s{i}") for i, n in enumerate(names)]
-        columns += [
+        names = list(segments)
+        now_in = [compiler.where(segments[n]).label(f"s{i}") for i, n in enumerate(names)]
+        recorded = [
             exists(
                 select(literal(1)).where(
                     state.c.recipient_id == t.profiles.c.id, state.c.segment == n
@@ -275,7 +319,4 @@ class SegmentStore:
             ).label(f"b{i}")
             for i, n in enumerate(names)
         ]
-        row = (await conn.execute(select(*columns).where(t.profiles.c.id == recipient_id))).first()
-        if row is None:
-            return True
-        return all(bool(row[i]) == bool(row[len(names) + i]) for i in range(len(names)))
+        return [*now_in, *recorded]
