@@ -24,7 +24,7 @@ from aiosmtplib.email import extract_recipients, flatten_message
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from activities.channels import EmailChannel, Outgoing
+from activities.channels import EmailChannel, Outgoing, mime
 from activities.channels.email import EmailSettings
 from activities.channels.headers import (
     POLICY,
@@ -260,8 +260,13 @@ async def test_deliver_sends_the_bytes_it_sent_before(sender: str, extensions: A
         assert compared > 20  # most messages did go out (else: SMTPNotSupported, compared)
 
 
+@pytest.mark.parametrize("encoder", ["stdlib's", "none"])
 @pytest.mark.parametrize("sender", SENDERS)
-def test_build_flattens_to_the_bytes_it_did_before(sender: str) -> None:
+def test_build_flattens_to_the_bytes_it_did_before(
+    sender: str, encoder: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if encoder == "none":  # a Python without email.contentmanager._encode_text
+        monkeypatch.setattr(mime, "_encode_text", None)
     channel = EmailChannel(EmailSettings(sender=sender))
     for label, message in messages():
         for utf8 in (False, True):

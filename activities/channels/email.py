@@ -38,6 +38,7 @@ from .headers import (
     set_header,
     simple_address,
 )
+from .mime import set_body
 
 if TYPE_CHECKING:
     from definitions.steps.send import SendStep
@@ -146,11 +147,8 @@ class EmailChannel:
             set_header(mail, "List-Unsubscribe", f"<{message.unsubscribe_url}>")
             set_header(mail, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
         text, html = message.content.get("text"), message.content.get("html")
-        mail.set_content(text if text is not None else "")
-        if html is not None:
-            mail.add_alternative(html, subtype="html")
-            if chosen := boundary(message.message_id, [str(text), str(html)]):
-                mail.set_boundary(chosen)
+        chosen = None if html is None else boundary(message.message_id, [str(text), str(html)])
+        set_body(mail, text, html, chosen)
         return mail, msg_id
 
     def _envelope(self, mail: EmailMessage, address: str) -> tuple[str, list[str]]:
