@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import unicodedata
 from datetime import UTC, datetime, timedelta
+from email.headerregistry import BaseHeader
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any, Literal
 
 import aiosmtplib
+from aiosmtplib.email import extract_recipients, extract_sender
 from pydantic import Field, model_validator
 
 from definitions.channels import ChannelSettings, ChannelSpec
@@ -24,7 +26,19 @@ from definitions.errors import (
 from definitions.model import SchemaModel, invalid
 
 from .base import Delivery, Outgoing, Render, Withdrawn
-from .headers import boundary, date_header, message_id_header, one_line, quoted_id
+from .headers import (
+    POLICY,
+    Verbatim,
+    boundary,
+    date_header,
+    fixed_header,
+    message_id_header,
+    one_line,
+    quoted_id,
+    set_header,
+    simple_address,
+)
+from .mime import set_body
 
 if TYPE_CHECKING:
     from definitions.steps.send import SendStep
@@ -82,6 +96,8 @@ class EmailChannel:
         self._slots: asyncio.Semaphore | None = None
         self.connections_opened = 0
         """How many SMTP connections this channel has opened (for tests and metrics)."""
+        self._from: Verbatim | BaseHeader | None = None
+        self._sender: str | None = None
 
     def addresses(self, profile: dict[str, Any], step: SendStep, render: Render) -> list[str]:
         """The profile's ``email`` attribute."""
@@ -108,23 +124,49 @@ class EmailChannel:
         generator finds shorter, so no line passes RFC 5322's limits; non-ASCII in the
         subject and names is RFC 2047-encoded.
         """
-        mail = EmailMessage()
-        mail["Date"] = date_header(message.date or datetime.now(UTC))
-        mail["From"] = self.settings.sender
-        mail["To"] = message.addresses[0]
-        mail["Subject"] = one_line(str(message.content.get("subject", "")))
-        mail["Message-ID"] = message_id_header(message.message_id, self.settings.sender)
-        mail["X-Journeys-Message-Id"] = quoted_id(message.message_id)
+        return self._build(message)[0]
+
+    def _build(self, message: Outgoing) -> tuple[EmailMessage, str]:
+        """:meth:`build`'s message and its ``Message-ID``.
+
+        Header values the generator writes out as they are go in unparsed, the rest
+        through the header registry (:func:`.headers.set_header`); ``From``, the same for
+        every message, is prepared once per channel.
+        """
+        mail = EmailMessage(policy=POLICY)
+        msg_id = message_id_header(message.message_id, self.settings.sender)
+        set_header(mail, "Date", date_header(message.date or datetime.now(UTC)))
+        if self._from is None:
+            self._from = fixed_header("From", self.settings.sender)
+        set_header(mail, "From", self._from)
+        set_header(mail, "To", message.addresses[0])
+        set_header(mail, "Subject", one_line(str(message.content.get("subject", ""))))
+        set_header(mail, "Message-ID", msg_id)
+        set_header(mail, "X-Journeys-Message-Id", quoted_id(message.message_id))
         if not message.transactional and message.unsubscribe_url:
-            mail["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
-            mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+            set_header(mail, "List-Unsubscribe", f"<{message.unsubscribe_url}>")
+            set_header(mail, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
         text, html = message.content.get("text"), message.content.get("html")
-        mail.set_content(text if text is not None else "")
-        if html is not None:
-            mail.add_alternative(html, subtype="html")
-            if chosen := boundary(message.message_id, [str(text), str(html)]):
-                mail.set_boundary(chosen)
-        return mail
+        chosen = None if html is None else boundary(message.message_id, [str(text), str(html)])
+        set_body(mail, text, html, chosen)
+        return mail, msg_id
+
+    def _envelope(self, mail: EmailMessage, address: str) -> tuple[str, list[str]]:
+        """The SMTP envelope aiosmtplib's ``send_message`` would take from the headers.
+
+        The sender is the same for every message, so it is taken from the first one; the
+        recipient is the address itself when it is plain (the ``To`` header's address is
+        then the address), else taken from the header as aiosmtplib does.
+        """
+        if self._sender is None:
+            sender = extract_sender(mail)
+            if sender is None:
+                raise ValueError("No From header provided in message")
+            self._sender = sender
+        recipients = [address] if simple_address(address) else extract_recipients(mail)
+        if not recipients:
+            raise ValueError("No recipient headers provided in message")
+        return self._sender, recipients
 
     async def _connect(self) -> aiosmtplib.SMTP:
         s = self.settings
@@ -146,7 +188,7 @@ class EmailChannel:
         """Send over SMTP; 5xx replies are permanent, the rest retryable."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.settings.connections)
-        mail = self.build(message)
+        mail, msg_id = self._build(message)
         async with self._slots:
             reused = bool(self._idle)
             try:
@@ -156,13 +198,18 @@ class EmailChannel:
                 except Withdrawn:
                     self._idle.append(smtp)
                     raise
+                sender, recipients = self._envelope(mail, message.addresses[0])
                 try:
-                    errors, reply = await smtp.send_message(mail)
+                    errors, reply = await smtp.send_message(
+                        mail, sender=sender, recipients=recipients
+                    )
                 except aiosmtplib.SMTPServerDisconnected:
                     if not reused:
                         raise
                     smtp = await self._connect()  # the kept connection had gone stale
-                    errors, reply = await smtp.send_message(mail)
+                    errors, reply = await smtp.send_message(
+                        mail, sender=sender, recipients=recipients
+                    )
             except aiosmtplib.SMTPResponseException as exc:
                 error = f"SMTP {exc.code}: {exc.message}"
                 if 500 <= exc.code < 600:
@@ -175,7 +222,7 @@ class EmailChannel:
             self._idle.append(smtp)
         if errors:
             raise PermanentDeliveryError(f"recipient refused: {errors}")
-        return Delivery(provider_id=mail["Message-ID"], detail={"smtp_reply": reply})
+        return Delivery(provider_id=msg_id, detail={"smtp_reply": reply})
 
     async def close(self) -> None:
         """Close the kept connections."""

@@ -13,16 +13,24 @@ import re
 import string
 import unicodedata
 from datetime import UTC, datetime
+from email import policy
+from email.headerregistry import BaseHeader, HeaderRegistry
+from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from urllib.parse import quote
 
 __all__ = [
     "FALLBACK_DOMAIN",
+    "POLICY",
+    "Verbatim",
     "boundary",
     "date_header",
+    "fixed_header",
     "message_id_header",
     "one_line",
     "quoted_id",
+    "set_header",
+    "simple_address",
 ]
 
 FALLBACK_DOMAIN = "journeys.invalid"
@@ -116,3 +124,104 @@ def quoted_id(message_id: str) -> str:
     ``urllib.parse.unquote`` gives the id back.
     """
     return quote(message_id, safe=_VISIBLE, errors="surrogatepass")
+
+
+class _Registry(HeaderRegistry):
+    """The standard header registry, making each header class once, not on every header.
+
+    ``HeaderRegistry`` creates a new class (``type(...)``) for every header it parses,
+    which costs more than the parse of a short value; the classes it makes depend on the
+    header's name alone.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        made = self._classes.get(key)
+        if made is None:
+            made = self._classes[key] = super().__getitem__(name)
+        return made
+
+
+POLICY = policy.default.clone(header_factory=_Registry())
+"""``email.policy.default`` with :class:`_Registry`: the same messages, the same bytes."""
+
+_MAX_LINE = 78
+"""The line length of the policies aiosmtplib generates with (``SMTP``, ``SMTPUTF8``)."""
+
+_PLAIN_TEXT = re.compile(r"[!-~]+( [!-~]+)*")
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9_+-]+(\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
+_PLAIN_MSG_ID = re.compile(r"<[0-9a-f]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*>")
+_PLAIN_DATE = re.compile(r"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} [1-9]\d{3} \d\d:\d\d:\d\d \+0000")
+_UNSTRUCTURED = frozenset(
+    {"subject", "x-journeys-message-id", "list-unsubscribe", "list-unsubscribe-post"}
+)
+
+
+def simple_address(address: str) -> bool:
+    """Whether ``address`` is a plain ``local@domain`` (dot-atoms of letters, digits, ``_+-``).
+
+    Such an address is the one address its ``To`` header holds, written out as it is, and
+    the envelope recipient aiosmtplib takes from that header.
+    """
+    return _PLAIN_ADDRESS.fullmatch(address) is not None
+
+
+def _verbatim(name: str, value: str) -> bool:
+    """Whether the header registry folds ``name: value`` back to itself on one line.
+
+    True only for printable ASCII on one line of at most 78 characters, in forms that
+    parse back to themselves: unstructured text with single spaces only and no
+    RFC 2047 ``=?`` (an encoded word would be decoded), an RFC 5322 date in UTC as
+    :func:`date_header` writes it, a plain address, a ``Message-ID`` as
+    :func:`message_id_header` writes it.
+    """
+    if len(name) + 2 + len(value) > _MAX_LINE:
+        return False
+    key = name.lower()
+    if key in _UNSTRUCTURED:
+        return _PLAIN_TEXT.fullmatch(value) is not None and "=?" not in value
+    if key == "date":
+        return _PLAIN_DATE.fullmatch(value) is not None
+    if key == "to":
+        return simple_address(value)
+    if key == "message-id":
+        return _PLAIN_MSG_ID.fullmatch(value) is not None
+    return False
+
+
+class Verbatim(str):
+    """A header value the generator writes out as it is (see :func:`fixed_header`)."""
+
+    __slots__ = ()
+
+
+def fixed_header(name: str, value: str) -> Verbatim | BaseHeader:
+    """A header value to give :func:`set_header` for every message, prepared once.
+
+    The value itself when the generator writes it out as it is, whichever policy
+    aiosmtplib picks; else the registry's parse of it, which the message stores as it is
+    (the fold, done by the generator, does not change a header object).
+    """
+    header = POLICY.header_factory(name, value)
+    lines = {header.fold(policy=p) for p in (policy.SMTP, policy.SMTPUTF8)}
+    return Verbatim(value) if lines == {f"{name}: {value}\r\n"} else header
+
+
+def set_header(mail: EmailMessage, name: str, value: str | BaseHeader) -> None:
+    """Add a header to ``mail``: unparsed when the generator would write it out as it is.
+
+    ``mail[name] = value`` parses the value with the header registry, and the generator
+    folds the parse back into text. For a value that folds back to itself
+    (:func:`_verbatim`), storing it unparsed (``set_raw``) writes the very same bytes
+    without either step; any other value goes through the registry.
+    """
+    if isinstance(value, BaseHeader):
+        mail[name] = value  # parsed already: stored as it is
+    elif isinstance(value, Verbatim) or _verbatim(name, value):
+        mail.set_raw(name, str(value))
+    else:
+        mail[name] = value
