@@ -237,7 +237,10 @@ def _track_rows(key: str, value: dict[str, Any], before: dict[str, Any]) -> list
     )
     single: list[str] = []
     batch: list[str] = []
-    if "single_server_cpu_ms_per_event" in value:
+    if "single_cpu_ms_per_event" in value:
+        single.append(_cpu_per_event(value["single_cpu_ms_per_event"]))
+        batch.append(_cpu_per_event(value["batch_cpu_ms_per_event"]))
+    elif "single_server_cpu_ms_per_event" in value:
         single.append(f"server CPU {value['single_server_cpu_ms_per_event']:.2f} ms/event")
         batch.append(f"server CPU {value['batch_server_cpu_ms_per_event']:.2f} ms/event")
     if "connections" in value:
@@ -280,6 +283,20 @@ def _track_rows(key: str, value: dict[str, Any], before: dict[str, Any]) -> list
             batch,
         ).missed_with(bound),
     ]
+
+
+def _cpu_per_event(spent: dict[str, float]) -> str:
+    """Where the machine's CPU went per event (:class:`benchmarks.track.Meter`)."""
+    parts = [
+        f"{name} {ms:.2f}"
+        for name, ms in spent.items()
+        if name != "machine_busy_share" and (ms >= 0.005 or name == "server")
+    ]
+    total = sum(ms for name, ms in spent.items() if name != "machine_busy_share")
+    return (
+        f"CPU ms/event: {', '.join(parts)} ({total:.2f} in all; the machine "
+        f"{spent.get('machine_busy_share', 0):.0%} busy)"
+    )
 
 
 def _rate_row(label: str, note: str) -> Callable[[dict[str, Any], dict[str, Any]], Row]:

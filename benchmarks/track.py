@@ -167,6 +167,57 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _postgres_cpu_seconds() -> float:
+    """The CPU time so far of every PostgreSQL process on this machine (0 without one)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            text = stat.read_text()
+            if text.split("(", 1)[1].startswith("postgres)"):
+                total += cpu_seconds(int(stat.parent.name))
+    return total
+
+
+def _machine_seconds() -> tuple[float, float]:
+    """The whole machine's busy and total CPU seconds so far (every core, /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle) / tick, sum(fields) / tick
+
+
+class Meter:
+    """Where the machine's CPU went during a phase: ms per event by process, and how busy.
+
+    Args:
+        server: the API server's process id.
+        temporal: the Temporal dev server's process id.
+
+    """
+
+    def __init__(self, server: int, temporal: int | None) -> None:
+        self.pids = {"server": server, **({"temporal": temporal} if temporal else {})}
+        self._start = self._now()
+
+    def _now(self) -> dict[str, float]:
+        now = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        now["load generator"] = time.process_time()
+        now["postgresql"] = _postgres_cpu_seconds()
+        now["busy"], now["all"] = _machine_seconds()
+        return now
+
+    def per_event(self, events: int) -> dict[str, float]:
+        """CPU per event of each process since the start (ms), and the machine's busy share."""
+        end = self._now()
+        spent = {name: end[name] - self._start[name] for name in end}
+        found = {
+            name: round(spent[name] * 1000 / events, 3)
+            for name in (*self.pids, "load generator", "postgresql")
+        }
+        found["machine_busy_share"] = round(spent["busy"] / spent["all"], 3) if spent["all"] else 0
+        return found
+
+
 @contextlib.asynccontextmanager
 async def api_process(
     settings: Settings, directory: Path, log: Path, profile: Path | None = None
@@ -330,16 +381,18 @@ async def track_on(
             if sample
             else None
         )
-        cpu = cpu_seconds(proc.pid)
+        meter = Meter(proc.pid, server.pid)
         seconds, answers = await load(port, singles, connections)
         result["single_events_per_second"] = single / seconds
-        result["single_server_cpu_ms_per_event"] = (cpu_seconds(proc.pid) - cpu) * 1000 / single
+        result["single_cpu_ms_per_event"] = meter.per_event(single)
+        result["single_server_cpu_ms_per_event"] = result["single_cpu_ms_per_event"]["server"]
         _tally(answers, tally)
-        cpu = cpu_seconds(proc.pid)
+        meter = Meter(proc.pid, server.pid)
         seconds, answers = await load(port, batched, batch_connections)
         total = batches * batch_size
         result["batch_events_per_second"] = total / seconds
-        result["batch_server_cpu_ms_per_event"] = (cpu_seconds(proc.pid) - cpu) * 1000 / total
+        result["batch_cpu_ms_per_event"] = meter.per_event(total)
+        result["batch_server_cpu_ms_per_event"] = result["batch_cpu_ms_per_event"]["server"]
         result["batch_connections"] = batch_connections
         _tally(answers, tally)
     if sampler is not None:
@@ -453,6 +506,9 @@ def _lines(results: dict[str, Any]) -> Iterator[str]:
             f"ceiling {value['loadgen_healthz_requests_per_second']:.0f} req/s, server CPU "
             f"{value.get('healthz_server_cpu_ms_per_request', 0):.2f} ms per /healthz"
         )
+        for phase in ("single", "batch"):
+            spent = value.get(f"{phase}_cpu_ms_per_event", {})
+            yield f"  {phase}: " + ", ".join(f"{k} {v}" for k, v in spent.items())
 
 
 def _serve_profiled(out: str, argv: list[str]) -> int:

@@ -88,6 +88,11 @@ class DevServer:
         return f"127.0.0.1:{self.port}"
 
     @property
+    def pid(self) -> int | None:
+        """The server process's id while it runs (None before :meth:`start`)."""
+        return None if self._process is None else self._process.pid
+
+    @property
     def ui_url(self) -> str | None:
         """The Web UI's address, when the UI is on."""
         return f"http://localhost:{self.ui_port}" if self.ui_port else None

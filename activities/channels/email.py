@@ -37,6 +37,7 @@ from .headers import (
     quoted_id,
     set_header,
     simple_address,
+    unsubscribe_header,
 )
 from .mime import set_body
 
@@ -144,7 +145,7 @@ class EmailChannel:
         set_header(mail, "Message-ID", msg_id)
         set_header(mail, "X-Journeys-Message-Id", quoted_id(message.message_id))
         if not message.transactional and message.unsubscribe_url:
-            set_header(mail, "List-Unsubscribe", f"<{message.unsubscribe_url}>")
+            set_header(mail, "List-Unsubscribe", unsubscribe_header(message.unsubscribe_url))
             set_header(mail, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
         text, html = message.content.get("text"), message.content.get("html")
         chosen = None if html is None else boundary(message.message_id, [str(text), str(html)])

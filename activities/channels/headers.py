@@ -31,6 +31,7 @@ __all__ = [
     "quoted_id",
     "set_header",
     "simple_address",
+    "unsubscribe_header",
 ]
 
 FALLBACK_DOMAIN = "journeys.invalid"
@@ -211,6 +212,47 @@ def fixed_header(name: str, value: str) -> Verbatim | BaseHeader:
     return Verbatim(value) if lines == {f"{name}: {value}\r\n"} else header
 
 
+_LINE_LIMIT = 998
+"""RFC 5322's limit on a line, CRLF not counted."""
+
+
+def unsubscribe_header(url: str) -> str:
+    """The ``List-Unsubscribe`` value for a link: ``<URI>`` (RFC 2369).
+
+    A character a URI may not hold as it is (non-ASCII, a space, a control, ``<>"``) is
+    percent-encoded, as an IRI becomes a URI (RFC 3987): mail clients read the header
+    as it is, never an RFC 2047 encoded word.
+    """
+    return f"<{quote(url, safe=_URI_SAFE, errors='surrogatepass')}>"
+
+
+_URI_SAFE = "".join(ch for ch in string.printable[:94] if ch not in '<>"\\^`{|}')
+"""Printable ASCII a URI holds as it is (``%`` too: what is encoded stays so)."""
+
+
+class Unfolded(str):
+    """A header written out as it is on one line, never RFC 2047-encoded.
+
+    For ``List-Unsubscribe``: its ``<URI>`` must reach the mail client intact, and the
+    registry's fold turns a value longer than a line (most unsubscribe links with a
+    token) into an encoded word. The message stores an object with the header's
+    ``name`` as it is, and the generator asks it for its ``fold``.
+    """
+
+    __slots__ = ("name",)
+    name: str
+
+    def __new__(cls, name: str, value: str) -> Unfolded:
+        """The header ``name: value``."""
+        made = super().__new__(cls, value)
+        made.name = name
+        return made
+
+    def fold(self, *, policy: policy.Policy) -> str:
+        """The header's line, as the generator asks a header object for it."""
+        return f"{self.name}: {self}{policy.linesep}"
+
+
 def set_header(mail: EmailMessage, name: str, value: str | BaseHeader) -> None:
     """Add a header to ``mail``: unparsed when the generator would write it out as it is.
 
@@ -221,6 +263,12 @@ def set_header(mail: EmailMessage, name: str, value: str | BaseHeader) -> None:
     """
     if isinstance(value, BaseHeader):
         mail[name] = value  # parsed already: stored as it is
+    elif (
+        name.lower() == "list-unsubscribe"
+        and _PLAIN_TEXT.fullmatch(value)
+        and len(name) + 2 + len(value) <= _LINE_LIMIT
+    ):
+        mail[name] = Unfolded(name, value)
     elif isinstance(value, Verbatim) or _verbatim(name, value):
         mail.set_raw(name, str(value))
     else:
