@@ -163,11 +163,8 @@ class Entry:
         The others entered no trigger segment and need no :meth:`enter_segments`. One
         read for them all, of the segments each one's event can change.
         """
-        wanted: dict[str, dict[str, Condition]] = {}
-        for person_id, event in events.items():
-            _, watched = self._segment_plans(triggered, event)
-            if watched:
-                wanted[person_id] = watched
+        by_event = {e: self._segment_plans(triggered, e)[1] for e in set(events.values())}
+        wanted = {person: by_event[e] for person, e in events.items() if by_event[e]}
         if not wanted:
             return set()
         return await self.context.store.segments.changed(wanted)
